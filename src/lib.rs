@@ -1,1 +1,38 @@
+//! lakegate serves a Delta data lake to Postgres clients.
+//!
+//! Module map (each owns one layer and its error type):
+//! - [`config`]: `lakegate.yaml`, defaults, overrides, validation with file:line:column.
+//! - [`storage`]: lake URLs and the object stores behind them.
+//! - [`catalog`]: zones as schemas, Delta tables discovered by walking the lake, refresh.
+//! - [`engine`]: DataFusion setup, statement classification (read-only), session settings.
+//! - [`wire`]: Postgres protocol handlers, Arrow→Postgres encoding, SQLSTATE mapping.
+//! - [`server`]: start/serve/shutdown of the whole process.
+//! - [`demo`]: the built-in demo lake.
 
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod server;
+pub mod storage;
+pub mod telemetry;
+pub mod wire;
+
+/// Top-level error: what `main` prints before exiting non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    #[error("{0}")]
+    Startup(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,1 +1,143 @@
-fn main() {}
+//! The `lakegate` command: parse flags, load config, start logging, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use lakegate::config::{Config, Overrides, parse_duration};
+
+/// Serve a Delta data lake to Postgres clients (psql, JDBC, psycopg, BI tools).
+///
+/// Zones of the lake (bronze, silver, gold, ...) are schemas; every folder with a `_delta_log`
+/// inside a zone is a table. Clients are read-only: they run queries and session commands.
+///
+/// Settings come from, highest first: flags, LAKEGATE_* environment variables, the --config
+/// file, built-in defaults.
+#[derive(Parser, Debug)]
+#[command(name = "lakegate", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log filter (tracing syntax, e.g. `info`, `lakegate=debug`).
+    #[arg(long, global = true, env = "LAKEGATE_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve an existing lake over the Postgres wire protocol.
+    Serve(ServeArgs),
+    /// Write the built-in demo lake (a streaming platform) and serve it.
+    Demo(DemoArgs),
+    /// Validate a config file; prints `file:line:column: message` and exits 1 on error.
+    Check {
+        /// The config file to validate.
+        #[arg(long, short, env = "LAKEGATE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Config file (YAML); optional when --lake is given.
+    #[arg(long, short, env = "LAKEGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Lake root: a local path or file:// URL.
+    #[arg(long, env = "LAKEGATE_LAKE")]
+    lake: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// Address to listen on [default: 127.0.0.1:5433]. Only loopback addresses are allowed
+    /// until authentication is configured.
+    #[arg(long, env = "LAKEGATE_LISTEN")]
+    listen: Option<String>,
+    /// Folder of view definitions (views/<schema>/<name>.sql).
+    #[arg(long, env = "LAKEGATE_VIEWS")]
+    views: Option<PathBuf>,
+    /// Database name clients connect to [default: lake].
+    #[arg(long, env = "LAKEGATE_DATABASE")]
+    database: Option<String>,
+    /// How often the lake is re-read for new tables and commits, e.g. 500ms, 2s [default: 2s].
+    #[arg(long, env = "LAKEGATE_REFRESH_INTERVAL", value_parser = parse_duration)]
+    refresh_interval: Option<Duration>,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Where to write the demo lake.
+    #[arg(long, default_value = "./demo-lake")]
+    dir: PathBuf,
+    /// Rewrite the demo lake even if the folder already holds one.
+    #[arg(long)]
+    fresh: bool,
+    /// Only write the lake, do not serve it.
+    #[arg(long)]
+    no_serve: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl CommonArgs {
+    fn overrides(&self, lake: Option<String>) -> Overrides {
+        Overrides {
+            lake,
+            listen: self.listen.clone(),
+            views: self.views.clone(),
+            database: self.database.clone(),
+            refresh_interval: self.refresh_interval,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    lakegate::telemetry::init(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: Failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), lakegate::Error> {
+    match command {
+        Command::Check { config } => {
+            Config::load(Some(&config), &Overrides::default())?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let config = Config::load(args.config.as_deref(), &args.common.overrides(args.lake))?;
+            lakegate::server::serve(config, lakegate::server::shutdown_signal()).await
+        }
+        Command::Demo(args) => {
+            let dir = lakegate::demo::write_demo_lake(&args.dir, args.fresh).await?;
+            let config = Config::load(
+                None,
+                &args
+                    .common
+                    .overrides(Some(dir.to_string_lossy().into_owned())),
+            )?;
+            if args.no_serve {
+                println!("demo lake written to {}", dir.display());
+                return Ok(());
+            }
+            lakegate::server::serve(config, lakegate::server::shutdown_signal()).await
+        }
+    }
+}

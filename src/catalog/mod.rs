@@ -1,0 +1,417 @@
+//! The lake catalog: zones become schemas, Delta tables inside them become tables.
+//!
+//! The lake is the source of truth. [`LakeCatalog::refresh`] walks the lake root: every top-level
+//! folder is a zone (except `landing`, which holds raw files, and folders starting with `_` or
+//! `.`, which hold lakegate's own state), and every folder inside a zone that has a `_delta_log`
+//! is a table. Each refresh builds a complete new [`Snapshot`] and swaps it in; queries resolve
+//! table names against the snapshot current at planning time and keep the Delta version they
+//! planned with, so a running query never sees a table change under it.
+//!
+//! A table that fails to load keeps its last good version (and the error is logged); a table
+//! whose folder disappears disappears from the catalog at the next refresh.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use deltalake::DeltaTable;
+use futures::future::join_all;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::storage::LakeUrl;
+
+/// Zone that holds raw delivered files; never served as tables.
+pub const LANDING_ZONE: &str = "landing";
+/// Empty schema kept so clients that assume `public` exists find it.
+pub const PUBLIC_SCHEMA: &str = "public";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("Failed to list {location}: {source}")]
+    List {
+        location: String,
+        source: object_store::Error,
+    },
+    #[error("Failed to open Delta table {location}: {source}")]
+    OpenTable {
+        location: String,
+        source: deltalake::DeltaTableError,
+    },
+    #[error("Failed to build the reader for Delta table {location}: {source}")]
+    Provider {
+        location: String,
+        source: DataFusionError,
+    },
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+/// One served Delta table at one version.
+pub struct TableEntry {
+    pub zone: String,
+    pub name: String,
+    pub location: LakeUrl,
+    pub version: i64,
+    table: DeltaTable,
+    provider: Arc<dyn TableProvider>,
+}
+
+impl std::fmt::Debug for TableEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableEntry")
+            .field("zone", &self.zone)
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl TableEntry {
+    pub fn provider(&self) -> Arc<dyn TableProvider> {
+        self.provider.clone()
+    }
+}
+
+/// An immutable view of the whole lake; replaced, never mutated.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub zones: BTreeMap<String, BTreeMap<String, Arc<TableEntry>>>,
+}
+
+impl Snapshot {
+    pub fn table(&self, zone: &str, name: &str) -> Option<&Arc<TableEntry>> {
+        self.zones.get(zone)?.get(name)
+    }
+}
+
+/// What a refresh did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RefreshMetrics {
+    pub tables: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub failed: usize,
+}
+
+pub struct LakeCatalog {
+    root: LakeUrl,
+    store: Arc<dyn ObjectStore>,
+    root_path: ObjectPath,
+    current: RwLock<Arc<Snapshot>>,
+    /// Serializes refreshes (the timer and explicit calls) so two never race to swap.
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for LakeCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeCatalog").field("root", &self.root).finish()
+    }
+}
+
+impl LakeCatalog {
+    pub fn new(root: LakeUrl) -> Result<Arc<LakeCatalog>> {
+        let (store, root_path) = root.object_store()?;
+        Ok(Arc::new(LakeCatalog {
+            root,
+            store,
+            root_path,
+            current: RwLock::new(Arc::new(Snapshot::default())),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn root(&self) -> &LakeUrl {
+        &self.root
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().expect("catalog lock poisoned").clone()
+    }
+
+    /// Immediate sub-folders of `prefix` (names only).
+    async fn folders(&self, prefix: &ObjectPath) -> Result<Vec<String>> {
+        match self.store.list_with_delimiter(Some(prefix)).await {
+            Ok(listing) => Ok(listing
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(source) => Err(CatalogError::List {
+                location: format!("{}/{}", self.root, prefix),
+                source,
+            }),
+        }
+    }
+
+    /// Re-reads the lake and swaps in the new snapshot.
+    pub async fn refresh(&self) -> Result<RefreshMetrics> {
+        let _guard = self.refresh_lock.lock().await;
+        let old = self.snapshot();
+        let mut metrics = RefreshMetrics::default();
+        let mut zones: BTreeMap<String, BTreeMap<String, Arc<TableEntry>>> = BTreeMap::new();
+
+        for zone in self.folders(&self.root_path).await? {
+            if zone == LANDING_ZONE || zone.starts_with('_') || zone.starts_with('.') {
+                continue;
+            }
+            let zone_path = self.root_path.child(zone.as_str());
+            let candidates = self.folders(&zone_path).await?;
+            let loads = candidates.into_iter().map(|name| {
+                let zone = zone.clone();
+                let zone_path = zone_path.clone();
+                let previous = old.table(&zone, &name).cloned();
+                async move {
+                    let table_path = zone_path.child(name.as_str());
+                    let outcome = self.load_table(&zone, &name, &table_path, previous.clone()).await;
+                    (name, previous, outcome)
+                }
+            });
+            let mut tables = BTreeMap::new();
+            for (name, previous, outcome) in join_all(loads).await {
+                match outcome {
+                    Ok(Some(entry)) => {
+                        match &previous {
+                            None => metrics.added += 1,
+                            Some(p) if !Arc::ptr_eq(p, &entry) => metrics.updated += 1,
+                            _ => {}
+                        }
+                        tables.insert(name, entry);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        metrics.failed += 1;
+                        // Keep serving the last good version rather than losing the table.
+                        if let Some(p) = previous {
+                            warn!(error = %e, table = %format!("{zone}.{name}"), version = p.version,
+                                "keeping last good version");
+                            tables.insert(name, p);
+                        } else {
+                            warn!(error = %e, "skipping table that does not load");
+                        }
+                    }
+                }
+            }
+            metrics.tables += tables.len();
+            zones.insert(zone, tables);
+        }
+        for (zone, tables) in &old.zones {
+            for name in tables.keys() {
+                if zones.get(zone).is_none_or(|t| !t.contains_key(name)) {
+                    metrics.removed += 1;
+                    info!(table = %format!("{zone}.{name}"), "table removed from the lake");
+                }
+            }
+        }
+        *self.current.write().expect("catalog lock poisoned") = Arc::new(Snapshot { zones });
+        if metrics.added + metrics.updated + metrics.removed > 0 {
+            info!(?metrics, "catalog refreshed");
+        } else {
+            debug!(?metrics, "catalog refreshed");
+        }
+        Ok(metrics)
+    }
+
+    /// Loads or updates one table; `Ok(None)` when the folder is not a Delta table.
+    async fn load_table(
+        &self,
+        zone: &str,
+        name: &str,
+        path: &ObjectPath,
+        previous: Option<Arc<TableEntry>>,
+    ) -> Result<Option<Arc<TableEntry>>> {
+        let log = path.child("_delta_log");
+        let has_log = match self.store.list_with_delimiter(Some(&log)).await {
+            Ok(l) => !l.objects.is_empty() || !l.common_prefixes.is_empty(),
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(source) => {
+                return Err(CatalogError::List {
+                    location: log.to_string(),
+                    source,
+                });
+            }
+        };
+        if !has_log {
+            return Ok(None);
+        }
+        let location = self.root.join(&format!("{zone}/{name}"));
+        let open_err = |source| CatalogError::OpenTable {
+            location: location.to_string(),
+            source,
+        };
+        let table = match previous {
+            Some(prev) => {
+                let latest = prev.table.get_latest_version().await.map_err(open_err)?;
+                if latest == prev.version {
+                    return Ok(Some(prev));
+                }
+                let mut table = prev.table.clone();
+                table.update_state().await.map_err(open_err)?;
+                table
+            }
+            None => deltalake::open_table(location.url().clone())
+                .await
+                .map_err(open_err)?,
+        };
+        let version = table.version().unwrap_or(-1);
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|source| CatalogError::Provider {
+                location: location.to_string(),
+                source,
+            })?;
+        debug!(table = %format!("{zone}.{name}"), version, "loaded Delta table");
+        Ok(Some(Arc::new(TableEntry {
+            zone: zone.to_string(),
+            name: name.to_string(),
+            location,
+            version,
+            table,
+            provider,
+        })))
+    }
+
+    /// Refreshes every `interval` until `shutdown` fires. Errors are logged, never fatal:
+    /// the last good snapshot keeps being served.
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let catalog = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = catalog.refresh().await {
+                            warn!(error = %e, "catalog refresh failed; serving the previous snapshot");
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// DataFusion view of the lake: one catalog whose schemas are the zones.
+pub struct LakeCatalogProvider {
+    lake: Arc<LakeCatalog>,
+    /// Schemas registered by the server itself (pg_catalog, public, system schemas).
+    extra: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
+}
+
+impl std::fmt::Debug for LakeCatalogProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeCatalogProvider").finish()
+    }
+}
+
+impl LakeCatalogProvider {
+    pub fn new(lake: Arc<LakeCatalog>) -> Self {
+        let mut extra: HashMap<String, Arc<dyn SchemaProvider>> = HashMap::new();
+        extra.insert(PUBLIC_SCHEMA.into(), Arc::new(MemorySchemaProvider::new()));
+        LakeCatalogProvider {
+            lake,
+            extra: RwLock::new(extra),
+        }
+    }
+}
+
+impl CatalogProvider for LakeCatalogProvider {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.lake.snapshot().zones.keys().cloned().collect();
+        for name in self.extra.read().expect("lock").keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(s) = self.extra.read().expect("lock").get(name) {
+            return Some(s.clone());
+        }
+        self.lake
+            .snapshot()
+            .zones
+            .contains_key(name)
+            .then(|| -> Arc<dyn SchemaProvider> {
+                Arc::new(ZoneSchema {
+                    lake: self.lake.clone(),
+                    zone: name.to_string(),
+                })
+            })
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        Ok(self
+            .extra
+            .write()
+            .expect("lock")
+            .insert(name.to_string(), schema))
+    }
+}
+
+/// A zone as a schema; every lookup reads the current snapshot.
+#[derive(Debug)]
+struct ZoneSchema {
+    lake: Arc<LakeCatalog>,
+    zone: String,
+}
+
+#[async_trait]
+impl SchemaProvider for ZoneSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.lake
+            .snapshot()
+            .zones
+            .get(&self.zone)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .lake
+            .snapshot()
+            .table(&self.zone, name)
+            .map(|t| t.provider()))
+    }
+
+    async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
+        Ok(self.table_exist(name).then_some(TableType::Base))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.lake.snapshot().table(&self.zone, name).is_some()
+    }
+}

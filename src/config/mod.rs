@@ -1,0 +1,312 @@
+//! `lakegate.yaml`: the configuration model, its defaults, validation and overrides.
+//!
+//! Precedence, highest first: command-line flag, `LAKEGATE_*` environment variable (clap reads
+//! both into the same [`Overrides`]), the config file, the defaults below. Every error names the
+//! file with `line:column` so `lakegate check` output can be clicked in an editor.
+//!
+//! ```yaml
+//! lake: ./demo-lake           # lake root: a local path or file:// URL
+//! listen: 127.0.0.1:5433      # Postgres wire address
+//! views: ./views              # folder of versioned view definitions (optional)
+//! database: lake              # database name clients connect to
+//! refresh_interval: 2s        # how often the lake is re-read for new tables and commits
+//! max_connections: 256        # further connections are refused with SQLSTATE 53300
+//! shutdown_timeout: 30s       # how long running queries may finish after SIGINT/SIGTERM
+//! ```
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Errors of the config layer. Each renders as `file:line:column: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("{path}: Failed to read config: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// YAML syntax, an unknown key, or a value of the wrong type.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A value that parses but cannot work (bad address, missing lake, ...).
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String },
+}
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// The whole configuration after defaults, file and overrides are merged.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Lake root (local path or URL). Required to serve; `demo` sets it itself.
+    #[serde(default)]
+    pub lake: Option<String>,
+    /// Address of the Postgres wire listener.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Folder of view definitions; used by the views layer.
+    #[serde(default)]
+    pub views: Option<PathBuf>,
+    /// The one database name served; clients asking for another get 3D000.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// Interval of the lake re-scan that makes new tables and commits visible.
+    #[serde(default = "default_refresh", with = "humantime_serde_compat")]
+    pub refresh_interval: Duration,
+    /// Concurrent connection cap; beyond it clients get 53300 (too_many_connections).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Grace period for running queries on shutdown.
+    #[serde(default = "default_shutdown", with = "humantime_serde_compat")]
+    pub shutdown_timeout: Duration,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:5433".into()
+}
+fn default_database() -> String {
+    "lake".into()
+}
+fn default_refresh() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_max_connections() -> usize {
+    256
+}
+fn default_shutdown() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            lake: None,
+            listen: default_listen(),
+            views: None,
+            database: default_database(),
+            refresh_interval: default_refresh(),
+            max_connections: default_max_connections(),
+            shutdown_timeout: default_shutdown(),
+        }
+    }
+}
+
+/// Values from flags or `LAKEGATE_*` variables; `None` keeps the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub lake: Option<String>,
+    pub listen: Option<String>,
+    pub views: Option<PathBuf>,
+    pub database: Option<String>,
+    pub refresh_interval: Option<Duration>,
+}
+
+/// Where a config came from, so validation errors can point into the file.
+#[derive(Debug, Clone)]
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+impl Source {
+    /// `file:line:col` of a top-level key, or just the file when the key is not written there
+    /// (the value then came from a default or an override).
+    fn locate(&self, key: &str) -> String {
+        let prefix = format!("{key}:");
+        for (i, line) in self.text.lines().enumerate() {
+            if line.starts_with(&prefix) {
+                return format!("{}:{}:1", self.path.display(), i + 1);
+            }
+        }
+        self.path.display().to_string()
+    }
+}
+
+impl Config {
+    /// Parses YAML text; `path` is only used in error messages.
+    pub fn from_yaml(path: &Path, text: &str) -> Result<Config> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            // serde_yaml appends "at line X column Y" itself; the prefix already says it.
+            let message = e.to_string();
+            let message = match message.rfind(" at line ") {
+                Some(i) => message[..i].to_string(),
+                None => message,
+            };
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        })
+    }
+
+    /// Reads, parses, applies overrides and validates.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config> {
+        let source = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                Some(Source {
+                    path: p.to_path_buf(),
+                    text,
+                })
+            }
+            None => None,
+        };
+        let mut config = match &source {
+            Some(s) => Config::from_yaml(&s.path, &s.text)?,
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        config.validate_at(source.as_ref())?;
+        Ok(config)
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = &o.lake {
+            self.lake = Some(v.clone());
+        }
+        if let Some(v) = &o.listen {
+            self.listen = v.clone();
+        }
+        if let Some(v) = &o.views {
+            self.views = Some(v.clone());
+        }
+        if let Some(v) = &o.database {
+            self.database = v.clone();
+        }
+        if let Some(v) = o.refresh_interval {
+            self.refresh_interval = v;
+        }
+    }
+
+    /// Cross-field rules that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_at(None)
+    }
+
+    fn validate_at(&self, source: Option<&Source>) -> Result<()> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            location: source
+                .map(|s| s.locate(key))
+                .unwrap_or_else(|| format!("config key `{key}`")),
+            message,
+        };
+        self.listen_addrs()
+            .map_err(|e| invalid("listen", format!("listen: {e}")))?;
+        if self.database.is_empty() {
+            return Err(invalid("database", "database: must not be empty".into()));
+        }
+        if self.refresh_interval < Duration::from_millis(50) {
+            return Err(invalid(
+                "refresh_interval",
+                "refresh_interval: must be at least 50ms".into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid(
+                "max_connections",
+                "max_connections: must be at least 1".into(),
+            ));
+        }
+        if let Some(lake) = &self.lake {
+            crate::storage::LakeUrl::parse(lake)
+                .map_err(|e| invalid("lake", format!("lake: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Resolves `listen` (host names allowed) to socket addresses.
+    pub fn listen_addrs(&self) -> std::result::Result<Vec<SocketAddr>, String> {
+        let addrs: Vec<SocketAddr> = self
+            .listen
+            .to_socket_addrs()
+            .map_err(|e| format!("`{}` is not a host:port address ({e})", self.listen))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("`{}` resolves to no address", self.listen));
+        }
+        Ok(addrs)
+    }
+}
+
+/// Parses durations such as `500ms`, `2s`, `1m` (humantime syntax).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let c = Config::from_yaml(Path::new("l.yaml"), "lake: ./x\nviews: ./v\n").unwrap();
+        assert_eq!(c.lake.as_deref(), Some("./x"));
+        assert_eq!(c.listen, "127.0.0.1:5433");
+        assert_eq!(c.refresh_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn unknown_key_reports_line_and_column() {
+        let e = Config::from_yaml(Path::new("l.yaml"), "lake: ./x\nlisten_addr: 1\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("l.yaml:2:1: unknown field `listen_addr`"), "{s}");
+    }
+
+    #[test]
+    fn bad_duration_is_located() {
+        let e = Config::from_yaml(Path::new("l.yaml"), "refresh_interval: soon\n").unwrap_err();
+        assert!(e.to_string().starts_with("l.yaml:1:"), "{e}");
+        assert!(e.to_string().contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn validation_points_at_the_key() {
+        let src = Source {
+            path: "l.yaml".into(),
+            text: "lake: ./x\nlisten: nonsense\n".into(),
+        };
+        let c = Config::from_yaml(&src.path, &src.text).unwrap();
+        let e = c.validate_at(Some(&src)).unwrap_err().to_string();
+        assert!(e.starts_with("l.yaml:2:1: listen:"), "{e}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let mut c = Config::from_yaml(Path::new("l"), "listen: 127.0.0.1:1\n").unwrap();
+        c.apply(&Overrides {
+            listen: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        });
+        assert_eq!(c.listen, "127.0.0.1:2");
+    }
+}

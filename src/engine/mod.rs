@@ -1,0 +1,485 @@
+//! The query engine: one shared DataFusion setup over the lake catalog, and a [`Session`] per
+//! connection with its own settings.
+//!
+//! Statements are parsed once with the Postgres dialect (plus datafusion-pg-catalog's rewrites
+//! for what psql and drivers send), then sorted into [`Command`]s. Only queries reach DataFusion,
+//! and their plans are verified to contain no DDL, DML or statements, so nothing a client sends
+//! can write to the lake or read a path the catalog did not register.
+
+pub mod settings;
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{ColumnarValue, LogicalPlan, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Statement};
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use crate::catalog::{LakeCatalog, LakeCatalogProvider};
+pub use settings::Settings;
+
+/// Postgres version lakegate speaks as; drivers parse `server_version` and `version()`.
+pub const PG_VERSION: &str = "16.6";
+pub const PG_VERSION_NUM: &str = "160006";
+
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL {PG_VERSION} on {}-{}, lakegate {}",
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Syntax(#[from] ParserError),
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    /// A statement that would write or touch files; clients are read-only.
+    #[error("cannot execute {0} in a read-only transaction")]
+    ReadOnly(String),
+    /// Reading or writing server files, or other privileged operations.
+    #[error("permission denied: {0}")]
+    Forbidden(String),
+    #[error("unrecognized configuration parameter \"{0}\"")]
+    UnknownSetting(String),
+    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
+    InvalidSetting { name: String, value: String },
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    #[error("cannot insert multiple commands into a prepared statement")]
+    MultipleStatements,
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    TransactionAborted,
+    #[error("database \"{0}\" does not exist")]
+    UnknownDatabase(String),
+    #[error("canceling statement due to user request")]
+    Canceled,
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error(transparent)]
+    Encode(#[from] crate::wire::encode::EncodeError),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// What a client statement asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Query(Box<Statement>),
+    Set { name: String, value: Option<String> },
+    Show(String),
+    ShowAll,
+    Reset(Option<String>),
+    Begin,
+    Commit,
+    Rollback,
+    /// Accepted and ignored (SET TRANSACTION, savepoints in a read-only session, ...).
+    Noop(&'static str),
+    Discard,
+    Deallocate(Option<String>),
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    ReadOnly(String),
+    Forbidden(String),
+    Unsupported(String),
+}
+
+impl Refusal {
+    pub fn into_error(self) -> EngineError {
+        match self {
+            Refusal::ReadOnly(w) => EngineError::ReadOnly(w),
+            Refusal::Forbidden(w) => EngineError::Forbidden(w),
+            Refusal::Unsupported(w) => EngineError::Unsupported(w),
+        }
+    }
+}
+
+/// Shared by all connections; immutable after start.
+pub struct Engine {
+    base: SessionContext,
+    catalog: Arc<LakeCatalog>,
+    parser: PostgresCompatibilityParser,
+    database: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("database", &self.database).finish()
+    }
+}
+
+impl Engine {
+    pub fn new(catalog: Arc<LakeCatalog>, database: &str) -> Result<Arc<Engine>> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(database, crate::catalog::PUBLIC_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            // Spark writes timestamps as INT96; read them as microseconds so year-9999
+            // sentinels survive (nanoseconds overflow past 2262).
+            .set_str("datafusion.execution.parquet.coerce_int96", "us")
+            // deltalake's workaround for a DataFusion 52 hash-join panic on dictionary keys,
+            // which Delta partition columns are.
+            .set_usize("datafusion.optimizer.hash_join_inlist_pushdown_max_size", 0)
+            .set_usize(
+                "datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values",
+                0,
+            );
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_catalog(database, Arc::new(LakeCatalogProvider::new(catalog.clone())));
+        datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
+            .map_err(|e| EngineError::DataFusion(*e))?;
+        ctx.register_udf(constant_udf("version", version_string()));
+        ctx.register_udf(constant_udf("current_database", database.to_string()));
+        ctx.register_udf(constant_udf("current_catalog", database.to_string()));
+        Ok(Arc::new(Engine {
+            base: ctx,
+            catalog,
+            parser: PostgresCompatibilityParser::new(),
+            database: database.to_string(),
+        }))
+    }
+
+    pub fn catalog(&self) -> &Arc<LakeCatalog> {
+        &self.catalog
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// A session for one connection: shares catalogs and functions, owns its settings.
+    pub fn new_session(self: &Arc<Self>, user: &str) -> Session {
+        let ctx = SessionContext::new_with_state(self.base.state());
+        ctx.register_udf(constant_udf("session_user", user.to_string()));
+        ctx.register_udf(constant_udf("current_user", user.to_string()));
+        Session {
+            engine: self.clone(),
+            ctx,
+            settings: Mutex::new(Settings::new(user)),
+        }
+    }
+}
+
+fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(value.clone()))))),
+    )
+}
+
+/// Per-connection state.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    settings: Mutex<Settings>,
+}
+
+impl Session {
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Parses a query string into statements (empty for an empty query).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        Ok(self.engine.parser.parse(sql)?)
+    }
+
+    /// Splits a query string into commands. `RESET` is recognised here because the SQL parser
+    /// has no statement for it.
+    pub fn commands(&self, sql: &str) -> Result<Vec<Command>> {
+        if let Some(reset) = parse_reset(sql) {
+            return Ok(vec![reset]);
+        }
+        Ok(self.parse(sql)?.into_iter().map(classify).collect())
+    }
+
+    /// Plans a query; the plan is verified read-only.
+    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+            .await?;
+        verify_read_only(&plan)?;
+        Ok(plan)
+    }
+
+    pub async fn execute(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        Ok(df.execute_stream().await?)
+    }
+
+    pub fn result_schema(plan: &LogicalPlan) -> SchemaRef {
+        Arc::new(plan.schema().as_arrow().clone())
+    }
+
+    /// Applies `SET name = value` (value `None` = DEFAULT). Returns the ParameterStatus to
+    /// report when the parameter is one Postgres reports.
+    pub fn set(&self, name: &str, value: Option<&str>) -> Result<Option<(String, String)>> {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("datafusion.") {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            let value = match value {
+                Some(v) => v.to_string(),
+                None => return Err(EngineError::Unsupported("SET datafusion.* TO DEFAULT".into())),
+            };
+            state
+                .config_mut()
+                .options_mut()
+                .set(&lower, &value)
+                .map_err(|_| EngineError::InvalidSetting {
+                    name: name.to_string(),
+                    value: value.clone(),
+                })?;
+            return Ok(None);
+        }
+        let report = self.settings.lock().expect("settings lock").set(&lower, value)?;
+        if lower == "search_path" {
+            self.apply_search_path();
+        }
+        Ok(report)
+    }
+
+    pub fn reset(&self, name: Option<&str>) -> Result<Vec<(String, String)>> {
+        let reports = {
+            let mut s = self.settings.lock().expect("settings lock");
+            match name {
+                Some(n) => s.set(&n.to_ascii_lowercase(), None)?.into_iter().collect(),
+                None => s.reset_all(),
+            }
+        };
+        self.apply_search_path();
+        Ok(reports)
+    }
+
+    pub fn show(&self, name: &str) -> Result<String> {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("datafusion.") {
+            let state = self.ctx.state();
+            return state
+                .config()
+                .options()
+                .entries()
+                .into_iter()
+                .find(|e| e.key == lower)
+                .map(|e| e.value.unwrap_or_default())
+                .ok_or(EngineError::UnknownSetting(name.to_string()));
+        }
+        self.settings.lock().expect("settings lock").get(&lower)
+    }
+
+    pub fn show_all(&self) -> Vec<(String, String, String)> {
+        self.settings.lock().expect("settings lock").all()
+    }
+
+    /// Maps `search_path` onto DataFusion's default schema: the first listed schema that exists.
+    fn apply_search_path(&self) {
+        let path = self
+            .settings
+            .lock()
+            .expect("settings lock")
+            .get("search_path")
+            .unwrap_or_default();
+        let schemas = self
+            .ctx
+            .catalog(&self.engine.database)
+            .map(|c| c.schema_names())
+            .unwrap_or_default();
+        let chosen = path
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .find(|s| schemas.contains(s) && s != "pg_catalog")
+            .unwrap_or_else(|| crate::catalog::PUBLIC_SCHEMA.to_string());
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        state.config_mut().options_mut().catalog.default_schema = chosen;
+    }
+}
+
+/// Refuses plans that could write or reach outside the catalog, whatever the statement text.
+fn verify_read_only(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::logical_expr::DdlStatement;
+    match plan {
+        LogicalPlan::Ddl(d) => {
+            let what = match d {
+                DdlStatement::CreateExternalTable(_) => "CREATE EXTERNAL TABLE",
+                _ => "DDL",
+            };
+            Err(EngineError::ReadOnly(what.into()))
+        }
+        LogicalPlan::Dml(d) => Err(EngineError::ReadOnly(d.op.to_string())),
+        LogicalPlan::Copy(_) => Err(EngineError::Forbidden("COPY to a file".into())),
+        LogicalPlan::Statement(_) => Err(EngineError::Unsupported("this statement".into())),
+        LogicalPlan::Explain(e) => verify_read_only(&e.plan),
+        LogicalPlan::Analyze(a) => verify_read_only(&a.input),
+        _ => Ok(()),
+    }
+}
+
+fn parse_reset(sql: &str) -> Option<Command> {
+    let t = sql.trim().trim_end_matches(';').trim();
+    let mut words = t.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("reset") {
+        return None;
+    }
+    let name = words.next()?;
+    if words.next().is_some() {
+        return None;
+    }
+    Some(if name.eq_ignore_ascii_case("all") {
+        Command::Reset(None)
+    } else {
+        Command::Reset(Some(name.trim_matches('"').to_string()))
+    })
+}
+
+/// Text of a SET value as Postgres would store it.
+fn set_value_text(values: &[ast::Expr]) -> Option<String> {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            ast::Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    if parts.len() == 1 && parts[0].eq_ignore_ascii_case("default") {
+        return None;
+    }
+    Some(parts.join(", "))
+}
+
+fn statement_kind(s: &Statement) -> String {
+    let text = s.to_string();
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or("statement").to_ascii_uppercase();
+    match first.as_str() {
+        "CREATE" | "DROP" | "ALTER" | "TRUNCATE" => {
+            let second = words.next().unwrap_or("").to_ascii_uppercase();
+            format!("{first} {second}").trim().to_string()
+        }
+        _ => first,
+    }
+}
+
+pub fn classify(statement: Statement) -> Command {
+    use ast::Set;
+    match statement {
+        Statement::Query(_) => Command::Query(Box::new(statement)),
+        Statement::Explain { .. } => Command::Query(Box::new(statement)),
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) => Command::Set {
+            name: variable.to_string(),
+            value: set_value_text(&values),
+        },
+        Statement::Set(Set::SetTimeZone { value, .. }) => Command::Set {
+            name: "timezone".into(),
+            value: set_value_text(std::slice::from_ref(&value)),
+        },
+        Statement::Set(Set::SetNames { charset_name, .. }) => Command::Set {
+            name: "client_encoding".into(),
+            value: Some(charset_name.value),
+        },
+        Statement::Set(Set::SetTransaction { .. }) => Command::Noop("SET"),
+        Statement::Set(Set::SetRole { .. }) => {
+            Command::Refused(Refusal::Unsupported("SET ROLE".into()))
+        }
+        Statement::Set(_) => Command::Refused(Refusal::Unsupported("this form of SET".into())),
+        Statement::ShowVariable { variable } => {
+            let name = variable
+                .iter()
+                .map(|i| i.value.clone())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if name.eq_ignore_ascii_case("all") {
+                Command::ShowAll
+            } else {
+                Command::Show(name)
+            }
+        }
+        Statement::StartTransaction { .. } => Command::Begin,
+        Statement::Commit { .. } => Command::Commit,
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => Command::Noop("ROLLBACK"),
+        Statement::Rollback { .. } => Command::Rollback,
+        Statement::Savepoint { .. } => Command::Noop("SAVEPOINT"),
+        Statement::ReleaseSavepoint { .. } => Command::Noop("RELEASE"),
+        Statement::Discard { .. } => Command::Discard,
+        Statement::Deallocate { name, .. } => {
+            let n = name.value;
+            Command::Deallocate((!n.eq_ignore_ascii_case("all")).then_some(n))
+        }
+        Statement::Copy { to: false, .. } => {
+            Command::Refused(Refusal::ReadOnly("COPY FROM".into()))
+        }
+        Statement::Copy {
+            to: true, target, ..
+        } => match target {
+            ast::CopyTarget::Stdout => {
+                Command::Refused(Refusal::Unsupported("COPY TO STDOUT".into()))
+            }
+            _ => Command::Refused(Refusal::Forbidden("COPY to a file or program".into())),
+        },
+        other => Command::Refused(Refusal::ReadOnly(statement_kind(&other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(sql: &str) -> Command {
+        let p = PostgresCompatibilityParser::new();
+        classify(p.parse(sql).unwrap().remove(0))
+    }
+
+    #[test]
+    fn writes_are_refused() {
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "DELETE FROM t",
+            "CREATE TABLE t (a int)",
+            "DROP TABLE t",
+            "UPDATE t SET a = 1",
+        ] {
+            assert!(matches!(cmd(sql), Command::Refused(Refusal::ReadOnly(_))), "{sql}");
+        }
+        assert!(matches!(
+            cmd("COPY t TO '/tmp/x'"),
+            Command::Refused(Refusal::Forbidden(_))
+        ));
+    }
+
+    #[test]
+    fn session_commands_are_recognised() {
+        assert!(matches!(cmd("SET search_path = gold, silver"),
+            Command::Set { ref name, value: Some(ref v) } if name == "search_path" && v == "gold, silver"));
+        assert!(matches!(cmd("SET TIME ZONE 'UTC'"), Command::Set { ref name, .. } if name == "timezone"));
+        assert!(matches!(cmd("SHOW search_path"), Command::Show(ref n) if n == "search_path"));
+        assert!(matches!(cmd("BEGIN"), Command::Begin));
+        assert!(matches!(cmd("COMMIT"), Command::Commit));
+        assert!(matches!(parse_reset("RESET ALL;"), Some(Command::Reset(None))));
+        assert!(matches!(parse_reset("reset search_path"), Some(Command::Reset(Some(_)))));
+    }
+}

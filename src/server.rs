@@ -1,0 +1,128 @@
+//! Server lifecycle: load the lake, bind the listener, keep the catalog fresh, shut down cleanly.
+//!
+//! [`start`] returns a [`RunningServer`] bound to a real socket (tests use `127.0.0.1:0`);
+//! [`serve`] runs one until a signal arrives and returns after the grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::catalog::LakeCatalog;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::storage::LakeUrl;
+use crate::{Error, Result};
+
+/// A server running in the background of the current runtime.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub catalog: Arc<LakeCatalog>,
+    shutdown: CancellationToken,
+    listener: tokio::task::JoinHandle<()>,
+    refresher: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets open connections finish (bounded by `shutdown_timeout`).
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.listener.await;
+        let _ = self.refresher.await;
+    }
+}
+
+pub async fn start(config: Config) -> Result<RunningServer> {
+    let addrs = config
+        .listen_addrs()
+        .map_err(|message| Error::Startup(format!("listen: {message}")))?;
+    if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        return Err(Error::Startup(format!(
+            "refusing to listen on {a}: it is not a loopback address and no authentication \
+             is configured, so anyone who can reach it could read the lake; listen on \
+             127.0.0.1 or ::1"
+        )));
+    }
+    let lake = config
+        .lake
+        .as_deref()
+        .ok_or_else(|| Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into()))?;
+    let root = LakeUrl::parse(lake)?;
+    if let Some(p) = root.local_path() {
+        if !p.is_dir() {
+            return Err(Error::Startup(format!("lake root {} is not a directory", p.display())));
+        }
+    }
+    let catalog = LakeCatalog::new(root.clone())?;
+    let metrics = catalog.refresh().await?;
+    info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
+    let engine = Engine::new(catalog.clone(), &config.database)?;
+    let listener = TcpListener::bind(addrs.as_slice())
+        .await
+        .map_err(|e| Error::Startup(format!("Failed to listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Startup(format!("Failed to read the bound address: {e}")))?;
+    let shutdown = CancellationToken::new();
+    let refresher = catalog.spawn_refresher(config.refresh_interval, shutdown.clone());
+    let listener = tokio::spawn(crate::wire::run_listener(
+        listener,
+        engine,
+        config.max_connections,
+        shutdown.clone(),
+        config.shutdown_timeout,
+    ));
+    info!(%addr, database = %config.database, "serving the lake over the Postgres protocol");
+    Ok(RunningServer {
+        addr,
+        catalog,
+        shutdown,
+        listener,
+        refresher,
+    })
+}
+
+/// Runs until `signal` completes, then shuts down gracefully.
+pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<()> {
+    let database = config.database.clone();
+    let server = start(config).await?;
+    println!(
+        "lakegate is serving {} on {}\nconnect with: psql -h {} -p {} -U {} {}",
+        server.catalog.root(),
+        server.addr,
+        server.addr.ip(),
+        server.addr.port(),
+        std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "demo".into()),
+        database
+    );
+    signal.await;
+    info!("shutting down: no new connections, waiting for running queries");
+    server.stop().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

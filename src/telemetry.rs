@@ -1,0 +1,12 @@
+//! Logging: `tracing` to stderr, filtered by `--log` / `LAKEGATE_LOG` (tracing's env-filter syntax).
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once; later calls (tests starting several servers) are no-ops.
+pub fn init(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

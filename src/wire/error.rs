@@ -1,0 +1,301 @@
+//! The one place errors become SQLSTATEs.
+//!
+//! Codes follow <https://www.postgresql.org/docs/current/errcodes-appendix.html>. DataFusion
+//! reports most user mistakes as plan or schema errors with a message; those are told apart by
+//! variant first and by message second, so a user's mistake never becomes XX000.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+use pgwire::error::{ErrorInfo, PgWireError};
+
+use crate::engine::EngineError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlState {
+    FeatureNotSupported,
+    InvalidTransactionState,
+    ReadOnlySqlTransaction,
+    InFailedSqlTransaction,
+    SyntaxError,
+    InsufficientPrivilege,
+    UndefinedTable,
+    UndefinedColumn,
+    UndefinedFunction,
+    UndefinedObject,
+    UndefinedParameter,
+    AmbiguousColumn,
+    DuplicateAlias,
+    DatatypeMismatch,
+    GroupingError,
+    InvalidParameterValue,
+    DataException,
+    DivisionByZero,
+    NumericValueOutOfRange,
+    InvalidTextRepresentation,
+    InvalidDatetimeFormat,
+    ProtocolViolation,
+    InvalidCatalogName,
+    QueryCanceled,
+    OutOfMemory,
+    DiskFull,
+    IoError,
+    InternalError,
+}
+
+impl SqlState {
+    pub fn code(self) -> &'static str {
+        match self {
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::InvalidTransactionState => "25000",
+            SqlState::ReadOnlySqlTransaction => "25006",
+            SqlState::InFailedSqlTransaction => "25P02",
+            SqlState::SyntaxError => "42601",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::UndefinedTable => "42P01",
+            SqlState::UndefinedColumn => "42703",
+            SqlState::UndefinedFunction => "42883",
+            SqlState::UndefinedObject => "42704",
+            SqlState::UndefinedParameter => "42P02",
+            SqlState::AmbiguousColumn => "42702",
+            SqlState::DuplicateAlias => "42712",
+            SqlState::DatatypeMismatch => "42804",
+            SqlState::GroupingError => "42803",
+            SqlState::InvalidParameterValue => "22023",
+            SqlState::DataException => "22000",
+            SqlState::DivisionByZero => "22012",
+            SqlState::NumericValueOutOfRange => "22003",
+            SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::InvalidDatetimeFormat => "22007",
+            SqlState::ProtocolViolation => "08P01",
+            SqlState::InvalidCatalogName => "3D000",
+            SqlState::QueryCanceled => "57014",
+            SqlState::OutOfMemory => "53200",
+            SqlState::DiskFull => "53100",
+            SqlState::IoError => "58030",
+            SqlState::InternalError => "XX000",
+        }
+    }
+}
+
+/// SQLSTATE of an engine error.
+pub fn sqlstate(e: &EngineError) -> SqlState {
+    match e {
+        EngineError::Syntax(_) => SqlState::SyntaxError,
+        EngineError::DataFusion(df) => datafusion_state(df),
+        EngineError::ReadOnly(_) => SqlState::ReadOnlySqlTransaction,
+        EngineError::Forbidden(_) => SqlState::InsufficientPrivilege,
+        EngineError::UnknownSetting(_) => SqlState::UndefinedObject,
+        EngineError::InvalidSetting { .. } => SqlState::InvalidParameterValue,
+        EngineError::Unsupported(_) => SqlState::FeatureNotSupported,
+        EngineError::MultipleStatements => SqlState::SyntaxError,
+        EngineError::TransactionAborted => SqlState::InFailedSqlTransaction,
+        EngineError::UnknownDatabase(_) => SqlState::InvalidCatalogName,
+        EngineError::Canceled => SqlState::QueryCanceled,
+        EngineError::InvalidParameter(_) => SqlState::InvalidTextRepresentation,
+        EngineError::Encode(_) => SqlState::FeatureNotSupported,
+    }
+}
+
+fn datafusion_state(e: &DataFusionError) -> SqlState {
+    match e {
+        DataFusionError::SQL(_, _) => SqlState::SyntaxError,
+        DataFusionError::SchemaError(s, _) => match s.as_ref() {
+            SchemaError::FieldNotFound { .. } => SqlState::UndefinedColumn,
+            SchemaError::AmbiguousReference { .. } => SqlState::AmbiguousColumn,
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => SqlState::DuplicateAlias,
+        },
+        DataFusionError::ArrowError(a, _) => arrow_state(a),
+        DataFusionError::NotImplemented(_) => SqlState::FeatureNotSupported,
+        DataFusionError::ResourcesExhausted(_) => SqlState::OutOfMemory,
+        DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => SqlState::IoError,
+        DataFusionError::ParquetError(_) => SqlState::IoError,
+        DataFusionError::Context(_, inner) => datafusion_state(inner),
+        DataFusionError::Shared(inner) => datafusion_state(inner),
+        DataFusionError::Diagnostic(_, inner) => datafusion_state(inner),
+        DataFusionError::Collection(errs) => errs
+            .first()
+            .map(datafusion_state)
+            .unwrap_or(SqlState::InternalError),
+        DataFusionError::Plan(m) => plan_message_state(m),
+        DataFusionError::Execution(m) => execution_message_state(m),
+        DataFusionError::ExecutionJoin(_) => SqlState::InternalError,
+        DataFusionError::External(inner) => {
+            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_state(df)
+            } else if let Some(a) = inner.downcast_ref::<ArrowError>() {
+                arrow_state(a)
+            } else {
+                SqlState::InternalError
+            }
+        }
+        DataFusionError::Configuration(_) => SqlState::InvalidParameterValue,
+        DataFusionError::Internal(_) => SqlState::InternalError,
+        DataFusionError::Substrait(_) => SqlState::FeatureNotSupported,
+        DataFusionError::Ffi(_) => SqlState::InternalError,
+    }
+}
+
+fn plan_message_state(m: &str) -> SqlState {
+    let l = m.to_ascii_lowercase();
+    if l.contains("table") && (l.contains("not found") || l.contains("does not exist")) {
+        SqlState::UndefinedTable
+    } else if l.contains("invalid function")
+        || l.contains("unknown function")
+        || l.contains("no function matches")
+        || l.contains("function") && l.contains("not found")
+    {
+        SqlState::UndefinedFunction
+    } else if l.contains("failed to coerce")
+        || l.contains("cannot infer common")
+        || l.contains("does not support")
+        || l.contains("coercion")
+        || l.contains("type mismatch")
+    {
+        SqlState::DatatypeMismatch
+    } else if l.contains("group by") || l.contains("aggregate") {
+        SqlState::GroupingError
+    } else if l.contains("schema") && l.contains("not found") {
+        SqlState::UndefinedObject
+    } else if l.contains("placeholder") || l.contains("parameter") {
+        SqlState::UndefinedParameter
+    } else {
+        SqlState::SyntaxError
+    }
+}
+
+fn execution_message_state(m: &str) -> SqlState {
+    let l = m.to_ascii_lowercase();
+    if l.contains("divide by zero") || l.contains("division by zero") {
+        SqlState::DivisionByZero
+    } else if l.contains("overflow") {
+        SqlState::NumericValueOutOfRange
+    } else if l.contains("cast") || l.contains("parse") {
+        SqlState::InvalidTextRepresentation
+    } else {
+        SqlState::DataException
+    }
+}
+
+fn arrow_state(a: &ArrowError) -> SqlState {
+    match a {
+        ArrowError::DivideByZero => SqlState::DivisionByZero,
+        ArrowError::ArithmeticOverflow(_) => SqlState::NumericValueOutOfRange,
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
+            let l = m.to_ascii_lowercase();
+            if l.contains("timestamp") || l.contains("date") || l.contains("time") {
+                SqlState::InvalidDatetimeFormat
+            } else if l.contains("overflow") || l.contains("too large") {
+                SqlState::NumericValueOutOfRange
+            } else {
+                SqlState::InvalidTextRepresentation
+            }
+        }
+        ArrowError::ComputeError(_) | ArrowError::InvalidArgumentError(_) => {
+            SqlState::DataException
+        }
+        ArrowError::MemoryError(_) => SqlState::OutOfMemory,
+        ArrowError::IoError(..) => SqlState::IoError,
+        ArrowError::ExternalError(_) => SqlState::InternalError,
+        ArrowError::NotYetImplemented(_) => SqlState::FeatureNotSupported,
+        ArrowError::SchemaError(_) => SqlState::DatatypeMismatch,
+        ArrowError::JsonError(_)
+        | ArrowError::CsvError(_)
+        | ArrowError::ParquetError(_)
+        | ArrowError::AvroError(_)
+        | ArrowError::IpcError(_)
+        | ArrowError::CDataInterface(_)
+        | ArrowError::DictionaryKeyOverflowError
+        | ArrowError::RunEndIndexOverflowError
+        | ArrowError::OffsetOverflowError(_) => SqlState::InternalError,
+    }
+}
+
+/// Message a client sees: DataFusion's own prefixes ("Error during planning: ") stripped.
+fn client_message(e: &EngineError) -> String {
+    match e {
+        EngineError::DataFusion(df) => {
+            let root = df.find_root();
+            let msg = root.to_string();
+            for prefix in [
+                "Error during planning: ",
+                "Execution error: ",
+                "Schema error: ",
+                "This feature is not implemented: ",
+                "SQL error: ",
+                "Arrow error: ",
+                "Invalid argument error: ",
+                "Parser error: ",
+                "Cast error: ",
+            ] {
+                if let Some(rest) = msg.strip_prefix(prefix) {
+                    return rest.to_string();
+                }
+            }
+            msg
+        }
+        EngineError::Syntax(p) => {
+            let m = p.to_string();
+            m.strip_prefix("sql parser error: ").unwrap_or(&m).to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// 1-based character position of the error in the query, where the parser told us.
+fn position(e: &EngineError, sql: Option<&str>) -> Option<String> {
+    let sql = sql?;
+    let msg = match e {
+        EngineError::Syntax(p) => p.to_string(),
+        EngineError::DataFusion(DataFusionError::SQL(p, _)) => p.to_string(),
+        _ => return None,
+    };
+    // sqlparser appends "at Line: L, Column: C".
+    let at = msg.rfind("Line: ")?;
+    let rest = &msg[at + 6..];
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let line: usize = line.trim().parse().ok()?;
+    let col: usize = rest.trim().trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
+    let mut offset = 0;
+    for (i, l) in sql.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return Some((sql[..offset].chars().count() + col).to_string());
+        }
+        offset += l.len();
+    }
+    None
+}
+
+pub fn error_info(e: &EngineError, sql: Option<&str>) -> ErrorInfo {
+    let state = sqlstate(e);
+    let mut info = ErrorInfo::new("ERROR".into(), state.code().into(), client_message(e));
+    info.position = position(e, sql);
+    if state == SqlState::InternalError {
+        tracing::error!(error = %e, "internal error");
+    }
+    info
+}
+
+pub fn to_pgwire(e: EngineError, sql: Option<&str>) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(&e, sql)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_mistakes_are_not_internal_errors() {
+        let cases = [
+            (DataFusionError::Plan("table 'lake.silver.nope' not found".into()), "42P01"),
+            (DataFusionError::Plan("Invalid function 'nope'.\nDid you mean 'now'?".into()), "42883"),
+            (DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None), "22012"),
+            (DataFusionError::NotImplemented("x".into()), "0A000"),
+        ];
+        for (e, code) in cases {
+            assert_eq!(sqlstate(&EngineError::DataFusion(e)).code(), code);
+        }
+        assert_eq!(sqlstate(&EngineError::ReadOnly("INSERT".into())).code(), "25006");
+    }
+}

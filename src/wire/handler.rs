@@ -1,0 +1,860 @@
+//! Per-connection protocol handling: startup, simple and extended query, cancel.
+//!
+//! One [`Connection`] is created per socket and serves as every pgwire handler for it, so the
+//! session (settings, DataFusion context) lives exactly as long as the socket. Results are
+//! streamed batch by batch in both protocols: pgwire's default Execute buffers a whole portal,
+//! so `on_execute` is ours and sends rows as they are encoded, suspending at `max_rows`.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::{Sink, SinkExt, Stream, StreamExt, stream};
+use pgwire::api::auth::{
+    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_execution_response};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
+    Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireConnectionState,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::extendedquery::{Execute, PortalSuspended};
+use pgwire::messages::response::{NoticeResponse, TransactionStatus};
+use pgwire::messages::startup::{ParameterStatus, SecretKey};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::encode::encode_batch;
+use super::error::{error_info, to_pgwire};
+use super::params;
+use super::types::pg_type;
+use crate::engine::{Command, Engine, EngineError, Session};
+
+/// Connections that can be canceled, by backend pid.
+#[derive(Default)]
+pub struct CancelRegistry {
+    pids: RandomPidSecretKeyGenerator,
+    live: Mutex<HashMap<i32, (SecretKey, Arc<QuerySlot>)>>,
+}
+
+impl Debug for CancelRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelRegistry").finish()
+    }
+}
+
+/// The running query of one connection, cancelable from another connection.
+#[derive(Default)]
+pub struct QuerySlot {
+    token: Mutex<CancellationToken>,
+}
+
+impl QuerySlot {
+    /// A fresh token for the next query; canceling it stops planning and streaming.
+    fn begin(&self) -> CancellationToken {
+        let t = CancellationToken::new();
+        *self.token.lock().expect("slot lock") = t.clone();
+        t
+    }
+
+    fn current(&self) -> CancellationToken {
+        self.token.lock().expect("slot lock").clone()
+    }
+}
+
+/// Everything one socket needs; it is every pgwire handler of that socket.
+pub struct Connection {
+    engine: Arc<Engine>,
+    session: Arc<OnceLock<Arc<Session>>>,
+    parser: Arc<StatementParser>,
+    registry: Arc<CancelRegistry>,
+    slot: Arc<QuerySlot>,
+    pid: AtomicI32,
+}
+
+impl Connection {
+    pub fn new(engine: Arc<Engine>, registry: Arc<CancelRegistry>) -> Connection {
+        let session = Arc::new(OnceLock::new());
+        Connection {
+            engine,
+            parser: Arc::new(StatementParser {
+                session: session.clone(),
+            }),
+            session,
+            registry,
+            slot: Arc::new(QuerySlot::default()),
+            pid: AtomicI32::new(0),
+        }
+    }
+
+    fn session(&self) -> PgWireResult<Arc<Session>> {
+        self.session.get().cloned().ok_or_else(|| {
+            PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "08P01".into(),
+                "query before startup completed".into(),
+            )))
+        })
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let pid = self.pid.load(Ordering::Relaxed);
+        if pid != 0 {
+            self.registry.live.lock().expect("registry lock").remove(&pid);
+        }
+    }
+}
+
+/// Per-socket handler set handed to pgwire.
+pub struct Handlers(pub Arc<Connection>);
+
+impl pgwire::api::PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.0.clone()
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.0.clone()
+    }
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.0.clone()
+    }
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.0.clone()
+    }
+}
+
+struct StartupParameters(Vec<(String, String)>);
+
+impl ServerParameterProvider for StartupParameters {
+    fn server_parameters<C>(&self, _client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        Some(self.0.iter().cloned().collect())
+    }
+}
+
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message)))
+}
+
+#[async_trait]
+impl StartupHandler for Connection {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(ref startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, startup).await?;
+        save_startup_parameters_to_metadata(client, startup);
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_else(|| "lakegate".into());
+        let database = client
+            .metadata()
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+        if database != self.engine.database() {
+            return Err(fatal(
+                "3D000",
+                format!(
+                    "database \"{database}\" does not exist (this server serves \"{}\")",
+                    self.engine.database()
+                ),
+            ));
+        }
+        let session = Arc::new(self.engine.new_session(&user));
+        let mut reported = session_parameters(&session);
+        if let Some(app) = client.metadata().get("application_name").cloned() {
+            let _ = session.set("application_name", Some(&app));
+            reported.retain(|(k, _)| k != "application_name");
+            reported.push(("application_name".into(), app));
+        }
+        let _ = self.session.set(session);
+        let (pid, secret) = self.registry.pids.generate(client);
+        client.set_pid_and_secret_key(pid, secret.clone());
+        self.pid.store(pid, Ordering::Relaxed);
+        self.registry
+            .live
+            .lock()
+            .expect("registry lock")
+            .insert(pid, (secret, self.slot.clone()));
+        debug!(%user, pid, "connection authenticated (trust)");
+        finish_authentication(client, &StartupParameters(reported)).await
+    }
+}
+
+fn session_parameters(session: &Session) -> Vec<(String, String)> {
+    ["application_name", "client_encoding", "DateStyle", "default_transaction_read_only",
+     "in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser", "server_encoding",
+     "server_version", "session_authorization", "standard_conforming_strings", "TimeZone"]
+        .iter()
+        .filter_map(|n| session.show(n).ok().map(|v| (n.to_string(), v)))
+        .collect()
+}
+
+#[async_trait]
+impl CancelHandler for Connection {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        let slot = {
+            let live = self.registry.live.lock().expect("registry lock");
+            live.get(&request.pid)
+                .filter(|(secret, _)| secret.eq_value(&request.secret_key))
+                .map(|(_, slot)| slot.clone())
+        };
+        if let Some(slot) = slot {
+            debug!(pid = request.pid, "cancel request");
+            slot.current().cancel();
+        }
+    }
+}
+
+/// A prepared statement: the command, its plan for Describe, and its parameter types.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    sql: Arc<str>,
+    command: Command,
+    plan: Option<LogicalPlan>,
+    params: Vec<Type>,
+    /// DataFusion's type for each `$n`, when it could infer one.
+    targets: Vec<Option<DataType>>,
+    /// What Describe told the client; results are made to match it.
+    schema: Option<SchemaRef>,
+}
+
+pub struct StatementParser {
+    session: Arc<OnceLock<Arc<Session>>>,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self
+            .session
+            .get()
+            .cloned()
+            .ok_or_else(|| fatal("08P01", "parse before startup".into()))?;
+        prepare(&session, sql, types)
+            .await
+            .map_err(|e| to_pgwire(e, Some(sql)))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.params.clone())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(match &stmt.schema {
+            Some(s) => field_infos(s, &formats(format.unwrap_or(&Format::UnifiedText), s.fields().len())),
+            None => vec![],
+        })
+    }
+}
+
+async fn prepare(
+    session: &Session,
+    sql: &str,
+    declared: &[Option<Type>],
+) -> Result<Option<Prepared>, EngineError> {
+    let mut commands = session.commands(sql)?;
+    if commands.is_empty() {
+        return Ok(None);
+    }
+    if commands.len() > 1 {
+        return Err(EngineError::MultipleStatements);
+    }
+    let command = commands.remove(0);
+    let (plan, schema, targets) = match &command {
+        Command::Query(stmt) => {
+            let plan = session.plan((**stmt).clone()).await?;
+            let inferred = plan.get_parameter_types()?;
+            let n = inferred
+                .keys()
+                .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
+                .max()
+                .unwrap_or(0)
+                .max(declared.len());
+            let targets: Vec<Option<DataType>> = (1..=n)
+                .map(|i| inferred.get(&format!("${i}")).cloned().flatten())
+                .collect();
+            let schema = Session::result_schema(&plan);
+            (Some(plan), Some(schema), targets)
+        }
+        Command::Show(name) => (None, Some(text_schema(&[&name.to_ascii_lowercase()])), vec![]),
+        Command::ShowAll => (None, Some(text_schema(&["name", "setting", "description"])), vec![]),
+        Command::Refused(r) => return Err(r.clone().into_error()),
+        _ => (None, None, vec![]),
+    };
+    let params = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match declared.get(i).cloned().flatten() {
+            Some(t) if t != Type::UNKNOWN => t,
+            _ => t
+                .as_ref()
+                .filter(|t| !matches!(t, DataType::Null))
+                .map(|t| super::types::pg_type_of(t).0)
+                .unwrap_or(Type::TEXT),
+        })
+        .collect();
+    Ok(Some(Prepared {
+        sql: sql.into(),
+        command,
+        plan,
+        params,
+        targets,
+        schema,
+    }))
+}
+
+fn text_schema(names: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Per-column formats; a single code applies to every column (protocol rule).
+fn formats(format: &Format, n: usize) -> Vec<FieldFormat> {
+    match format {
+        Format::UnifiedText => vec![FieldFormat::Text; n],
+        Format::UnifiedBinary => vec![FieldFormat::Binary; n],
+        Format::Individual(codes) if codes.len() == 1 => vec![FieldFormat::from(codes[0]); n],
+        Format::Individual(codes) => (0..n)
+            .map(|i| codes.get(i).map(|c| FieldFormat::from(*c)).unwrap_or(FieldFormat::Text))
+            .collect(),
+    }
+}
+
+fn type_size(t: &Type) -> i16 {
+    match *t {
+        Type::BOOL => 1,
+        Type::INT2 => 2,
+        Type::INT4 | Type::FLOAT4 | Type::DATE => 4,
+        Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME => 8,
+        Type::INTERVAL | Type::UUID => 16,
+        _ => -1,
+    }
+}
+
+fn field_infos(schema: &Schema, formats: &[FieldFormat]) -> Vec<FieldInfo> {
+    schema
+        .fields()
+        .iter()
+        .zip(formats)
+        .map(|(f, fmt)| {
+            let (t, typmod) = pg_type(f);
+            let size = type_size(&t);
+            FieldInfo::new(f.name().clone(), None, None, t, *fmt)
+                .with_type_modifier(typmod)
+                .with_type_size(size)
+        })
+        .collect()
+}
+
+/// Streams a query's batches as DataRows, stopping with 57014 when canceled.
+fn query_response(
+    schema: SchemaRef,
+    batches: SendableRecordBatchStream,
+    formats: Vec<FieldFormat>,
+    token: CancellationToken,
+    tag: &str,
+) -> QueryResponse {
+    let fields = Arc::new(field_infos(&schema, &formats));
+    let target = schema.clone();
+    let rows = batches.flat_map(move |batch| {
+        let result = batch
+            .map_err(EngineError::from)
+            .and_then(|b| conform(b, &target))
+            .and_then(|b| {
+                let mut out = Vec::with_capacity(b.num_rows());
+                encode_batch(&b, &formats, &mut out)?;
+                Ok(out)
+            });
+        match result {
+            Ok(rows) => stream::iter(rows.into_iter().map(Ok)).left_stream(),
+            Err(e) => stream::iter(vec![Err(to_pgwire(e, None))]).right_stream(),
+        }
+    });
+    let mut response = QueryResponse::new(fields, cancelable(rows, token));
+    response.set_command_tag(tag);
+    response
+}
+
+/// Casts a batch to the schema the client was told about (names kept, types converted).
+fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, EngineError> {
+    let same = batch.num_columns() == target.fields().len()
+        && batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .all(|(a, b)| a.data_type() == b.data_type());
+    if same {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(c, f)| cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::DataFusion(e.into()))?;
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))
+}
+
+fn cancelable<S>(rows: S, token: CancellationToken) -> impl Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static
+where
+    S: Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static,
+{
+    stream::unfold(Some((Box::pin(rows), token)), |state| async move {
+        let (mut rows, token) = state?;
+        tokio::select! {
+            biased;
+            _ = token.cancelled() => Some((Err(to_pgwire(EngineError::Canceled, None)), None)),
+            item = rows.next() => item.map(|i| (i, Some((rows, token)))),
+        }
+    })
+}
+
+/// Builds a one-batch text result (SHOW).
+fn text_rows(schema: SchemaRef, rows: Vec<Vec<String>>, formats: Vec<FieldFormat>) -> Result<QueryResponse, EngineError> {
+    let columns = (0..schema.fields().len())
+        .map(|i| {
+            Arc::new(datafusion::arrow::array::StringArray::from(
+                rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+            )) as datafusion::arrow::array::ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))?;
+    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+        schema.clone(),
+        stream::iter(vec![Ok(batch)]),
+    );
+    Ok(query_response(schema, Box::pin(stream), formats, CancellationToken::new(), "SHOW"))
+}
+
+impl Connection {
+    /// Runs one non-query command (or a query given as a plan) and says what to answer.
+    async fn run<C>(
+        &self,
+        client: &mut C,
+        session: &Session,
+        command: &Command,
+        status: TransactionStatus,
+        result_format: &Format,
+        query: Option<(LogicalPlan, SchemaRef)>,
+    ) -> Result<Response, EngineError>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if status == TransactionStatus::Error && !matches!(command, Command::Commit | Command::Rollback) {
+            return Err(EngineError::TransactionAborted);
+        }
+        Ok(match command {
+            Command::Query(stmt) => {
+                let token = self.slot.begin();
+                let (plan, described) = match query {
+                    Some(q) => q,
+                    None => {
+                        let plan = tokio::select! {
+                            biased;
+                            _ = token.cancelled() => return Err(EngineError::Canceled),
+                            p = session.plan((**stmt).clone()) => p?,
+                        };
+                        let schema = Session::result_schema(&plan);
+                        (plan, schema)
+                    }
+                };
+                let tag = if matches!(**stmt, datafusion::sql::sqlparser::ast::Statement::Explain { .. }) {
+                    "EXPLAIN"
+                } else {
+                    "SELECT"
+                };
+                let batches = tokio::select! {
+                    biased;
+                    _ = token.cancelled() => return Err(EngineError::Canceled),
+                    s = session.execute(plan) => s?,
+                };
+                let fmts = formats(result_format, described.fields().len());
+                Response::Query(query_response(described, batches, fmts, token, tag))
+            }
+            Command::Set { name, value } => {
+                if let Some(r) = session.set(name, value.as_deref())? {
+                    report(client, vec![r]).await;
+                }
+                Response::Execution(Tag::new("SET"))
+            }
+            Command::Reset(name) => {
+                let reports = session.reset(name.as_deref())?;
+                report(client, reports).await;
+                Response::Execution(Tag::new("RESET"))
+            }
+            Command::Show(name) => {
+                let value = session.show(name)?;
+                let schema = text_schema(&[&name.to_ascii_lowercase()]);
+                Response::Query(text_rows(schema, vec![vec![value]], formats(result_format, 1))?)
+            }
+            Command::ShowAll => {
+                let rows = session
+                    .show_all()
+                    .into_iter()
+                    .map(|(a, b, c)| vec![a, b, c])
+                    .collect();
+                let schema = text_schema(&["name", "setting", "description"]);
+                Response::Query(text_rows(schema, rows, formats(result_format, 3))?)
+            }
+            Command::Begin => {
+                if status == TransactionStatus::Idle {
+                    Response::TransactionStart(Tag::new("BEGIN"))
+                } else {
+                    notice(client, "25001", "there is already a transaction in progress").await;
+                    Response::Execution(Tag::new("BEGIN"))
+                }
+            }
+            Command::Commit => {
+                if status == TransactionStatus::Idle {
+                    notice(client, "25P01", "there is no transaction in progress").await;
+                }
+                let tag = if status == TransactionStatus::Error { "ROLLBACK" } else { "COMMIT" };
+                Response::TransactionEnd(Tag::new(tag))
+            }
+            Command::Rollback => {
+                if status == TransactionStatus::Idle {
+                    notice(client, "25P01", "there is no transaction in progress").await;
+                }
+                Response::TransactionEnd(Tag::new("ROLLBACK"))
+            }
+            Command::Noop(tag) => Response::Execution(Tag::new(tag)),
+            Command::Discard => {
+                let reports = session.reset(None)?;
+                report(client, reports).await;
+                Response::Execution(Tag::new("DISCARD ALL"))
+            }
+            Command::Deallocate(_) => Response::Execution(Tag::new("DEALLOCATE")),
+            Command::Refused(r) => return Err(r.clone().into_error()),
+        })
+    }
+}
+
+async fn report<C>(client: &mut C, reports: Vec<(String, String)>)
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+{
+    for (k, v) in reports {
+        let _ = client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(k, v)))
+            .await;
+    }
+}
+
+async fn notice<C>(client: &mut C, code: &str, message: &str)
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+{
+    let info = ErrorInfo::new("WARNING".into(), code.into(), message.into());
+    let _ = client
+        .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(info)))
+        .await;
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session()?;
+        let commands = session.commands(query).map_err(|e| to_pgwire(e, Some(query)))?;
+        if commands.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut status = client.transaction_status();
+        let mut responses = Vec::with_capacity(commands.len());
+        for command in &commands {
+            match self.run(client, &session, command, status, &Format::UnifiedText, None).await {
+                Ok(r) => {
+                    status = match &r {
+                        Response::TransactionStart(_) => status.to_in_transaction_state(),
+                        Response::TransactionEnd(_) => status.to_idle_state(),
+                        _ => status,
+                    };
+                    responses.push(r);
+                }
+                Err(e) => {
+                    responses.push(Response::Error(Box::new(error_info(&e, Some(query)))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// Values for a portal's parameters, in `$n` order.
+fn bind(stmt: &Prepared, portal: &Portal<Prepared>) -> Result<Vec<ScalarValue>, EngineError> {
+    let n = stmt.params.len().max(portal.parameters.len());
+    if portal.parameters.len() != stmt.params.len() {
+        return Err(EngineError::InvalidParameter(format!(
+            "bind message supplies {} parameters, but prepared statement requires {}",
+            portal.parameters.len(),
+            stmt.params.len()
+        )));
+    }
+    (0..n)
+        .map(|i| {
+            let binary = match &portal.parameter_format {
+                Format::UnifiedBinary => true,
+                Format::UnifiedText => false,
+                Format::Individual(c) if c.len() == 1 => c[0] == 1,
+                Format::Individual(c) => c.get(i) == Some(&1),
+            };
+            params::decode(
+                portal.parameters[i].as_deref(),
+                binary,
+                &stmt.params[i],
+                stmt.targets[i].as_ref(),
+            )
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = Prepared;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<StatementParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session()?;
+        let stmt = &portal.statement.statement;
+        let sql = stmt.sql.clone();
+        let status = client.transaction_status();
+        let result = async {
+            let query = match (&stmt.command, &stmt.plan, &stmt.schema) {
+                (Command::Query(ast), Some(_), Some(schema)) => {
+                    if status == TransactionStatus::Error {
+                        return Err(EngineError::TransactionAborted);
+                    }
+                    let values = bind(stmt, portal)?;
+                    // Re-plan so a long-lived prepared statement sees the current lake.
+                    let plan = session.plan((**ast).clone()).await?;
+                    let plan = if values.is_empty() { plan } else { plan.with_param_values(values)? };
+                    Some((plan, schema.clone()))
+                }
+                _ => None,
+            };
+            if let Command::Deallocate(name) = &stmt.command {
+                match name {
+                    Some(n) => client.portal_store().rm_statement(n),
+                    None => client.portal_store().clear_portals(),
+                }
+            }
+            self.run(client, &session, &stmt.command, status, &portal.result_column_format, query)
+                .await
+        }
+        .await;
+        result.map_err(|e| to_pgwire(e, Some(&sql)))
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let s = &target.statement;
+        let fields = self.parser.get_result_schema(s, None)?;
+        Ok(DescribeStatementResponse::new(s.params.clone(), fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        target: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let fields = self
+            .parser
+            .get_result_schema(&target.statement.statement, Some(&target.result_column_format))?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::store::Entry;
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let name = message.name.as_deref().unwrap_or("");
+        let max_rows = message.max_rows.max(0) as usize;
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(p)) => p,
+            Some(Entry::Empty) => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        pgwire::messages::response::EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+                client.set_state(PgWireConnectionState::ReadyForQuery);
+                return Ok(());
+            }
+            None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+        };
+        let state = portal.state();
+        let mut state = state.lock().await;
+        if matches!(*state, PortalExecutionState::Initial) {
+            match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
+                Response::Query(q) => *state = PortalExecutionState::Suspended(q),
+                Response::EmptyQuery => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            pgwire::messages::response::EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                }
+                Response::Execution(tag) => send_execution_response(client, tag).await?,
+                Response::TransactionStart(tag) => {
+                    send_execution_response(client, tag).await?;
+                    status = status.to_in_transaction_state();
+                }
+                Response::TransactionEnd(tag) => {
+                    send_execution_response(client, tag).await?;
+                    status = status.to_idle_state();
+                    client.portal_store().rm_portal("");
+                }
+                Response::Error(e) => {
+                    client.send(PgWireBackendMessage::ErrorResponse((*e).into())).await?;
+                    status = status.to_error_state();
+                }
+                _ => {
+                    return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "ERROR".into(),
+                        "0A000".into(),
+                        "COPY is not supported".into(),
+                    ))));
+                }
+            }
+        }
+        match &mut *state {
+            PortalExecutionState::Suspended(response) => {
+                let tag = response.command_tag().to_string();
+                let rows = response.data_rows();
+                let mut sent = 0usize;
+                let mut suspended = true;
+                while max_rows == 0 || sent < max_rows {
+                    match rows.next().await {
+                        Some(row) => {
+                            client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                            sent += 1;
+                        }
+                        None => {
+                            suspended = false;
+                            break;
+                        }
+                    }
+                }
+                if suspended {
+                    client
+                        .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                        .await?;
+                } else {
+                    *state = PortalExecutionState::Finished;
+                    client
+                        .feed(PgWireBackendMessage::CommandComplete(
+                            Tag::new(&tag).with_rows(sent).into(),
+                        ))
+                        .await?;
+                }
+            }
+            PortalExecutionState::Finished => {}
+            PortalExecutionState::Initial => {}
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! Postgres wire protocol: listener, per-connection handlers, type mapping and encoding.
+//!
+//! The listener follows mini-redis: accept in a loop, one task per connection, a semaphore that
+//! caps connections (clients beyond it get 53300 `too_many_connections`), and a shutdown token
+//! every task watches. On shutdown the listener stops accepting and running connections get a
+//! grace period to finish their queries.
+
+pub mod encode;
+pub mod error;
+mod handler;
+mod params;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::engine::Engine;
+pub use handler::CancelRegistry;
+use handler::{Connection, Handlers};
+
+/// Accepts connections until `shutdown` fires, then waits up to `grace` for open ones.
+pub async fn run_listener(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    max_connections: usize,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let limit = Arc::new(Semaphore::new(max_connections));
+    let registry = Arc::new(CancelRegistry::default());
+    let tracker = TaskTracker::new();
+    loop {
+        let (mut socket, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = socket.set_nodelay(true);
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                warn!(%peer, max_connections, "connection refused: too many connections");
+                tracker.spawn(async move {
+                    let _ = socket.write_all(&too_many_clients()).await;
+                    let _ = socket.shutdown().await;
+                });
+                continue;
+            }
+        };
+        let handlers = Handlers(Arc::new(Connection::new(engine.clone(), registry.clone())));
+        let conn_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            debug!(%peer, "connection opened");
+            tokio::select! {
+                r = pgwire::tokio::process_socket(socket, None, handlers) => {
+                    if let Err(e) = r {
+                        debug!(%peer, error = %e, "connection ended with error");
+                    }
+                }
+                // After the grace period the server stops waiting; connections still open
+                // are dropped with the runtime.
+                _ = async { conn_shutdown.cancelled().await; tokio::time::sleep(grace).await } => {}
+            }
+            drop(permit);
+            debug!(%peer, "connection closed");
+        });
+    }
+    tracker.close();
+    let open = tracker.len();
+    if open > 0 {
+        info!(open, ?grace, "waiting for open connections to finish");
+    }
+    let _ = tokio::time::timeout(grace, tracker.wait()).await;
+}
+
+/// A FATAL ErrorResponse with 53300, written raw because the connection never gets a handler.
+fn too_many_clients() -> BytesMut {
+    let mut body = BytesMut::new();
+    for (tag, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "53300"),
+        (b'M', "sorry, too many clients already"),
+    ] {
+        body.put_u8(tag);
+        body.put_slice(value.as_bytes());
+        body.put_u8(0);
+    }
+    body.put_u8(0);
+    let mut msg = BytesMut::with_capacity(body.len() + 5);
+    msg.put_u8(b'E');
+    msg.put_i32(body.len() as i32 + 4);
+    msg.put_slice(&body);
+    msg
+}

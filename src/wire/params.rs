@@ -1,0 +1,222 @@
+//! Bound parameter values (Bind message) → DataFusion scalars.
+//!
+//! Binary values follow the Postgres `*recv` formats; text values are parsed by Arrow's casts,
+//! which accept what Postgres' input functions accept for the common types.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use pgwire::api::Type;
+
+use super::types::arrow_type_of;
+use crate::engine::EngineError;
+
+const PG_EPOCH_DAYS: i32 = 10_957;
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+fn bad(t: &Type, why: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidParameter(format!("invalid input for parameter of type {}: {why}", t.name()))
+}
+
+fn fixed<const N: usize>(t: &Type, b: &[u8]) -> Result<[u8; N], EngineError> {
+    b.try_into()
+        .map_err(|_| bad(t, format!("expected {N} bytes, got {}", b.len())))
+}
+
+/// Decodes one parameter. `target` is the type DataFusion inferred for the placeholder.
+pub fn decode(
+    value: Option<&[u8]>,
+    binary: bool,
+    pg: &Type,
+    target: Option<&DataType>,
+) -> Result<ScalarValue, EngineError> {
+    let natural = arrow_type_of(pg);
+    let want = target.cloned().or(natural.clone()).unwrap_or(DataType::Utf8);
+    let Some(bytes) = value else {
+        return ScalarValue::try_from(&want).map_err(|e| bad(pg, e));
+    };
+    let scalar = if binary {
+        decode_binary(bytes, pg)?
+    } else {
+        let s = std::str::from_utf8(bytes).map_err(|e| bad(pg, e))?;
+        decode_text(s, pg)?
+    };
+    if scalar.data_type() == want {
+        return Ok(scalar);
+    }
+    scalar.cast_to(&want).map_err(|e| bad(pg, e))
+}
+
+fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
+    if *pg == Type::NUMERIC {
+        return numeric_from_str(s).ok_or_else(|| bad(pg, format!("\"{s}\"")));
+    }
+    if *pg == Type::BOOL {
+        return match s.trim().to_ascii_lowercase().as_str() {
+            "t" | "true" | "y" | "yes" | "on" | "1" => Ok(ScalarValue::Boolean(Some(true))),
+            "f" | "false" | "n" | "no" | "off" | "0" => Ok(ScalarValue::Boolean(Some(false))),
+            _ => Err(bad(pg, format!("\"{s}\""))),
+        };
+    }
+    if *pg == Type::BYTEA {
+        let hex = s.strip_prefix("\\x").ok_or_else(|| bad(pg, "expected \\x hex"))?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| bad(pg, e))?;
+        return Ok(ScalarValue::Binary(Some(bytes)));
+    }
+    let text = ScalarValue::Utf8(Some(s.to_string()));
+    match arrow_type_of(pg) {
+        Some(DataType::Utf8) | None => Ok(text),
+        Some(t) => text.cast_to(&t).map_err(|_| bad(pg, format!("\"{s}\""))),
+    }
+}
+
+/// Parses a decimal literal into a Decimal128 with exactly its own scale.
+fn numeric_from_str(s: &str) -> Option<ScalarValue> {
+    let s = s.trim();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let all = format!("{int}{frac}");
+    let unscaled: i128 = all.parse().ok()?;
+    let scale = frac.len() as i8;
+    let precision = all.trim_start_matches('0').len().clamp(1, 38).max(scale as usize) as u8;
+    Some(ScalarValue::Decimal128(
+        Some(if neg { -unscaled } else { unscaled }),
+        precision.max(1),
+        scale,
+    ))
+}
+
+fn decode_binary(b: &[u8], pg: &Type) -> Result<ScalarValue, EngineError> {
+    Ok(match pg {
+        t if *t == Type::BOOL => ScalarValue::Boolean(Some(fixed::<1>(t, b)?[0] != 0)),
+        t if *t == Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(fixed(t, b)?))),
+        t if *t == Type::INT4 => ScalarValue::Int32(Some(i32::from_be_bytes(fixed(t, b)?))),
+        t if *t == Type::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(fixed(t, b)?))),
+        t if *t == Type::OID => ScalarValue::Int64(Some(u32::from_be_bytes(fixed(t, b)?) as i64)),
+        t if *t == Type::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(fixed(t, b)?))),
+        t if *t == Type::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(fixed(t, b)?))),
+        t if *t == Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
+        t if *t == Type::DATE => {
+            ScalarValue::Date32(Some(i32::from_be_bytes(fixed(t, b)?) + PG_EPOCH_DAYS))
+        }
+        t if *t == Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
+            Some(i64::from_be_bytes(fixed(t, b)?) + PG_EPOCH_MICROS),
+            None,
+        ),
+        t if *t == Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
+            Some(i64::from_be_bytes(fixed(t, b)?) + PG_EPOCH_MICROS),
+            Some("UTC".into()),
+        ),
+        t if *t == Type::TIME => {
+            ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(fixed(t, b)?)))
+        }
+        t if *t == Type::UUID => {
+            let u: [u8; 16] = fixed(t, b)?;
+            let h: String = u.iter().map(|x| format!("{x:02x}")).collect();
+            ScalarValue::Utf8(Some(format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..]
+            )))
+        }
+        t if *t == Type::JSONB => {
+            let body = b.strip_prefix(&[1u8]).ok_or_else(|| bad(t, "unknown jsonb version"))?;
+            ScalarValue::Utf8(Some(String::from_utf8(body.to_vec()).map_err(|e| bad(t, e))?))
+        }
+        t if *t == Type::NUMERIC => numeric_from_binary(b).ok_or_else(|| bad(t, "bad numeric"))?,
+        t if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN, Type::JSON]
+            .contains(t) =>
+        {
+            ScalarValue::Utf8(Some(String::from_utf8(b.to_vec()).map_err(|e| bad(t, e))?))
+        }
+        t => {
+            return Err(EngineError::Unsupported(format!(
+                "binary parameters of type {}",
+                t.name()
+            )));
+        }
+    })
+}
+
+/// Postgres `numeric_send` layout back to a decimal.
+fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
+    let rd = |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
+    let ndigits = rd(0)? as usize;
+    let weight = rd(2)? as i32;
+    let sign = rd(4)? as u16;
+    let dscale = rd(6)? as u16 as i32;
+    if sign == 0xC000 {
+        return Some(ScalarValue::Float64(Some(f64::NAN)));
+    }
+    let mut unscaled: i128 = 0;
+    // value = sum(d_i * 10000^(weight - i)); scaled by 10^dscale.
+    let mut int_digits = String::new();
+    for i in 0..ndigits {
+        let d = rd(8 + 2 * i)?;
+        int_digits.push_str(&format!("{d:04}"));
+    }
+    // Position of the decimal point within int_digits: (weight + 1) * 4 digits.
+    let point = (weight + 1) * 4;
+    let mut s = String::new();
+    if point <= 0 {
+        s.push_str(&"0".repeat((-point) as usize));
+        s.push_str(&int_digits);
+        let frac: String = s.chars().chain(std::iter::repeat('0')).take(dscale as usize).collect();
+        unscaled = frac.parse().unwrap_or(0);
+    } else {
+        let p = point as usize;
+        let padded: String = int_digits.chars().chain(std::iter::repeat('0')).take(p.max(int_digits.len())).collect();
+        let (int, frac) = padded.split_at(p);
+        let frac: String = frac.chars().chain(std::iter::repeat('0')).take(dscale as usize).collect();
+        let all = format!("{int}{frac}");
+        unscaled = all.parse().unwrap_or(unscaled);
+    }
+    if sign == 0x4000 {
+        unscaled = -unscaled;
+    }
+    Some(ScalarValue::Decimal128(Some(unscaled), 38, dscale as i8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_numeric_keeps_scale() {
+        assert_eq!(
+            decode(Some(b"-12.50"), false, &Type::NUMERIC, None).unwrap(),
+            ScalarValue::Decimal128(Some(-1250), 4, 2)
+        );
+    }
+
+    #[test]
+    fn binary_numeric_round_trips() {
+        // 123.45: ndigits 2, weight 0, sign +, dscale 2, digits [123, 4500]
+        let b = [0, 2, 0, 0, 0, 0, 0, 2, 0, 123, 0x11, 0x94];
+        assert_eq!(numeric_from_binary(&b), Some(ScalarValue::Decimal128(Some(12345), 38, 2)));
+        // -0.05: ndigits 1, weight -1, sign -, dscale 2, digits [500]
+        let b = [0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0x01, 0xf4];
+        assert_eq!(numeric_from_binary(&b), Some(ScalarValue::Decimal128(Some(-5), 38, 2)));
+    }
+
+    #[test]
+    fn text_is_cast_to_the_inferred_type() {
+        assert_eq!(
+            decode(Some(b"42"), false, &Type::UNKNOWN, Some(&DataType::Int64)).unwrap(),
+            ScalarValue::Int64(Some(42))
+        );
+        assert!(decode(Some(b"x"), false, &Type::INT4, None).is_err());
+    }
+}
