@@ -21,7 +21,12 @@ struct Cli {
     command: Command,
 
     /// Log filter (tracing syntax, e.g. `info`, `lakegate=debug`).
-    #[arg(long, global = true, env = "LAKEGATE_LOG", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "LAKEGATE_LOG",
+        default_value = "lakegate=info,deltalake_core=error,warn"
+    )]
     log: String,
 }
 
@@ -98,7 +103,10 @@ impl CommonArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     lakegate::telemetry::init(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: Failed to start the async runtime: {e}");

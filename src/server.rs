@@ -46,14 +46,16 @@ pub async fn start(config: Config) -> Result<RunningServer> {
              127.0.0.1 or ::1"
         )));
     }
-    let lake = config
-        .lake
-        .as_deref()
-        .ok_or_else(|| Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into()))?;
+    let lake = config.lake.as_deref().ok_or_else(|| {
+        Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into())
+    })?;
     let root = LakeUrl::parse(lake)?;
     if let Some(p) = root.local_path() {
         if !p.is_dir() {
-            return Err(Error::Startup(format!("lake root {} is not a directory", p.display())));
+            return Err(Error::Startup(format!(
+                "lake root {} is not a directory",
+                p.display()
+            )));
         }
     }
     let catalog = LakeCatalog::new(root.clone())?;
@@ -95,7 +97,10 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         server.addr,
         server.addr.ip(),
         server.addr.port(),
-        std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "demo".into()),
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "demo".into()),
         database
     );
     signal.await;

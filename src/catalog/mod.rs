@@ -115,7 +115,9 @@ pub struct LakeCatalog {
 
 impl std::fmt::Debug for LakeCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LakeCatalog").field("root", &self.root).finish()
+        f.debug_struct("LakeCatalog")
+            .field("root", &self.root)
+            .finish()
     }
 }
 
@@ -174,7 +176,9 @@ impl LakeCatalog {
                 let previous = old.table(&zone, &name).cloned();
                 async move {
                     let table_path = zone_path.child(name.as_str());
-                    let outcome = self.load_table(&zone, &name, &table_path, previous.clone()).await;
+                    let outcome = self
+                        .load_table(&zone, &name, &table_path, previous.clone())
+                        .await;
                     (name, previous, outcome)
                 }
             });

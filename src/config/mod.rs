@@ -139,7 +139,10 @@ impl Config {
             return Ok(Config::default());
         }
         serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
             // serde_yaml appends "at line X column Y" itself; the prefix already says it.
             let message = e.to_string();
             let message = match message.rfind(" at line ") {
@@ -279,7 +282,10 @@ mod tests {
     fn unknown_key_reports_line_and_column() {
         let e = Config::from_yaml(Path::new("l.yaml"), "lake: ./x\nlisten_addr: 1\n").unwrap_err();
         let s = e.to_string();
-        assert!(s.starts_with("l.yaml:2:1: unknown field `listen_addr`"), "{s}");
+        assert!(
+            s.starts_with("l.yaml:2:1: unknown field `listen_addr`"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -102,7 +102,13 @@ pub async fn write_demo_lake(dir: &Path, fresh: bool) -> Result<PathBuf> {
     let events = events_batch();
 
     write_landing(&root, &events)?;
-    write(&root, "bronze/watch_events", vec![events.clone()], &["event_date"]).await?;
+    write(
+        &root,
+        "bronze/watch_events",
+        vec![events.clone()],
+        &["event_date"],
+    )
+    .await?;
     write(&root, "silver/watch_events", vec![events], &["event_date"]).await?;
     write(&root, "silver/titles", vec![titles], &[]).await?;
     write(&root, "silver/subscriptions", vec![subs], &[]).await?;
@@ -119,7 +125,11 @@ pub async fn write_demo_lake(dir: &Path, fresh: bool) -> Result<PathBuf> {
         .with_update("is_active", "false")
         .await
         .map_err(delta_err)?;
-    let (t, _) = t.delete().with_predicate("user_id % 50 = 7").await.map_err(delta_err)?;
+    let (t, _) = t
+        .delete()
+        .with_predicate("user_id % 50 = 7")
+        .await
+        .map_err(delta_err)?;
     t.write(vec![users_batch(USERS, 20)])
         .with_save_mode(SaveMode::Append)
         .await
@@ -132,7 +142,12 @@ pub async fn write_demo_lake(dir: &Path, fresh: bool) -> Result<PathBuf> {
     Ok(root)
 }
 
-async fn write(root: &Path, rel: &str, batches: Vec<RecordBatch>, partitions: &[&str]) -> Result<DeltaTable> {
+async fn write(
+    root: &Path,
+    rel: &str,
+    batches: Vec<RecordBatch>,
+    partitions: &[&str],
+) -> Result<DeltaTable> {
     let delta_err = |source| DemoError::Delta {
         table: rel.to_string(),
         source,
@@ -154,7 +169,10 @@ fn users_batch(first: i64, n: i64) -> RecordBatch {
     let ids: Vec<i64> = (first + 1..=first + n).collect();
     let emails: Vec<String> = ids.iter().map(|i| format!("user{i}@example.com")).collect();
     let countries: Vec<&str> = ids.iter().map(|_| rng.pick(COUNTRIES)).collect();
-    let signup: Vec<i32> = ids.iter().map(|_| DAY0 - 400 + rng.below(400) as i32).collect();
+    let signup: Vec<i32> = ids
+        .iter()
+        .map(|_| DAY0 - 400 + rng.below(400) as i32)
+        .collect();
     let birth: Vec<Option<i16>> = ids
         .iter()
         .map(|i| (i % 9 != 0).then(|| 1950 + rng.below(55) as i16))
@@ -164,9 +182,13 @@ fn users_batch(first: i64, n: i64) -> RecordBatch {
     let mut langs = ListBuilder::new(StringBuilder::new());
     for i in &ids {
         prefs.keys().append_value("subtitles");
-        prefs.values().append_value(if i % 2 == 0 { "on" } else { "off" });
+        prefs
+            .values()
+            .append_value(if i % 2 == 0 { "on" } else { "off" });
         prefs.keys().append_value("quality");
-        prefs.values().append_value(["auto", "hd", "4k"][(*i % 3) as usize]);
+        prefs
+            .values()
+            .append_value(["auto", "hd", "4k"][(*i % 3) as usize]);
         prefs.append(true).expect("map entry");
         langs.values().append_value("en");
         if i % 4 == 0 {
@@ -220,16 +242,30 @@ fn prefs_type() -> DataType {
 
 fn titles_batch() -> RecordBatch {
     let mut rng = Rng(7);
-    let words = ["Night", "River", "Echo", "Signal", "Harbor", "Glass", "Orbit", "Summer", "Iron", "Quiet"];
+    let words = [
+        "Night", "River", "Echo", "Signal", "Harbor", "Glass", "Orbit", "Summer", "Iron", "Quiet",
+    ];
     let ids: Vec<i32> = (1..=TITLES).collect();
     let names: Vec<String> = ids
         .iter()
-        .map(|i| format!("{} {}", words[(*i as usize * 7) % 10], words[(*i as usize * 3 + 1) % 10]))
+        .map(|i| {
+            format!(
+                "{} {}",
+                words[(*i as usize * 7) % 10],
+                words[(*i as usize * 3 + 1) % 10]
+            )
+        })
         .collect();
-    let kinds: Vec<&str> = ids.iter().map(|i| if i % 3 == 0 { "series" } else { "movie" }).collect();
+    let kinds: Vec<&str> = ids
+        .iter()
+        .map(|i| if i % 3 == 0 { "series" } else { "movie" })
+        .collect();
     let release: Vec<i32> = ids.iter().map(|_| DAY0 - rng.below(3650) as i32).collect();
     let runtime: Vec<i16> = ids.iter().map(|_| 20 + rng.below(150) as i16).collect();
-    let maturity: Vec<i8> = ids.iter().map(|i| [0i8, 7, 13, 16, 18][(*i % 5) as usize]).collect();
+    let maturity: Vec<i8> = ids
+        .iter()
+        .map(|i| [0i8, 7, 13, 16, 18][(*i % 5) as usize])
+        .collect();
     let rating: Vec<Option<f32>> = ids
         .iter()
         .map(|i| (i % 13 != 0).then(|| 1.0 + (rng.below(90) as f32) / 10.0))
@@ -238,13 +274,21 @@ fn titles_batch() -> RecordBatch {
         .iter()
         .map(|i| (i % 4 != 0).then(|| (rng.below(20_000_000) as i128) * 100 + (i % 100) as i128))
         .collect();
-    let poster: Vec<Vec<u8>> = ids.iter().map(|i| vec![0x89, b'P', b'N', b'G', *i as u8]).collect();
+    let poster: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|i| vec![0x89, b'P', b'N', b'G', *i as u8])
+        .collect();
     let studios = ["Northlight", "Bluefin", "Paper Moon"];
     let studio: Vec<&str> = ids.iter().map(|i| studios[(*i % 3) as usize]).collect();
-    let language: Vec<&str> = ids.iter().map(|i| ["en", "de", "ja", "fr"][(*i % 4) as usize]).collect();
+    let language: Vec<&str> = ids
+        .iter()
+        .map(|i| ["en", "de", "ja", "fr"][(*i % 4) as usize])
+        .collect();
     let mut genres = ListBuilder::new(StringBuilder::new());
     for i in &ids {
-        genres.values().append_value(["drama", "comedy", "documentary", "thriller"][(*i % 4) as usize]);
+        genres
+            .values()
+            .append_value(["drama", "comedy", "documentary", "thriller"][(*i % 4) as usize]);
         if i % 2 == 0 {
             genres.values().append_value("family");
         }
@@ -308,12 +352,17 @@ fn subscriptions_batch() -> RecordBatch {
     let plans: Vec<(&str, i128)> = ids.iter().map(|_| PLANS[rng.below(3) as usize]).collect();
     let started: Vec<i64> = ids
         .iter()
-        .map(|_| (DAY0 as i64 - rng.below(300) as i64) * 86_400_000_000 + rng.below(86_400) as i64 * 1_000_000)
+        .map(|_| {
+            (DAY0 as i64 - rng.below(300) as i64) * 86_400_000_000
+                + rng.below(86_400) as i64 * 1_000_000
+        })
         .collect();
     let ended: Vec<Option<i64>> = ids
         .iter()
         .zip(&started)
-        .map(|(i, s)| (*i > USERS || i % 7 == 0).then(|| s + (30 + rng.below(90) as i64) * 86_400_000_000))
+        .map(|(i, s)| {
+            (*i > USERS || i % 7 == 0).then(|| s + (30 + rng.below(90) as i64) * 86_400_000_000)
+        })
         .collect();
     let trial: Vec<bool> = ids.iter().map(|i| i % 5 == 0).collect();
     let schema = Arc::new(Schema::new(vec![
@@ -321,8 +370,16 @@ fn subscriptions_batch() -> RecordBatch {
         Field::new("user_id", DataType::Int64, false),
         Field::new("plan", DataType::Utf8, false),
         Field::new("monthly_price", DataType::Decimal128(6, 2), false),
-        Field::new("started_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-        Field::new("ended_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new(
+            "started_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new(
+            "ended_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
         Field::new("is_trial", DataType::Boolean, false),
     ]));
     RecordBatch::try_new(
@@ -330,7 +387,9 @@ fn subscriptions_batch() -> RecordBatch {
         vec![
             Arc::new(Int64Array::from(ids)),
             Arc::new(Int64Array::from(users)),
-            Arc::new(StringArray::from(plans.iter().map(|p| p.0).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                plans.iter().map(|p| p.0).collect::<Vec<_>>(),
+            )),
             Arc::new(
                 Decimal128Array::from(plans.iter().map(|p| p.1).collect::<Vec<_>>())
                     .with_precision_and_scale(6, 2)
@@ -378,8 +437,16 @@ fn events_batch() -> RecordBatch {
         Field::new("user_id", DataType::Int64, false),
         Field::new("title_id", DataType::Int32, false),
         Field::new("event_date", DataType::Date32, false),
-        Field::new("event_ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-        Field::new("local_ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new(
+            "event_ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new(
+            "local_ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
         Field::new("seconds_watched", DataType::Int32, false),
         Field::new("device", DataType::Utf8, false),
         Field::new("completed", DataType::Boolean, false),
@@ -403,7 +470,9 @@ fn events_batch() -> RecordBatch {
 
 /// Raw CSV deliveries per day, as an upstream system would drop them.
 fn write_landing(root: &Path, events: &RecordBatch) -> Result<()> {
-    let dates = events.column(3).as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+    let dates = events
+        .column(3)
+        .as_primitive::<datafusion::arrow::datatypes::Date32Type>();
     let formatter = |c: usize| {
         datafusion::arrow::util::display::ArrayFormatter::try_new(
             events.column(c).as_ref(),
@@ -431,7 +500,10 @@ fn write_landing(root: &Path, events: &RecordBatch) -> Result<()> {
             .expect("valid day")
             .format("%Y%m%dT%H%M%S")
             .to_string();
-        let dir = root.join("landing/watch_events").join(&date).join(watermark);
+        let dir = root
+            .join("landing/watch_events")
+            .join(&date)
+            .join(watermark);
         let io = |source| DemoError::Io {
             path: dir.clone(),
             source,
@@ -451,18 +523,24 @@ async fn write_gold(root: &Path) -> Result<()> {
                 table: format!("silver/{t}"),
                 source,
             })?;
-        let table = deltalake::open_table(url).await.map_err(|source| DemoError::Delta {
-            table: format!("silver/{t}"),
-            source,
-        })?;
-        let provider = table.table_provider().await.map_err(|source| DemoError::Model {
-            table: format!("silver/{t}"),
-            source,
-        })?;
-        ctx.register_table(t, provider).map_err(|source| DemoError::Model {
-            table: format!("silver/{t}"),
-            source,
-        })?;
+        let table = deltalake::open_table(url)
+            .await
+            .map_err(|source| DemoError::Delta {
+                table: format!("silver/{t}"),
+                source,
+            })?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|source| DemoError::Model {
+                table: format!("silver/{t}"),
+                source,
+            })?;
+        ctx.register_table(t, provider)
+            .map_err(|source| DemoError::Model {
+                table: format!("silver/{t}"),
+                source,
+            })?;
     }
     let models = [
         (

@@ -76,7 +76,10 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub enum Command {
     Query(Box<Statement>),
-    Set { name: String, value: Option<String> },
+    Set {
+        name: String,
+        value: Option<String>,
+    },
     Show(String),
     ShowAll,
     Reset(Option<String>),
@@ -117,7 +120,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("database", &self.database).finish()
+        f.debug_struct("Engine")
+            .field("database", &self.database)
+            .finish()
     }
 }
 
@@ -138,7 +143,10 @@ impl Engine {
                 0,
             );
         let ctx = SessionContext::new_with_config(config);
-        ctx.register_catalog(database, Arc::new(LakeCatalogProvider::new(catalog.clone())));
+        ctx.register_catalog(
+            database,
+            Arc::new(LakeCatalogProvider::new(catalog.clone())),
+        );
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| EngineError::DataFusion(*e))?;
         ctx.register_udf(constant_udf("version", version_string()));
@@ -179,7 +187,11 @@ fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUD
         vec![],
         DataType::Utf8,
         Volatility::Stable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(value.clone()))))),
+        Arc::new(move |_| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                value.clone(),
+            ))))
+        }),
     )
 }
 
@@ -206,7 +218,17 @@ impl Session {
         if let Some(reset) = parse_reset(sql) {
             return Ok(vec![reset]);
         }
-        Ok(self.parse(sql)?.into_iter().map(classify).collect())
+        match self.parse(sql) {
+            Ok(statements) => Ok(statements.into_iter().map(classify).collect()),
+            // A write the Postgres grammar does not know (DataFusion's CREATE EXTERNAL TABLE,
+            // MERGE variants, ...) is still a write: refuse it as one, not as a typo.
+            Err(e) => match leading_write_keyword(sql) {
+                Some(kind) => Ok(vec![Command::Refused(Refusal::ReadOnly(kind))]),
+                // The compatibility parser works on re-joined tokens and loses positions;
+                // parsing the original text again gives the error with its line and column.
+                None => Err(located_parse_error(sql).unwrap_or(e)),
+            },
+        }
     }
 
     /// Plans a query; the plan is verified read-only.
@@ -237,7 +259,11 @@ impl Session {
             let mut state = state.write();
             let value = match value {
                 Some(v) => v.to_string(),
-                None => return Err(EngineError::Unsupported("SET datafusion.* TO DEFAULT".into())),
+                None => {
+                    return Err(EngineError::Unsupported(
+                        "SET datafusion.* TO DEFAULT".into(),
+                    ));
+                }
             };
             state
                 .config_mut()
@@ -249,7 +275,11 @@ impl Session {
                 })?;
             return Ok(None);
         }
-        let report = self.settings.lock().expect("settings lock").set(&lower, value)?;
+        let report = self
+            .settings
+            .lock()
+            .expect("settings lock")
+            .set(&lower, value)?;
         if lower == "search_path" {
             self.apply_search_path();
         }
@@ -332,6 +362,35 @@ fn verify_read_only(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
+fn located_parse_error(sql: &str) -> Option<EngineError> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .err()
+        .map(EngineError::Syntax)
+}
+
+fn leading_write_keyword(sql: &str) -> Option<String> {
+    let text: String = sql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut words = text.split_whitespace().map(|w| w.to_ascii_uppercase());
+    let first = words.next()?;
+    const WRITES: &[&str] = &[
+        "CREATE", "DROP", "ALTER", "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "GRANT",
+        "REVOKE", "VACUUM", "OPTIMIZE", "COMMENT", "REFRESH", "CLUSTER", "REINDEX",
+    ];
+    if !WRITES.contains(&first.as_str()) {
+        return None;
+    }
+    Some(match (first.as_str(), words.next()) {
+        ("CREATE" | "DROP" | "ALTER", Some(second)) => format!("{first} {second}"),
+        _ => first,
+    })
+}
+
 fn parse_reset(sql: &str) -> Option<Command> {
     let t = sql.trim().trim_end_matches(';').trim();
     let mut words = t.split_whitespace();
@@ -406,11 +465,13 @@ pub fn classify(statement: Statement) -> Command {
         }
         Statement::Set(_) => Command::Refused(Refusal::Unsupported("this form of SET".into())),
         Statement::ShowVariable { variable } => {
-            let name = variable
-                .iter()
-                .map(|i| i.value.clone())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let words: Vec<String> = variable.iter().map(|i| i.value.clone()).collect();
+            // `SHOW TIME ZONE` arrives as words, `SHOW datafusion.x.y` as dotted parts.
+            let spaced = words.join(" ");
+            let name = match spaced.to_ascii_lowercase().as_str() {
+                "time zone" | "transaction isolation level" | "session authorization" => spaced,
+                _ => words.join("."),
+            };
             if name.eq_ignore_ascii_case("all") {
                 Command::ShowAll
             } else {
@@ -463,7 +524,10 @@ mod tests {
             "DROP TABLE t",
             "UPDATE t SET a = 1",
         ] {
-            assert!(matches!(cmd(sql), Command::Refused(Refusal::ReadOnly(_))), "{sql}");
+            assert!(
+                matches!(cmd(sql), Command::Refused(Refusal::ReadOnly(_))),
+                "{sql}"
+            );
         }
         assert!(matches!(
             cmd("COPY t TO '/tmp/x'"),
@@ -475,11 +539,19 @@ mod tests {
     fn session_commands_are_recognised() {
         assert!(matches!(cmd("SET search_path = gold, silver"),
             Command::Set { ref name, value: Some(ref v) } if name == "search_path" && v == "gold, silver"));
-        assert!(matches!(cmd("SET TIME ZONE 'UTC'"), Command::Set { ref name, .. } if name == "timezone"));
+        assert!(
+            matches!(cmd("SET TIME ZONE 'UTC'"), Command::Set { ref name, .. } if name == "timezone")
+        );
         assert!(matches!(cmd("SHOW search_path"), Command::Show(ref n) if n == "search_path"));
         assert!(matches!(cmd("BEGIN"), Command::Begin));
         assert!(matches!(cmd("COMMIT"), Command::Commit));
-        assert!(matches!(parse_reset("RESET ALL;"), Some(Command::Reset(None))));
-        assert!(matches!(parse_reset("reset search_path"), Some(Command::Reset(Some(_)))));
+        assert!(matches!(
+            parse_reset("RESET ALL;"),
+            Some(Command::Reset(None))
+        ));
+        assert!(matches!(
+            parse_reset("reset search_path"),
+            Some(Command::Reset(Some(_)))
+        ));
     }
 }

@@ -11,39 +11,213 @@ use super::{EngineError, PG_VERSION, PG_VERSION_NUM, Result};
 
 /// (canonical name, default, reported to the client via ParameterStatus, read only, description)
 const KNOWN: &[(&str, &str, bool, bool, &str)] = &[
-    ("application_name", "", true, false, "Sets the application name."),
-    ("client_encoding", "UTF8", true, false, "Sets the client's character set encoding."),
-    ("DateStyle", "ISO, MDY", true, false, "Sets the display format for date and time values."),
-    ("default_transaction_read_only", "on", true, true, "Every transaction is read-only."),
-    ("extra_float_digits", "1", false, false, "Sets the number of digits displayed for floats."),
-    ("in_hot_standby", "off", true, true, "Shows whether hot standby is active."),
-    ("integer_datetimes", "on", true, true, "Datetimes are integer based."),
-    ("IntervalStyle", "postgres", true, false, "Sets the display format for interval values."),
-    ("is_superuser", "off", true, true, "Shows whether the user is a superuser."),
+    (
+        "application_name",
+        "",
+        true,
+        false,
+        "Sets the application name.",
+    ),
+    (
+        "client_encoding",
+        "UTF8",
+        true,
+        false,
+        "Sets the client's character set encoding.",
+    ),
+    (
+        "DateStyle",
+        "ISO, MDY",
+        true,
+        false,
+        "Sets the display format for date and time values.",
+    ),
+    (
+        "default_transaction_read_only",
+        "on",
+        true,
+        true,
+        "Every transaction is read-only.",
+    ),
+    (
+        "extra_float_digits",
+        "1",
+        false,
+        false,
+        "Sets the number of digits displayed for floats.",
+    ),
+    (
+        "in_hot_standby",
+        "off",
+        true,
+        true,
+        "Shows whether hot standby is active.",
+    ),
+    (
+        "integer_datetimes",
+        "on",
+        true,
+        true,
+        "Datetimes are integer based.",
+    ),
+    (
+        "IntervalStyle",
+        "postgres",
+        true,
+        false,
+        "Sets the display format for interval values.",
+    ),
+    (
+        "is_superuser",
+        "off",
+        true,
+        true,
+        "Shows whether the user is a superuser.",
+    ),
     ("lc_collate", "C", false, true, "Collation order locale."),
-    ("lc_ctype", "C", false, true, "Character classification locale."),
+    (
+        "lc_ctype",
+        "C",
+        false,
+        true,
+        "Character classification locale.",
+    ),
     ("lc_messages", "C", false, false, "Language of messages."),
-    ("lc_monetary", "C", false, false, "Locale for formatting monetary amounts."),
-    ("lc_numeric", "C", false, false, "Locale for formatting numbers."),
-    ("lc_time", "C", false, false, "Locale for formatting date and time values."),
-    ("max_identifier_length", "63", false, true, "Maximum identifier length."),
-    ("search_path", "\"$user\", public", false, false, "Schema search order."),
-    ("server_encoding", "UTF8", true, true, "Server character set encoding."),
+    (
+        "lc_monetary",
+        "C",
+        false,
+        false,
+        "Locale for formatting monetary amounts.",
+    ),
+    (
+        "lc_numeric",
+        "C",
+        false,
+        false,
+        "Locale for formatting numbers.",
+    ),
+    (
+        "lc_time",
+        "C",
+        false,
+        false,
+        "Locale for formatting date and time values.",
+    ),
+    (
+        "max_identifier_length",
+        "63",
+        false,
+        true,
+        "Maximum identifier length.",
+    ),
+    (
+        "search_path",
+        "\"$user\", public",
+        false,
+        false,
+        "Schema search order.",
+    ),
+    (
+        "server_encoding",
+        "UTF8",
+        true,
+        true,
+        "Server character set encoding.",
+    ),
     ("server_version", PG_VERSION, true, true, "Server version."),
-    ("server_version_num", PG_VERSION_NUM, false, true, "Server version as an integer."),
-    ("session_authorization", "", true, true, "Session user name."),
-    ("standard_conforming_strings", "on", true, false, "'...' strings treat backslashes literally."),
-    ("statement_timeout", "0", false, false, "Maximum allowed duration of any statement."),
-    ("TimeZone", "UTC", true, false, "Time zone for displaying time stamps."),
-    ("transaction_isolation", "read committed", false, false, "Transaction isolation level."),
-    ("transaction_read_only", "on", false, true, "Every transaction is read-only."),
-    ("bytea_output", "hex", false, false, "Output format for bytea."),
-    ("idle_in_transaction_session_timeout", "0", false, false, "Idle-in-transaction timeout."),
-    ("lock_timeout", "0", false, false, "Maximum wait for a lock."),
+    (
+        "server_version_num",
+        PG_VERSION_NUM,
+        false,
+        true,
+        "Server version as an integer.",
+    ),
+    (
+        "session_authorization",
+        "",
+        true,
+        true,
+        "Session user name.",
+    ),
+    (
+        "standard_conforming_strings",
+        "on",
+        true,
+        false,
+        "'...' strings treat backslashes literally.",
+    ),
+    (
+        "statement_timeout",
+        "0",
+        false,
+        false,
+        "Maximum allowed duration of any statement.",
+    ),
+    (
+        "TimeZone",
+        "UTC",
+        true,
+        false,
+        "Time zone for displaying time stamps.",
+    ),
+    (
+        "transaction_isolation",
+        "read committed",
+        false,
+        false,
+        "Transaction isolation level.",
+    ),
+    (
+        "transaction_read_only",
+        "on",
+        false,
+        true,
+        "Every transaction is read-only.",
+    ),
+    (
+        "bytea_output",
+        "hex",
+        false,
+        false,
+        "Output format for bytea.",
+    ),
+    (
+        "idle_in_transaction_session_timeout",
+        "0",
+        false,
+        false,
+        "Idle-in-transaction timeout.",
+    ),
+    (
+        "lock_timeout",
+        "0",
+        false,
+        false,
+        "Maximum wait for a lock.",
+    ),
     ("row_security", "on", false, false, "Enable row security."),
-    ("default_transaction_isolation", "read committed", false, false, "Default isolation level."),
-    ("synchronous_commit", "on", false, false, "Synchronisation level."),
-    ("max_index_keys", "32", false, true, "Maximum number of index keys."),
+    (
+        "default_transaction_isolation",
+        "read committed",
+        false,
+        false,
+        "Default isolation level.",
+    ),
+    (
+        "synchronous_commit",
+        "on",
+        false,
+        false,
+        "Synchronisation level.",
+    ),
+    (
+        "max_index_keys",
+        "32",
+        false,
+        true,
+        "Maximum number of index keys.",
+    ),
 ];
 
 fn known(lower: &str) -> Option<&'static (&'static str, &'static str, bool, bool, &'static str)> {
@@ -147,7 +321,11 @@ impl Settings {
         let mut rows: Vec<_> = KNOWN
             .iter()
             .map(|k| (k.0.to_string(), self.values[k.0].clone(), k.4.to_string()))
-            .chain(self.custom.iter().map(|(k, v)| (k.clone(), v.clone(), String::new())))
+            .chain(
+                self.custom
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone(), String::new())),
+            )
             .collect();
         rows.sort_by_key(|r| r.0.to_ascii_lowercase());
         rows
@@ -171,7 +349,13 @@ fn normalize(name: &str, value: &str) -> Result<String> {
         }
         "TimeZone" => {
             let v = value.trim();
-            if v.eq_ignore_ascii_case("utc") || v.eq_ignore_ascii_case("gmt") || v == "Etc/UTC" || v == "0" || v == "+00" || v == "Z" {
+            if v.eq_ignore_ascii_case("utc")
+                || v.eq_ignore_ascii_case("gmt")
+                || v == "Etc/UTC"
+                || v == "0"
+                || v == "+00"
+                || v == "Z"
+            {
                 Ok("UTC".into())
             } else {
                 // Timestamps are always printed in UTC (with an explicit +00 offset), so a
@@ -210,7 +394,10 @@ mod tests {
         );
         assert_eq!(s.set("extra_float_digits", Some("3")).unwrap(), None);
         assert_eq!(s.get("session_authorization").unwrap(), "demo");
-        assert!(matches!(s.set("no_such", Some("1")), Err(EngineError::UnknownSetting(_))));
+        assert!(matches!(
+            s.set("no_such", Some("1")),
+            Err(EngineError::UnknownSetting(_))
+        ));
         assert!(s.set("myapp.flag", Some("x")).is_ok());
         assert_eq!(s.get("myapp.flag").unwrap(), "x");
     }

@@ -86,7 +86,10 @@ impl LakeUrl {
     /// The child location `rel` (a relative `a/b` path) as a directory URL.
     pub fn join(&self, rel: &str) -> LakeUrl {
         let rel = rel.trim_matches('/');
-        let url = self.url.join(&format!("{rel}/")).expect("relative path joins");
+        let url = self
+            .url
+            .join(&format!("{rel}/"))
+            .expect("relative path joins");
         LakeUrl { url }
     }
 
@@ -156,7 +159,10 @@ mod tests {
     #[test]
     fn join_makes_directory_urls() {
         let u = LakeUrl::parse("file:///data/lake").unwrap();
-        assert_eq!(u.join("silver/orders").url().as_str(), "file:///data/lake/silver/orders/");
+        assert_eq!(
+            u.join("silver/orders").url().as_str(),
+            "file:///data/lake/silver/orders/"
+        );
     }
 
     #[test]

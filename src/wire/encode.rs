@@ -256,9 +256,7 @@ impl<'a> Enc<'a> {
                 };
                 Enc::Interval(IntervalValues::Duration(v, *unit))
             }
-            List(f) | LargeList(f) | FixedSizeList(f, _)
-                if pg_type(field).0 != Type::JSONB =>
-            {
+            List(f) | LargeList(f) | FixedSizeList(f, _) if pg_type(field).0 != Type::JSONB => {
                 let (offsets, child_array): (ListOffsets, &dyn Array) = match a.data_type() {
                     List(_) => {
                         let l = a.as_list::<i32>();
@@ -465,7 +463,9 @@ impl IntervalValues<'_> {
         match self {
             IntervalValues::YearMonth(v) => (v[row], 0, 0),
             IntervalValues::DayTime(v) => (0, v[row].days, v[row].milliseconds as i64 * 1_000),
-            IntervalValues::MonthDayNano(v) => (v[row].months, v[row].days, v[row].nanoseconds / 1_000),
+            IntervalValues::MonthDayNano(v) => {
+                (v[row].months, v[row].days, v[row].nanoseconds / 1_000)
+            }
             IntervalValues::Duration(v, unit) => (0, 0, to_micros(v[row], *unit)),
         }
     }
@@ -500,11 +500,27 @@ fn to_micros(v: i64, unit: TimeUnit) -> i64 {
 /// Postgres' float output (extra_float_digits = 1): shortest round-trip digits, exponent form
 /// outside 1e-4 ..= 1e(digits), `Infinity`/`-Infinity`/`NaN`.
 fn put_f64(buf: &mut BytesMut, v: f64) {
-    put_float(buf, v, v.is_nan(), v.is_infinite(), 15, || format!("{v:e}"), || format!("{v}"))
+    put_float(
+        buf,
+        v,
+        v.is_nan(),
+        v.is_infinite(),
+        15,
+        || format!("{v:e}"),
+        || format!("{v}"),
+    )
 }
 
 fn put_f32(buf: &mut BytesMut, v: f32) {
-    put_float(buf, v as f64, v.is_nan(), v.is_infinite(), 6, || format!("{v:e}"), || format!("{v}"))
+    put_float(
+        buf,
+        v as f64,
+        v.is_nan(),
+        v.is_infinite(),
+        6,
+        || format!("{v:e}"),
+        || format!("{v}"),
+    )
 }
 
 fn put_float(
@@ -737,7 +753,12 @@ fn put_clock(buf: &mut BytesMut, hours: u64, minutes: u32, micros_in_minute: u64
 
 fn put_time_of_day(buf: &mut BytesMut, micros: i64) {
     let m = micros.rem_euclid(86_400_000_000) as u64;
-    put_clock(buf, m / 3_600_000_000, ((m / 60_000_000) % 60) as u32, m % 60_000_000);
+    put_clock(
+        buf,
+        m / 3_600_000_000,
+        ((m / 60_000_000) % 60) as u32,
+        m % 60_000_000,
+    );
 }
 
 fn put_timestamp(buf: &mut BytesMut, micros: i64) {
@@ -786,7 +807,12 @@ fn put_interval(buf: &mut BytesMut, months: i32, days: i32, micros: i64) {
             buf.put_u8(b'+');
         }
         let m = micros.unsigned_abs();
-        put_clock(buf, m / 3_600_000_000, ((m / 60_000_000) % 60) as u32, m % 60_000_000);
+        put_clock(
+            buf,
+            m / 3_600_000_000,
+            ((m / 60_000_000) % 60) as u32,
+            m % 60_000_000,
+        );
     }
 }
 
@@ -794,8 +820,7 @@ fn put_interval(buf: &mut BytesMut, months: i32, days: i32, micros: i64) {
 fn put_array_element(buf: &mut BytesMut, v: &[u8]) {
     let needs_quotes = v.is_empty()
         || v.eq_ignore_ascii_case(b"NULL")
-        || v
-            .iter()
+        || v.iter()
             .any(|c| matches!(c, b'{' | b'}' | b',' | b'"' | b'\\') || c.is_ascii_whitespace());
     if !needs_quotes {
         return buf.put_slice(v);
@@ -839,7 +864,11 @@ fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
         return buf.put_slice(b"null");
     }
     match a.data_type() {
-        Boolean => buf.put_slice(if a.as_boolean().value(row) { b"true" } else { b"false" }),
+        Boolean => buf.put_slice(if a.as_boolean().value(row) {
+            b"true"
+        } else {
+            b"false"
+        }),
         Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Decimal128(..)
         | Decimal256(..) => {
             let field = Field::new("v", a.data_type().clone(), true);
@@ -879,7 +908,10 @@ fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
         }
         Map(..) => {
             let m = a.as_map();
-            let (start, end) = (m.value_offsets()[row] as usize, m.value_offsets()[row + 1] as usize);
+            let (start, end) = (
+                m.value_offsets()[row] as usize,
+                m.value_offsets()[row + 1] as usize,
+            );
             let (keys, values) = (m.keys(), m.values());
             buf.put_u8(b'{');
             for i in start..end {
@@ -965,7 +997,11 @@ mod tests {
     use std::sync::Arc;
 
     fn text_of(a: ArrayRef) -> Vec<Option<String>> {
-        let schema = Arc::new(Schema::new(vec![Field::new("c", a.data_type().clone(), true)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "c",
+            a.data_type().clone(),
+            true,
+        )]));
         let batch = RecordBatch::try_new(schema, vec![a]).unwrap();
         let mut rows = Vec::new();
         encode_batch(&batch, &[FieldFormat::Text], &mut rows).unwrap();
@@ -999,7 +1035,17 @@ mod tests {
         let t: Vec<_> = text_of(a).into_iter().map(Option::unwrap).collect();
         assert_eq!(
             t,
-            ["1.5", "1e+20", "1.5e-07", "0.0001", "Infinity", "NaN", "-0", "123456789012345", "1e+15"]
+            [
+                "1.5",
+                "1e+20",
+                "1.5e-07",
+                "0.0001",
+                "Infinity",
+                "NaN",
+                "-0",
+                "123456789012345",
+                "1e+15"
+            ]
         );
         let f = Arc::new(Float32Array::from(vec![0.1f32, 1e6]));
         assert_eq!(text_of(f), [Some("0.1".into()), Some("1e+06".into())]);
@@ -1012,7 +1058,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             text_of(Arc::new(a)),
-            [Some("123.45".into()), Some("-0.05".into()), Some("0.00".into()), None]
+            [
+                Some("123.45".into()),
+                Some("-0.05".into()),
+                Some("0.00".into()),
+                None
+            ]
         );
     }
 
@@ -1029,9 +1080,15 @@ mod tests {
             [0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0x01, 0xf4]
         );
         // 10000 → digits [1], weight 1
-        assert_eq!(bin(|b| put_numeric_binary(b, "10000", 0)), [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            bin(|b| put_numeric_binary(b, "10000", 0)),
+            [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
+        );
         // 0.00 → no digits, dscale 2
-        assert_eq!(bin(|b| put_numeric_binary(b, "0", 2)), [0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(
+            bin(|b| put_numeric_binary(b, "0", 2)),
+            [0, 0, 0, 0, 0, 0, 0, 2]
+        );
     }
 
     #[test]
@@ -1039,7 +1096,11 @@ mod tests {
         let d = Date32Array::from(vec![0, 19_000, -719_528]);
         assert_eq!(
             text_of(Arc::new(d)),
-            [Some("1970-01-01".into()), Some("2022-01-08".into()), Some("0001-01-01 BC".into())]
+            [
+                Some("1970-01-01".into()),
+                Some("2022-01-08".into()),
+                Some("0001-01-01 BC".into())
+            ]
         );
         let ts = TimestampMicrosecondArray::from(vec![1_500_000, 1_700_000_000_123_000])
             .with_timezone("UTC");
@@ -1057,7 +1118,8 @@ mod tests {
         let t = |m, d, us| bin(|b| put_interval(b, m, d, us));
         assert_eq!(t(14, 3, 14_706_000_000), b"1 year 2 mons 3 days 04:05:06");
         assert_eq!(t(0, 0, 0), b"00:00:00");
-        assert_eq!(t(-12, 2, 500_000), b"-1 years +2 days +00:00:00.5");
+        assert_eq!(t(-12, 2, 500_000), b"-1 years +2 days 00:00:00.5");
+        assert_eq!(t(0, -2, 500_000), b"-2 days +00:00:00.5");
         assert_eq!(t(0, 1, -3_600_000_000), b"1 day -01:00:00");
     }
 
@@ -1067,7 +1129,10 @@ mod tests {
             Some(vec![Some(1), None, Some(3)]),
             Some(vec![]),
         ]);
-        assert_eq!(text_of(Arc::new(l)), [Some("{1,NULL,3}".into()), Some("{}".into())]);
+        assert_eq!(
+            text_of(Arc::new(l)),
+            [Some("{1,NULL,3}".into()), Some("{}".into())]
+        );
         let mut b = BytesMut::new();
         put_array_element(&mut b, b"a b");
         put_array_element(&mut b, b"x\"y");

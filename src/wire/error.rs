@@ -237,7 +237,9 @@ fn client_message(e: &EngineError) -> String {
         }
         EngineError::Syntax(p) => {
             let m = p.to_string();
-            m.strip_prefix("sql parser error: ").unwrap_or(&m).to_string()
+            m.strip_prefix("sql parser error: ")
+                .unwrap_or(&m)
+                .to_string()
         }
         other => other.to_string(),
     }
@@ -256,7 +258,11 @@ fn position(e: &EngineError, sql: Option<&str>) -> Option<String> {
     let rest = &msg[at + 6..];
     let (line, rest) = rest.split_once(", Column: ")?;
     let line: usize = line.trim().parse().ok()?;
-    let col: usize = rest.trim().trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
+    let col: usize = rest
+        .trim()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
     let mut offset = 0;
     for (i, l) in sql.split_inclusive('\n').enumerate() {
         if i + 1 == line {
@@ -288,14 +294,26 @@ mod tests {
     #[test]
     fn user_mistakes_are_not_internal_errors() {
         let cases = [
-            (DataFusionError::Plan("table 'lake.silver.nope' not found".into()), "42P01"),
-            (DataFusionError::Plan("Invalid function 'nope'.\nDid you mean 'now'?".into()), "42883"),
-            (DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None), "22012"),
+            (
+                DataFusionError::Plan("table 'lake.silver.nope' not found".into()),
+                "42P01",
+            ),
+            (
+                DataFusionError::Plan("Invalid function 'nope'.\nDid you mean 'now'?".into()),
+                "42883",
+            ),
+            (
+                DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None),
+                "22012",
+            ),
             (DataFusionError::NotImplemented("x".into()), "0A000"),
         ];
         for (e, code) in cases {
             assert_eq!(sqlstate(&EngineError::DataFusion(e)).code(), code);
         }
-        assert_eq!(sqlstate(&EngineError::ReadOnly("INSERT".into())).code(), "25006");
+        assert_eq!(
+            sqlstate(&EngineError::ReadOnly("INSERT".into())).code(),
+            "25006"
+        );
     }
 }

@@ -122,7 +122,11 @@ impl Drop for Connection {
     fn drop(&mut self) {
         let pid = self.pid.load(Ordering::Relaxed);
         if pid != 0 {
-            self.registry.live.lock().expect("registry lock").remove(&pid);
+            self.registry
+                .live
+                .lock()
+                .expect("registry lock")
+                .remove(&pid);
         }
     }
 }
@@ -157,12 +161,20 @@ impl ServerParameterProvider for StartupParameters {
 }
 
 fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message)))
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message,
+    )))
 }
 
 #[async_trait]
 impl StartupHandler for Connection {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -214,12 +226,24 @@ impl StartupHandler for Connection {
 }
 
 fn session_parameters(session: &Session) -> Vec<(String, String)> {
-    ["application_name", "client_encoding", "DateStyle", "default_transaction_read_only",
-     "in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser", "server_encoding",
-     "server_version", "session_authorization", "standard_conforming_strings", "TimeZone"]
-        .iter()
-        .filter_map(|n| session.show(n).ok().map(|v| (n.to_string(), v)))
-        .collect()
+    [
+        "application_name",
+        "client_encoding",
+        "DateStyle",
+        "default_transaction_read_only",
+        "in_hot_standby",
+        "integer_datetimes",
+        "IntervalStyle",
+        "is_superuser",
+        "server_encoding",
+        "server_version",
+        "session_authorization",
+        "standard_conforming_strings",
+        "TimeZone",
+    ]
+    .iter()
+    .filter_map(|n| session.show(n).ok().map(|v| (n.to_string(), v)))
+    .collect()
 }
 
 #[async_trait]
@@ -288,7 +312,10 @@ impl QueryParser for StatementParser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         Ok(match &stmt.schema {
-            Some(s) => field_infos(s, &formats(format.unwrap_or(&Format::UnifiedText), s.fields().len())),
+            Some(s) => field_infos(
+                s,
+                &formats(format.unwrap_or(&Format::UnifiedText), s.fields().len()),
+            ),
             None => vec![],
         })
     }
@@ -310,7 +337,13 @@ async fn prepare(
     let (plan, schema, targets) = match &command {
         Command::Query(stmt) => {
             let plan = session.plan((**stmt).clone()).await?;
-            let inferred = plan.get_parameter_types()?;
+            let mut inferred = plan.get_parameter_types()?;
+            // `$1::bigint` tells the type as Postgres infers it; DataFusion leaves it open.
+            for (id, t) in cast_placeholder_types(&plan) {
+                if let Some(slot @ None) = inferred.get_mut(&id) {
+                    *slot = Some(t);
+                }
+            }
             let n = inferred
                 .keys()
                 .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
@@ -323,8 +356,16 @@ async fn prepare(
             let schema = Session::result_schema(&plan);
             (Some(plan), Some(schema), targets)
         }
-        Command::Show(name) => (None, Some(text_schema(&[&name.to_ascii_lowercase()])), vec![]),
-        Command::ShowAll => (None, Some(text_schema(&["name", "setting", "description"])), vec![]),
+        Command::Show(name) => (
+            None,
+            Some(text_schema(&[&name.to_ascii_lowercase()])),
+            vec![],
+        ),
+        Command::ShowAll => (
+            None,
+            Some(text_schema(&["name", "setting", "description"])),
+            vec![],
+        ),
         Command::Refused(r) => return Err(r.clone().into_error()),
         _ => (None, None, vec![]),
     };
@@ -350,6 +391,28 @@ async fn prepare(
     }))
 }
 
+fn cast_placeholder_types(plan: &LogicalPlan) -> HashMap<String, DataType> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Cast, Expr, TryCast};
+    let mut out = HashMap::new();
+    let _ = plan.apply_with_subqueries(|p| {
+        p.apply_expressions(|e| {
+            e.apply(|e| {
+                let (inner, t) = match e {
+                    Expr::Cast(Cast { expr, data_type }) => (expr.as_ref(), data_type),
+                    Expr::TryCast(TryCast { expr, data_type }) => (expr.as_ref(), data_type),
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if let Expr::Placeholder(ph) = inner {
+                    out.insert(ph.id.clone(), t.clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    out
+}
+
 fn text_schema(names: &[&str]) -> SchemaRef {
     Arc::new(Schema::new(
         names
@@ -366,7 +429,12 @@ fn formats(format: &Format, n: usize) -> Vec<FieldFormat> {
         Format::UnifiedBinary => vec![FieldFormat::Binary; n],
         Format::Individual(codes) if codes.len() == 1 => vec![FieldFormat::from(codes[0]); n],
         Format::Individual(codes) => (0..n)
-            .map(|i| codes.get(i).map(|c| FieldFormat::from(*c)).unwrap_or(FieldFormat::Text))
+            .map(|i| {
+                codes
+                    .get(i)
+                    .map(|c| FieldFormat::from(*c))
+                    .unwrap_or(FieldFormat::Text)
+            })
             .collect(),
     }
 }
@@ -448,7 +516,10 @@ fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Engine
     RecordBatch::try_new(target.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))
 }
 
-fn cancelable<S>(rows: S, token: CancellationToken) -> impl Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static
+fn cancelable<S>(
+    rows: S,
+    token: CancellationToken,
+) -> impl Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static
 where
     S: Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static,
 {
@@ -463,7 +534,11 @@ where
 }
 
 /// Builds a one-batch text result (SHOW).
-fn text_rows(schema: SchemaRef, rows: Vec<Vec<String>>, formats: Vec<FieldFormat>) -> Result<QueryResponse, EngineError> {
+fn text_rows(
+    schema: SchemaRef,
+    rows: Vec<Vec<String>>,
+    formats: Vec<FieldFormat>,
+) -> Result<QueryResponse, EngineError> {
     let columns = (0..schema.fields().len())
         .map(|i| {
             Arc::new(datafusion::arrow::array::StringArray::from(
@@ -471,12 +546,19 @@ fn text_rows(schema: SchemaRef, rows: Vec<Vec<String>>, formats: Vec<FieldFormat
             )) as datafusion::arrow::array::ArrayRef
         })
         .collect();
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))?;
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| EngineError::DataFusion(e.into()))?;
     let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
         schema.clone(),
         stream::iter(vec![Ok(batch)]),
     );
-    Ok(query_response(schema, Box::pin(stream), formats, CancellationToken::new(), "SHOW"))
+    Ok(query_response(
+        schema,
+        Box::pin(stream),
+        formats,
+        CancellationToken::new(),
+        "SHOW",
+    ))
 }
 
 impl Connection {
@@ -495,7 +577,9 @@ impl Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if status == TransactionStatus::Error && !matches!(command, Command::Commit | Command::Rollback) {
+        if status == TransactionStatus::Error
+            && !matches!(command, Command::Commit | Command::Rollback)
+        {
             return Err(EngineError::TransactionAborted);
         }
         Ok(match command {
@@ -513,7 +597,10 @@ impl Connection {
                         (plan, schema)
                     }
                 };
-                let tag = if matches!(**stmt, datafusion::sql::sqlparser::ast::Statement::Explain { .. }) {
+                let tag = if matches!(
+                    **stmt,
+                    datafusion::sql::sqlparser::ast::Statement::Explain { .. }
+                ) {
                     "EXPLAIN"
                 } else {
                     "SELECT"
@@ -540,7 +627,11 @@ impl Connection {
             Command::Show(name) => {
                 let value = session.show(name)?;
                 let schema = text_schema(&[&name.to_ascii_lowercase()]);
-                Response::Query(text_rows(schema, vec![vec![value]], formats(result_format, 1))?)
+                Response::Query(text_rows(
+                    schema,
+                    vec![vec![value]],
+                    formats(result_format, 1),
+                )?)
             }
             Command::ShowAll => {
                 let rows = session
@@ -555,7 +646,12 @@ impl Connection {
                 if status == TransactionStatus::Idle {
                     Response::TransactionStart(Tag::new("BEGIN"))
                 } else {
-                    notice(client, "25001", "there is already a transaction in progress").await;
+                    notice(
+                        client,
+                        "25001",
+                        "there is already a transaction in progress",
+                    )
+                    .await;
                     Response::Execution(Tag::new("BEGIN"))
                 }
             }
@@ -563,7 +659,11 @@ impl Connection {
                 if status == TransactionStatus::Idle {
                     notice(client, "25P01", "there is no transaction in progress").await;
                 }
-                let tag = if status == TransactionStatus::Error { "ROLLBACK" } else { "COMMIT" };
+                let tag = if status == TransactionStatus::Error {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                };
                 Response::TransactionEnd(Tag::new(tag))
             }
             Command::Rollback => {
@@ -591,7 +691,9 @@ where
 {
     for (k, v) in reports {
         let _ = client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(k, v)))
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                k, v,
+            )))
             .await;
     }
 }
@@ -603,7 +705,9 @@ where
 {
     let info = ErrorInfo::new("WARNING".into(), code.into(), message.into());
     let _ = client
-        .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(info)))
+        .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+            info,
+        )))
         .await;
 }
 
@@ -617,14 +721,26 @@ impl SimpleQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.session()?;
-        let commands = session.commands(query).map_err(|e| to_pgwire(e, Some(query)))?;
+        let commands = session
+            .commands(query)
+            .map_err(|e| to_pgwire(e, Some(query)))?;
         if commands.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut status = client.transaction_status();
         let mut responses = Vec::with_capacity(commands.len());
         for command in &commands {
-            match self.run(client, &session, command, status, &Format::UnifiedText, None).await {
+            match self
+                .run(
+                    client,
+                    &session,
+                    command,
+                    status,
+                    &Format::UnifiedText,
+                    None,
+                )
+                .await
+            {
                 Ok(r) => {
                     status = match &r {
                         Response::TransactionStart(_) => status.to_in_transaction_state(),
@@ -705,7 +821,11 @@ impl ExtendedQueryHandler for Connection {
                     let values = bind(stmt, portal)?;
                     // Re-plan so a long-lived prepared statement sees the current lake.
                     let plan = session.plan((**ast).clone()).await?;
-                    let plan = if values.is_empty() { plan } else { plan.with_param_values(values)? };
+                    let plan = if values.is_empty() {
+                        plan
+                    } else {
+                        plan.with_param_values(values)?
+                    };
                     Some((plan, schema.clone()))
                 }
                 _ => None,
@@ -716,8 +836,15 @@ impl ExtendedQueryHandler for Connection {
                     None => client.portal_store().clear_portals(),
                 }
             }
-            self.run(client, &session, &stmt.command, status, &portal.result_column_format, query)
-                .await
+            self.run(
+                client,
+                &session,
+                &stmt.command,
+                status,
+                &portal.result_column_format,
+                query,
+            )
+            .await
         }
         .await;
         result.map_err(|e| to_pgwire(e, Some(&sql)))
@@ -750,9 +877,10 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let fields = self
-            .parser
-            .get_result_schema(&target.statement.statement, Some(&target.result_column_format))?;
+        let fields = self.parser.get_result_schema(
+            &target.statement.statement,
+            Some(&target.result_column_format),
+        )?;
         Ok(DescribePortalResponse::new(fields))
     }
 
@@ -769,7 +897,7 @@ impl ExtendedQueryHandler for Connection {
         }
         let mut status = client.transaction_status();
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let name = message.name.as_deref().unwrap_or("");
+        let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
         let max_rows = message.max_rows.max(0) as usize;
         let portal = match client.portal_store().get_portal(name) {
             Some(Entry::Value(p)) => p,
@@ -804,10 +932,12 @@ impl ExtendedQueryHandler for Connection {
                 Response::TransactionEnd(tag) => {
                     send_execution_response(client, tag).await?;
                     status = status.to_idle_state();
-                    client.portal_store().rm_portal("");
+                    client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
                 }
                 Response::Error(e) => {
-                    client.send(PgWireBackendMessage::ErrorResponse((*e).into())).await?;
+                    client
+                        .send(PgWireBackendMessage::ErrorResponse((*e).into()))
+                        .await?;
                     status = status.to_error_state();
                 }
                 _ => {

@@ -14,7 +14,10 @@ const PG_EPOCH_DAYS: i32 = 10_957;
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 fn bad(t: &Type, why: impl std::fmt::Display) -> EngineError {
-    EngineError::InvalidParameter(format!("invalid input for parameter of type {}: {why}", t.name()))
+    EngineError::InvalidParameter(format!(
+        "invalid input for parameter of type {}: {why}",
+        t.name()
+    ))
 }
 
 fn fixed<const N: usize>(t: &Type, b: &[u8]) -> Result<[u8; N], EngineError> {
@@ -30,7 +33,10 @@ pub fn decode(
     target: Option<&DataType>,
 ) -> Result<ScalarValue, EngineError> {
     let natural = arrow_type_of(pg);
-    let want = target.cloned().or(natural.clone()).unwrap_or(DataType::Utf8);
+    let want = target
+        .cloned()
+        .or(natural.clone())
+        .unwrap_or(DataType::Utf8);
     let Some(bytes) = value else {
         return ScalarValue::try_from(&want).map_err(|e| bad(pg, e));
     };
@@ -40,10 +46,12 @@ pub fn decode(
         let s = std::str::from_utf8(bytes).map_err(|e| bad(pg, e))?;
         decode_text(s, pg)?
     };
-    if scalar.data_type() == want {
-        return Ok(scalar);
+    match target {
+        Some(t) if *t != scalar.data_type() && *t != DataType::Null => {
+            scalar.cast_to(t).map_err(|e| bad(pg, e))
+        }
+        _ => Ok(scalar),
     }
-    scalar.cast_to(&want).map_err(|e| bad(pg, e))
 }
 
 fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
@@ -58,7 +66,9 @@ fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
         };
     }
     if *pg == Type::BYTEA {
-        let hex = s.strip_prefix("\\x").ok_or_else(|| bad(pg, "expected \\x hex"))?;
+        let hex = s
+            .strip_prefix("\\x")
+            .ok_or_else(|| bad(pg, "expected \\x hex"))?;
         let bytes = (0..hex.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
@@ -81,13 +91,19 @@ fn numeric_from_str(s: &str) -> Option<ScalarValue> {
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() && frac.is_empty() || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+    if int.is_empty() && frac.is_empty()
+        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let all = format!("{int}{frac}");
     let unscaled: i128 = all.parse().ok()?;
     let scale = frac.len() as i8;
-    let precision = all.trim_start_matches('0').len().clamp(1, 38).max(scale as usize) as u8;
+    let precision = all
+        .trim_start_matches('0')
+        .len()
+        .clamp(1, 38)
+        .max(scale as usize) as u8;
     Some(ScalarValue::Decimal128(
         Some(if neg { -unscaled } else { unscaled }),
         precision.max(1),
@@ -132,12 +148,23 @@ fn decode_binary(b: &[u8], pg: &Type) -> Result<ScalarValue, EngineError> {
             )))
         }
         t if *t == Type::JSONB => {
-            let body = b.strip_prefix(&[1u8]).ok_or_else(|| bad(t, "unknown jsonb version"))?;
-            ScalarValue::Utf8(Some(String::from_utf8(body.to_vec()).map_err(|e| bad(t, e))?))
+            let body = b
+                .strip_prefix(&[1u8])
+                .ok_or_else(|| bad(t, "unknown jsonb version"))?;
+            ScalarValue::Utf8(Some(
+                String::from_utf8(body.to_vec()).map_err(|e| bad(t, e))?,
+            ))
         }
         t if *t == Type::NUMERIC => numeric_from_binary(b).ok_or_else(|| bad(t, "bad numeric"))?,
-        t if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN, Type::JSON]
-            .contains(t) =>
+        t if [
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::BPCHAR,
+            Type::NAME,
+            Type::UNKNOWN,
+            Type::JSON,
+        ]
+        .contains(t) =>
         {
             ScalarValue::Utf8(Some(String::from_utf8(b.to_vec()).map_err(|e| bad(t, e))?))
         }
@@ -152,7 +179,8 @@ fn decode_binary(b: &[u8], pg: &Type) -> Result<ScalarValue, EngineError> {
 
 /// Postgres `numeric_send` layout back to a decimal.
 fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
-    let rd = |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
+    let rd =
+        |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
     let ndigits = rd(0)? as usize;
     let weight = rd(2)? as i32;
     let sign = rd(4)? as u16;
@@ -173,13 +201,25 @@ fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
     if point <= 0 {
         s.push_str(&"0".repeat((-point) as usize));
         s.push_str(&int_digits);
-        let frac: String = s.chars().chain(std::iter::repeat('0')).take(dscale as usize).collect();
+        let frac: String = s
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(dscale as usize)
+            .collect();
         unscaled = frac.parse().unwrap_or(0);
     } else {
         let p = point as usize;
-        let padded: String = int_digits.chars().chain(std::iter::repeat('0')).take(p.max(int_digits.len())).collect();
+        let padded: String = int_digits
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(p.max(int_digits.len()))
+            .collect();
         let (int, frac) = padded.split_at(p);
-        let frac: String = frac.chars().chain(std::iter::repeat('0')).take(dscale as usize).collect();
+        let frac: String = frac
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(dscale as usize)
+            .collect();
         let all = format!("{int}{frac}");
         unscaled = all.parse().unwrap_or(unscaled);
     }
@@ -205,10 +245,16 @@ mod tests {
     fn binary_numeric_round_trips() {
         // 123.45: ndigits 2, weight 0, sign +, dscale 2, digits [123, 4500]
         let b = [0, 2, 0, 0, 0, 0, 0, 2, 0, 123, 0x11, 0x94];
-        assert_eq!(numeric_from_binary(&b), Some(ScalarValue::Decimal128(Some(12345), 38, 2)));
+        assert_eq!(
+            numeric_from_binary(&b),
+            Some(ScalarValue::Decimal128(Some(12345), 38, 2))
+        );
         // -0.05: ndigits 1, weight -1, sign -, dscale 2, digits [500]
         let b = [0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0x01, 0xf4];
-        assert_eq!(numeric_from_binary(&b), Some(ScalarValue::Decimal128(Some(-5), 38, 2)));
+        assert_eq!(
+            numeric_from_binary(&b),
+            Some(ScalarValue::Decimal128(Some(-5), 38, 2))
+        );
     }
 
     #[test]

@@ -1,0 +1,124 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lakegate::config::Config;
+use lakegate::server::{RunningServer, start};
+use tempfile::TempDir;
+use tokio_postgres::{Client, NoTls};
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub lake: PathBuf,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn connect(&self) -> Client {
+        connect_to(&self.server, "lake").await.expect("connect")
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "host={} port={} user=tester dbname={db}",
+            self.server.addr.ip(),
+            self.server.addr.port()
+        )
+    }
+}
+
+pub async fn connect_to(server: &RunningServer, db: &str) -> Result<Client, tokio_postgres::Error> {
+    let url = format!(
+        "host={} port={} user=tester dbname={db}",
+        server.addr.ip(),
+        server.addr.port()
+    );
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+pub fn config(lake: &Path) -> Config {
+    Config {
+        lake: Some(lake.to_string_lossy().into_owned()),
+        listen: "127.0.0.1:0".into(),
+        refresh_interval: Duration::from_millis(200),
+        shutdown_timeout: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+/// A server over a fresh copy of the demo lake.
+pub async fn demo_server() -> TestServer {
+    let dir = TempDir::new().expect("temp dir");
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .expect("demo lake");
+    let server = start(config(&lake)).await.expect("server starts");
+    TestServer {
+        server,
+        lake,
+        _dir: dir,
+    }
+}
+
+/// A server over an empty lake with the given zone folders.
+pub async fn empty_server(zones: &[&str]) -> TestServer {
+    let dir = TempDir::new().expect("temp dir");
+    let lake = dir.path().join("lake");
+    for z in zones {
+        std::fs::create_dir_all(lake.join(z)).unwrap();
+    }
+    let server = start(config(&lake)).await.expect("server starts");
+    TestServer {
+        server,
+        lake,
+        _dir: dir,
+    }
+}
+
+/// `../shared/fixtures/delta/<name>`: tables written by Spark/Databricks.
+pub fn fixture(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/delta")
+        .join(name);
+    assert!(p.is_dir(), "fixture {} is missing", p.display());
+    p
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+/// SQLSTATE of a failed statement.
+pub fn code(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
+/// Polls `check` until it holds or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

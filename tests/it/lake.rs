@@ -1,0 +1,191 @@
+//! The lake as source of truth: tables written by other engines, and live refresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_written_by_spark_and_databricks_read_correctly() {
+    let t = empty_server(&["silver"]).await;
+    let fixtures = [
+        ("table-with-dv-small", 8),
+        ("table_with_deletion_logs", 98),
+        ("table_with_column_mapping", 5),
+        ("checkpoint-v2-table", 44),
+        ("table_with_liquid_clustering", 10),
+        ("cdf-table", 9),
+        ("delta-2.2.0-partitioned-types", 3),
+        ("simple_table", 3),
+        ("table_with_edge_timestamps", -1),
+    ];
+    for (name, _) in fixtures {
+        copy_dir(
+            &fixture(name),
+            &t.lake
+                .join("silver")
+                .join(name.replace('-', "_").replace('.', "_")),
+        );
+    }
+    t.server.catalog.refresh().await.unwrap();
+    let c = t.connect().await;
+    for (name, rows) in fixtures {
+        let table = format!("silver.{}", name.replace('-', "_").replace('.', "_"));
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e:?}"))
+            .get(0);
+        if rows >= 0 {
+            assert_eq!(n, rows, "{table}");
+        }
+        // Every column of every row encodes in both formats.
+        c.query(&format!("SELECT * FROM {table}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e:?}"));
+        c.simple_query(&format!("SELECT * FROM {table}"))
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e:?}"));
+    }
+    // Column mapping: logical names with spaces and capitals.
+    let rows = c
+        .simple_query(
+            "SELECT \"Company Very Short\", \"Super Name\" FROM silver.table_with_column_mapping",
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() >= 5);
+    // Timestamps far outside the nanosecond range come back exact (INT96 read as microseconds).
+    let msgs = c
+        .simple_query("SELECT * FROM silver.table_with_edge_timestamps")
+        .await
+        .unwrap();
+    let text: Vec<String> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            _ => None,
+        })
+        .collect();
+    let all = text.join("\n");
+    assert!(all.contains("9999-12-31"), "edge timestamps: {all}");
+    assert!(!all.contains("1816-"), "INT96 overflowed: {all}");
+}
+
+fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())),
+            Arc::new(StringArray::from_iter_values(ids.map(|i| format!("n{i}")))),
+        ],
+    )
+    .unwrap()
+}
+
+async fn write(path: &std::path::Path, b: RecordBatch, mode: SaveMode) {
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
+    DeltaTable::try_from_url(url)
+        .await
+        .unwrap()
+        .write(vec![b])
+        .with_save_mode(mode)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_tables_commits_and_deletions_show_up_without_restart() {
+    let t = empty_server(&["bronze", "gold"]).await;
+    let c = t.connect().await;
+    let e = c
+        .simple_query("SELECT count(*) FROM gold.items")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "42P01");
+
+    let path = t.lake.join("gold/items");
+    write(&path, batch(0..10), SaveMode::Overwrite).await;
+    let count = || async {
+        match c.query_one("SELECT count(*) FROM gold.items", &[]).await {
+            Ok(r) => r.get::<_, i64>(0),
+            Err(_) => -1,
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || async { count().await == 10 }).await,
+        "new table within 2 s"
+    );
+
+    // A running query keeps its snapshot while a commit lands.
+    let mut c2 = t.connect().await;
+    let tx = c2.transaction().await.unwrap();
+    let portal = tx.bind("SELECT id FROM gold.items", &[]).await.unwrap();
+    let first = tx.query_portal(&portal, 2).await.unwrap();
+    write(&path, batch(10..15), SaveMode::Append).await;
+    assert!(
+        eventually(Duration::from_secs(2), || async { count().await == 15 }).await,
+        "new commit within 2 s"
+    );
+    let rest = tx.query_portal(&portal, 0).await.unwrap();
+    assert_eq!(
+        first.len() + rest.len(),
+        10,
+        "the open portal still reads its version"
+    );
+    tx.commit().await.unwrap();
+
+    // A new zone folder becomes a schema.
+    write(
+        &t.lake.join("silver/things"),
+        batch(0..3),
+        SaveMode::Overwrite,
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            c.query_one("SELECT count(*) FROM silver.things", &[])
+                .await
+                .map(|r| r.get::<_, i64>(0) == 3)
+                .unwrap_or(false)
+        })
+        .await
+    );
+
+    // Delete the folder: the table disappears.
+    std::fs::remove_dir_all(&path).unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || async { count().await == -1 }).await,
+        "deleted table disappears"
+    );
+    // A broken table never takes the others down.
+    std::fs::create_dir_all(t.lake.join("bronze/broken/_delta_log")).unwrap();
+    std::fs::write(
+        t.lake
+            .join("bronze/broken/_delta_log/00000000000000000000.json"),
+        "not json",
+    )
+    .unwrap();
+    t.server.catalog.refresh().await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM silver.things", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+}
