@@ -139,16 +139,15 @@ impl Config {
             return Ok(Config::default());
         }
         serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
             // serde_yaml appends "at line X column Y" itself; the prefix already says it.
             let message = e.to_string();
             let message = match message.rfind(" at line ") {
                 Some(i) => message[..i].to_string(),
                 None => message,
             };
+            let (line, column) = locate_quoted(text, &message)
+                .or_else(|| e.location().map(|l| (l.line(), l.column())))
+                .unwrap_or((1, 1));
             ConfigError::Parse {
                 path: path.to_path_buf(),
                 line,
@@ -248,6 +247,19 @@ impl Config {
         }
         Ok(addrs)
     }
+}
+
+/// Errors from our own value parsers carry no location; they quote the bad value in
+/// backticks, so find where that value is written.
+fn locate_quoted(text: &str, message: &str) -> Option<(usize, usize)> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    let value = &message[start..start + len];
+    text.lines().enumerate().find_map(|(i, line)| {
+        let (key, rest) = line.split_once(':')?;
+        let col = rest.find(value)?;
+        Some((i + 1, key.len() + 2 + col))
+    })
 }
 
 /// Parses durations such as `500ms`, `2s`, `1m` (humantime syntax).

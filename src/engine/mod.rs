@@ -6,6 +6,7 @@
 //! and their plans are verified to contain no DDL, DML or statements, so nothing a client sends
 //! can write to the lake or read a path the catalog did not register.
 
+mod names;
 pub mod settings;
 
 use std::sync::{Arc, Mutex};
@@ -232,7 +233,8 @@ impl Session {
     }
 
     /// Plans a query; the plan is verified read-only.
-    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+    pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
+        names::apply(&mut statement);
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))

@@ -1,6 +1,7 @@
 //! Integration tests: a real lakegate server on 127.0.0.1:0 over real Delta tables on disk,
 //! driven by tokio-postgres. One binary (modules below) keeps link time down.
 
+mod cli;
 mod common;
 mod lake;
 mod slt;

@@ -519,3 +519,44 @@ async fn unknown_database_is_refused_with_3d000() {
     assert_eq!(code(&e), "3D000");
     let _ = t.url("lake");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_columns_are_named_like_postgres() {
+    let t = demo_server().await;
+    let c = t.connect().await;
+    let row = c
+        .query_one(
+            "SELECT count(*), max(u.user_id), u.country::text, 1 + 1, upper(u.country) AS up \
+             FROM silver.users u GROUP BY u.country ORDER BY count(*) DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["count", "max", "country", "?column?", "up"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_get_53300() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(lake.join("gold")).unwrap();
+    let mut config = config(&lake);
+    config.max_connections = 1;
+    let server = lakegate::server::start(config).await.unwrap();
+    let first = connect_to(&server, "lake").await.unwrap();
+    let e = connect_to(&server, "lake")
+        .await
+        .err()
+        .expect("second connection refused");
+    assert_eq!(code(&e), "53300");
+    first.simple_query("SELECT 1").await.unwrap();
+    drop(first);
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            connect_to(&server, "lake").await.is_ok()
+        })
+        .await,
+        "a slot frees up when a client leaves"
+    );
+}

@@ -1,0 +1,136 @@
+//! The `lakegate` binary: config checking, refusal to expose the lake, graceful shutdown.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn lakegate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lakegate"))
+}
+
+#[test]
+fn check_reports_file_line_column_and_exits_non_zero() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "lake: ./lake\nlisten: 127.0.0.1:6000\nrefresh_interval: 500ms\n",
+    )
+    .unwrap();
+    let out = lakegate()
+        .args(["check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "lake: ./lake\nlisten: 127.0.0.1:6000\nrefresh_interval: often\n",
+    )
+    .unwrap();
+    let out = lakegate()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:3:", bad.display())), "{err}");
+
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(&typo, "lake: ./lake\nlisen: 127.0.0.1:6000\n").unwrap();
+    let out = lakegate()
+        .args(["check", "--config"])
+        .arg(&typo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:2:1: unknown field `lisen`", typo.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_a_non_loopback_address_without_authentication() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = lakegate()
+        .args(["serve", "--listen", "0.0.0.0:0", "--lake"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_running_queries_finish_and_exits_zero() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = lakegate()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--lake"])
+        .arg(&lake)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("host=127.0.0.1 port={port} user=t dbname=lake");
+    let mut client = None;
+    let start = Instant::now();
+    while client.is_none() && start.elapsed() < Duration::from_secs(30) {
+        if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            tokio::spawn(conn);
+            client = Some(c);
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let client = client.expect("server came up");
+    // A query in flight when the signal arrives still completes.
+    let running = tokio::spawn(async move {
+        client
+            .query_one(
+                "SELECT count(*) FROM silver.watch_events a JOIN silver.watch_events b ON a.user_id = b.user_id",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, i64>(0))
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let n = running
+        .await
+        .unwrap()
+        .expect("running query finishes during shutdown");
+    assert!(n > 0);
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+    assert!(
+        tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
+}
