@@ -1,0 +1,158 @@
+//! Result streaming benchmark: `SELECT *` of a large Delta table through the wire, text and
+//! binary, with the server's peak RSS. Shows that results stream with bounded memory.
+//!
+//! ```sh
+//! cargo build --release --examples --bin lakegate
+//! target/release/examples/stream_bench --rows 10000000
+//! ```
+//! (any profile works; the server binary is taken from the same target folder.)
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{BooleanArray, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+use futures::{StreamExt, pin_mut};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn batch(start: i64, n: i64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("amount", DataType::Decimal128(12, 2), false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("flag", DataType::Boolean, false),
+    ]));
+    let ids = start..start + n;
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(ids.clone().map(|i| 1_700_000_000_000_000 + i * 1_000))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(
+                Decimal128Array::from_iter_values(ids.clone().map(|i| (i % 100_000) as i128))
+                    .with_precision_and_scale(12, 2)
+                    .unwrap(),
+            ),
+            Arc::new(StringArray::from_iter_values(ids.clone().map(|i| format!("customer-{}", i % 5000)))),
+            Arc::new(BooleanArray::from_iter(ids.map(|i| Some(i % 3 == 0)))),
+        ],
+    )
+    .unwrap()
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let rows = arg("--rows", 10_000_000) as i64;
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let table = lake.join("gold/events");
+    let t0 = Instant::now();
+    let chunk = 1_000_000i64;
+    let mut start = 0;
+    while start < rows {
+        let n = chunk.min(rows - start);
+        let url = deltalake::ensure_table_uri(table.to_string_lossy()).unwrap();
+        let batches: Vec<_> = (0..n).step_by(100_000).map(|o| batch(start + o, (n - o).min(100_000))).collect();
+        DeltaTable::try_from_url(url).await.unwrap().write(batches).with_save_mode(SaveMode::Append).await.unwrap();
+        start += n;
+    }
+    println!("wrote {rows} rows in {:.1}s", t0.elapsed().as_secs_f64());
+
+    let exe: PathBuf = std::env::current_exe().unwrap();
+    let server_bin = exe.parent().unwrap().parent().unwrap().join("lakegate");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(&server_bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--lake"])
+        .arg(&lake)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", server_bin.display()));
+    let pid = server.id();
+    let url = format!("host=127.0.0.1 port={port} user=bench dbname=lake");
+    let client = loop {
+        if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            tokio::spawn(conn);
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let idle = rss_kib(pid, "VmRSS:");
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(idle));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid, "VmRSS:"), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    let t = Instant::now();
+    let stream = client.simple_query_raw("SELECT * FROM gold.events").await.unwrap();
+    pin_mut!(stream);
+    let mut text_rows = 0u64;
+    while let Some(m) = stream.next().await {
+        if let tokio_postgres::SimpleQueryMessage::Row(_) = m.unwrap() {
+            text_rows += 1;
+        }
+    }
+    let text_secs = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let stream = client
+        .query_raw("SELECT * FROM gold.events", std::iter::empty::<i64>())
+        .await
+        .unwrap();
+    pin_mut!(stream);
+    let mut bin_rows = 0u64;
+    while let Some(r) = stream.next().await {
+        r.unwrap();
+        bin_rows += 1;
+    }
+    let bin_secs = t.elapsed().as_secs_f64();
+    sampler.abort();
+    let hwm = rss_kib(pid, "VmHWM:");
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed).max(hwm);
+    let _ = server.kill();
+    assert_eq!(text_rows as i64, rows);
+    assert_eq!(bin_rows as i64, rows);
+    println!("| protocol | rows | seconds | rows/s |");
+    println!("|---|---|---|---|");
+    println!("| simple (text) | {text_rows} | {text_secs:.1} | {:.0} |", text_rows as f64 / text_secs);
+    println!("| extended (binary) | {bin_rows} | {bin_secs:.1} | {:.0} |", bin_rows as f64 / bin_secs);
+    println!("server RSS: idle {} MiB, peak {} MiB (bound: 512 MiB)", idle / 1024, peak / 1024);
+    if peak / 1024 >= 512 {
+        eprintln!("FAIL: peak RSS above 512 MiB");
+        std::process::exit(1);
+    }
+}
