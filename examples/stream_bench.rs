@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{BooleanArray, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    BooleanArray, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
@@ -31,7 +33,11 @@ fn arg(name: &str, default: u64) -> u64 {
 fn batch(start: i64, n: i64) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("amount", DataType::Decimal128(12, 2), false),
         Field::new("name", DataType::Utf8, false),
         Field::new("flag", DataType::Boolean, false),
@@ -42,15 +48,19 @@ fn batch(start: i64, n: i64) -> RecordBatch {
         vec![
             Arc::new(Int64Array::from_iter_values(ids.clone())),
             Arc::new(
-                TimestampMicrosecondArray::from_iter_values(ids.clone().map(|i| 1_700_000_000_000_000 + i * 1_000))
-                    .with_timezone("UTC"),
+                TimestampMicrosecondArray::from_iter_values(
+                    ids.clone().map(|i| 1_700_000_000_000_000 + i * 1_000),
+                )
+                .with_timezone("UTC"),
             ),
             Arc::new(
                 Decimal128Array::from_iter_values(ids.clone().map(|i| (i % 100_000) as i128))
                     .with_precision_and_scale(12, 2)
                     .unwrap(),
             ),
-            Arc::new(StringArray::from_iter_values(ids.clone().map(|i| format!("customer-{}", i % 5000)))),
+            Arc::new(StringArray::from_iter_values(
+                ids.clone().map(|i| format!("customer-{}", i % 5000)),
+            )),
             Arc::new(BooleanArray::from_iter(ids.map(|i| Some(i % 3 == 0)))),
         ],
     )
@@ -80,15 +90,28 @@ async fn main() {
     while start < rows {
         let n = chunk.min(rows - start);
         let url = deltalake::ensure_table_uri(table.to_string_lossy()).unwrap();
-        let batches: Vec<_> = (0..n).step_by(100_000).map(|o| batch(start + o, (n - o).min(100_000))).collect();
-        DeltaTable::try_from_url(url).await.unwrap().write(batches).with_save_mode(SaveMode::Append).await.unwrap();
+        let batches: Vec<_> = (0..n)
+            .step_by(100_000)
+            .map(|o| batch(start + o, (n - o).min(100_000)))
+            .collect();
+        DeltaTable::try_from_url(url)
+            .await
+            .unwrap()
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .await
+            .unwrap();
         start += n;
     }
     println!("wrote {rows} rows in {:.1}s", t0.elapsed().as_secs_f64());
 
     let exe: PathBuf = std::env::current_exe().unwrap();
     let server_bin = exe.parent().unwrap().parent().unwrap().join("lakegate");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut server = Command::new(&server_bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--lake"])
         .arg(&lake)
@@ -118,7 +141,10 @@ async fn main() {
     };
 
     let t = Instant::now();
-    let stream = client.simple_query_raw("SELECT * FROM gold.events").await.unwrap();
+    let stream = client
+        .simple_query_raw("SELECT * FROM gold.events")
+        .await
+        .unwrap();
     pin_mut!(stream);
     let mut text_rows = 0u64;
     while let Some(m) = stream.next().await {
@@ -148,9 +174,19 @@ async fn main() {
     assert_eq!(bin_rows as i64, rows);
     println!("| protocol | rows | seconds | rows/s |");
     println!("|---|---|---|---|");
-    println!("| simple (text) | {text_rows} | {text_secs:.1} | {:.0} |", text_rows as f64 / text_secs);
-    println!("| extended (binary) | {bin_rows} | {bin_secs:.1} | {:.0} |", bin_rows as f64 / bin_secs);
-    println!("server RSS: idle {} MiB, peak {} MiB (bound: 512 MiB)", idle / 1024, peak / 1024);
+    println!(
+        "| simple (text) | {text_rows} | {text_secs:.1} | {:.0} |",
+        text_rows as f64 / text_secs
+    );
+    println!(
+        "| extended (binary) | {bin_rows} | {bin_secs:.1} | {:.0} |",
+        bin_rows as f64 / bin_secs
+    );
+    println!(
+        "server RSS: idle {} MiB, peak {} MiB (bound: 512 MiB)",
+        idle / 1024,
+        peak / 1024
+    );
     if peak / 1024 >= 512 {
         eprintln!("FAIL: peak RSS above 512 MiB");
         std::process::exit(1);

@@ -4,6 +4,7 @@ use std::time::Duration;
 use lakegate::config::Config;
 use lakegate::server::{RunningServer, start};
 use tempfile::TempDir;
+use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, NoTls};
 
 pub struct TestServer {
@@ -121,4 +122,50 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// numeric in binary, decoded independently of the server's encoder.
+#[derive(Debug, PartialEq)]
+pub struct Numeric(pub String);
+
+impl<'a> FromSql<'a> for Numeric {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let rd = |i: usize| i16::from_be_bytes([raw[i], raw[i + 1]]);
+        let (n, weight, sign, dscale) =
+            (rd(0) as usize, rd(2) as i32, rd(4) as u16, rd(6) as usize);
+        let digits: Vec<i32> = (0..n).map(|i| rd(8 + 2 * i) as i32).collect();
+        let mut int = String::new();
+        for w in 0..=weight.max(-1) {
+            let d = digits.get(w as usize).copied().unwrap_or(0);
+            if int.is_empty() {
+                int = d.to_string();
+            } else {
+                int.push_str(&format!("{d:04}"));
+            }
+        }
+        if int.is_empty() {
+            int = "0".into();
+        }
+        let mut frac = String::new();
+        let mut pos = weight + 1;
+        while frac.len() < dscale {
+            let d = if pos < 0 {
+                0
+            } else {
+                digits.get(pos as usize).copied().unwrap_or(0)
+            };
+            frac.push_str(&format!("{d:04}"));
+            pos += 1;
+        }
+        frac.truncate(dscale);
+        let sign = if sign == 0x4000 { "-" } else { "" };
+        Ok(Numeric(if dscale > 0 {
+            format!("{sign}{int}.{frac}")
+        } else {
+            format!("{sign}{int}")
+        }))
+    }
+    fn accepts(t: &Type) -> bool {
+        *t == Type::NUMERIC
+    }
 }
