@@ -7,6 +7,7 @@
 //! - [`engine`]: DataFusion setup, statement classification (read-only), session settings.
 //! - [`wire`]: Postgres protocol handlers, Arrow→Postgres encoding, SQLSTATE mapping.
 //! - [`server`]: start/serve/shutdown of the whole process.
+//! - [`views`]: versioned SQL views from a folder, hot reload, history, git commits.
 //! - [`demo`]: the built-in demo lake.
 
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod views;
 pub mod wire;
 
 /// Top-level error: what `main` prints before exiting non-zero.
@@ -31,6 +33,8 @@ pub enum Error {
     Engine(#[from] engine::EngineError),
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
+    #[error(transparent)]
+    Views(#[from] views::ViewError),
     #[error("{0}")]
     Startup(String),
 }

@@ -36,7 +36,8 @@ enum Command {
     Serve(ServeArgs),
     /// Write the built-in demo lake (a streaming platform) and serve it.
     Demo(DemoArgs),
-    /// Validate a config file; prints `file:line:column: message` and exits 1 on error.
+    /// Validate a config file (and plan its views against the lake); prints
+    /// `file:line:column: message` and exits 1 on error.
     Check {
         /// The config file to validate.
         #[arg(long, short, env = "LAKEGATE_CONFIG")]
@@ -124,10 +125,21 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), lakegate::Error> {
     match command {
-        Command::Check { config } => {
-            Config::load(Some(&config), &Overrides::default())?;
-            println!("{}: ok", config.display());
-            Ok(())
+        Command::Check { config: path } => {
+            let config = Config::load(Some(&path), &Overrides::default())?;
+            let errors = lakegate::server::check(&config).await?;
+            if errors.is_empty() {
+                println!("{}: ok", path.display());
+                Ok(())
+            } else {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                Err(lakegate::Error::Startup(format!(
+                    "{} view(s) failed to plan",
+                    errors.len()
+                )))
+            }
         }
         Command::Serve(args) => {
             let config = Config::load(args.config.as_deref(), &args.common.overrides(args.lake))?;
@@ -135,12 +147,14 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
         }
         Command::Demo(args) => {
             let dir = lakegate::demo::write_demo_lake(&args.dir, args.fresh).await?;
-            let config = Config::load(
-                None,
-                &args
-                    .common
-                    .overrides(Some(dir.to_string_lossy().into_owned())),
-            )?;
+            let mut overrides = args
+                .common
+                .overrides(Some(dir.to_string_lossy().into_owned()));
+            // The repository's views/ folder holds the demo lake's example views.
+            if overrides.views.is_none() && std::path::Path::new("views").is_dir() {
+                overrides.views = Some(PathBuf::from("views"));
+            }
+            let config = Config::load(None, &overrides)?;
             if args.no_serve {
                 println!("demo lake written to {}", dir.display());
                 return Ok(());

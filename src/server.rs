@@ -9,18 +9,23 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::catalog::LakeCatalog;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::storage::LakeUrl;
+use crate::views::ViewRegistry;
+use crate::views::history::ViewHistory;
 use crate::{Error, Result};
 
 /// A server running in the background of the current runtime.
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub catalog: Arc<LakeCatalog>,
+    /// The views layer, when a views folder is configured.
+    pub views: Option<Arc<ViewRegistry>>,
+    views_task: Option<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     listener: tokio::task::JoinHandle<()>,
     refresher: tokio::task::JoinHandle<()>,
@@ -32,6 +37,9 @@ impl RunningServer {
         self.shutdown.cancel();
         let _ = self.listener.await;
         let _ = self.refresher.await;
+        if let Some(t) = self.views_task {
+            let _ = t.await;
+        }
     }
 }
 
@@ -62,13 +70,38 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let metrics = catalog.refresh().await?;
     info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
     let engine = Engine::new(catalog.clone(), &config.database)?;
+    let shutdown = CancellationToken::new();
+    let (views, views_task) = match &config.views {
+        Some(dir) => {
+            let registry = ViewRegistry::new(dir, engine.clone());
+            let report = registry.reload().await?;
+            for e in &report.errors {
+                warn!("{e}");
+            }
+            info!(ok = report.ok, errors = report.errors.len(), dir = %dir.display(), "views loaded");
+            let history = match ViewHistory::open(&root, engine.system_schema()).await {
+                Ok(h) => {
+                    if let Err(e) = h.record(&registry.served_files()).await {
+                        warn!(error = %e, "failed to record view history");
+                    }
+                    Some(h)
+                }
+                Err(e) => {
+                    warn!(error = %e, "view history unavailable");
+                    None
+                }
+            };
+            let task = registry.spawn_watcher(history, shutdown.clone());
+            (Some(registry), Some(task))
+        }
+        None => (None, None),
+    };
     let listener = TcpListener::bind(addrs.as_slice())
         .await
         .map_err(|e| Error::Startup(format!("Failed to listen on {}: {e}", config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Startup(format!("Failed to read the bound address: {e}")))?;
-    let shutdown = CancellationToken::new();
     let refresher = catalog.spawn_refresher(config.refresh_interval, shutdown.clone());
     let listener = tokio::spawn(crate::wire::run_listener(
         listener,
@@ -81,6 +114,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     Ok(RunningServer {
         addr,
         catalog,
+        views,
+        views_task,
         shutdown,
         listener,
         refresher,
@@ -130,4 +165,18 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// `lakegate check`: validates the config and, when it names a lake and a views folder, plans
+/// every view against the lake. Returns the view errors as `file:line: message`.
+pub async fn check(config: &Config) -> Result<Vec<String>> {
+    let (Some(lake), Some(views)) = (config.lake.as_deref(), config.views.as_ref()) else {
+        return Ok(vec![]);
+    };
+    let root = LakeUrl::parse(lake)?;
+    let catalog = LakeCatalog::new(root)?;
+    catalog.refresh().await?;
+    let engine = Engine::new(catalog, &config.database)?;
+    let registry = ViewRegistry::new(views, engine);
+    Ok(registry.reload().await?.errors)
 }

@@ -109,6 +109,8 @@ pub struct LakeCatalog {
     store: Arc<dyn ObjectStore>,
     root_path: ObjectPath,
     current: RwLock<Arc<Snapshot>>,
+    /// Bumped whenever a refresh changes the snapshot; views re-plan on it.
+    generation: tokio::sync::watch::Sender<u64>,
     /// Serializes refreshes (the timer and explicit calls) so two never race to swap.
     refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -129,12 +131,18 @@ impl LakeCatalog {
             store,
             root_path,
             current: RwLock::new(Arc::new(Snapshot::default())),
+            generation: tokio::sync::watch::Sender::new(0),
             refresh_lock: tokio::sync::Mutex::new(()),
         }))
     }
 
     pub fn root(&self) -> &LakeUrl {
         &self.root
+    }
+
+    /// Changes whenever the served tables change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -220,6 +228,7 @@ impl LakeCatalog {
         }
         *self.current.write().expect("catalog lock poisoned") = Arc::new(Snapshot { zones });
         if metrics.added + metrics.updated + metrics.removed > 0 {
+            self.generation.send_modify(|g| *g += 1);
             info!(?metrics, "catalog refreshed");
         } else {
             debug!(?metrics, "catalog refreshed");
@@ -313,9 +322,16 @@ impl LakeCatalog {
     }
 }
 
-/// DataFusion view of the lake: one catalog whose schemas are the zones.
+/// Views served next to the tables, by schema and name; replaced whole on reload.
+pub type ViewMap = BTreeMap<String, BTreeMap<String, Arc<dyn TableProvider>>>;
+
+/// Where a catalog provider finds views: the served set, or a set being built.
+pub type ViewSource = Arc<RwLock<Arc<ViewMap>>>;
+
+/// DataFusion view of the lake: one catalog whose schemas are the zones (plus view schemas).
 pub struct LakeCatalogProvider {
     lake: Arc<LakeCatalog>,
+    views: ViewSource,
     /// Schemas registered by the server itself (pg_catalog, public, system schemas).
     extra: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
 }
@@ -327,13 +343,18 @@ impl std::fmt::Debug for LakeCatalogProvider {
 }
 
 impl LakeCatalogProvider {
-    pub fn new(lake: Arc<LakeCatalog>) -> Self {
+    pub fn new(lake: Arc<LakeCatalog>, views: ViewSource) -> Self {
         let mut extra: HashMap<String, Arc<dyn SchemaProvider>> = HashMap::new();
         extra.insert(PUBLIC_SCHEMA.into(), Arc::new(MemorySchemaProvider::new()));
         LakeCatalogProvider {
             lake,
+            views,
             extra: RwLock::new(extra),
         }
+    }
+
+    fn views(&self) -> Arc<ViewMap> {
+        self.views.read().expect("views lock").clone()
     }
 }
 
@@ -344,6 +365,11 @@ impl CatalogProvider for LakeCatalogProvider {
 
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.lake.snapshot().zones.keys().cloned().collect();
+        for name in self.views().keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
         for name in self.extra.read().expect("lock").keys() {
             if !names.contains(name) {
                 names.push(name.clone());
@@ -356,16 +382,15 @@ impl CatalogProvider for LakeCatalogProvider {
         if let Some(s) = self.extra.read().expect("lock").get(name) {
             return Some(s.clone());
         }
-        self.lake
-            .snapshot()
-            .zones
-            .contains_key(name)
-            .then(|| -> Arc<dyn SchemaProvider> {
-                Arc::new(ZoneSchema {
-                    lake: self.lake.clone(),
-                    zone: name.to_string(),
-                })
+        let exists =
+            self.lake.snapshot().zones.contains_key(name) || self.views().contains_key(name);
+        exists.then(|| -> Arc<dyn SchemaProvider> {
+            Arc::new(ZoneSchema {
+                lake: self.lake.clone(),
+                views: self.views.clone(),
+                zone: name.to_string(),
             })
+        })
     }
 
     fn register_schema(
@@ -381,11 +406,31 @@ impl CatalogProvider for LakeCatalogProvider {
     }
 }
 
-/// A zone as a schema; every lookup reads the current snapshot.
-#[derive(Debug)]
+/// A zone as a schema; every lookup reads the current snapshot. Tables win over views of
+/// the same name (the views layer reports such a view as an error).
 struct ZoneSchema {
     lake: Arc<LakeCatalog>,
+    views: ViewSource,
     zone: String,
+}
+
+impl std::fmt::Debug for ZoneSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZoneSchema")
+            .field("zone", &self.zone)
+            .finish()
+    }
+}
+
+impl ZoneSchema {
+    fn view(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        self.views
+            .read()
+            .expect("views lock")
+            .get(&self.zone)?
+            .get(name)
+            .cloned()
+    }
 }
 
 #[async_trait]
@@ -395,27 +440,38 @@ impl SchemaProvider for ZoneSchema {
     }
 
     fn table_names(&self) -> Vec<String> {
-        self.lake
+        let mut names: Vec<String> = self
+            .lake
             .snapshot()
             .zones
             .get(&self.zone)
             .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(views) = self.views.read().expect("views lock").get(&self.zone) {
+            for v in views.keys() {
+                if !names.contains(v) {
+                    names.push(v.clone());
+                }
+            }
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .lake
-            .snapshot()
-            .table(&self.zone, name)
-            .map(|t| t.provider()))
+        if let Some(t) = self.lake.snapshot().table(&self.zone, name) {
+            return Ok(Some(t.provider()));
+        }
+        Ok(self.view(name))
     }
 
     async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
-        Ok(self.table_exist(name).then_some(TableType::Base))
+        if self.lake.snapshot().table(&self.zone, name).is_some() {
+            return Ok(Some(TableType::Base));
+        }
+        Ok(self.view(name).map(|_| TableType::View))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.lake.snapshot().table(&self.zone, name).is_some()
+        self.lake.snapshot().table(&self.zone, name).is_some() || self.view(name).is_some()
     }
 }

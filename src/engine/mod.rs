@@ -23,7 +23,7 @@ use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
-use crate::catalog::{LakeCatalog, LakeCatalogProvider};
+use crate::catalog::{LakeCatalog, LakeCatalogProvider, ViewMap, ViewSource};
 pub use settings::Settings;
 
 /// Postgres version lakegate speaks as; drivers parse `server_version` and `version()`.
@@ -111,10 +111,12 @@ impl Refusal {
     }
 }
 
-/// Shared by all connections; immutable after start.
+/// Shared by all connections; immutable after start (views are swapped in through `views`).
 pub struct Engine {
     base: SessionContext,
     catalog: Arc<LakeCatalog>,
+    views: ViewSource,
+    system: Arc<datafusion::catalog::MemorySchemaProvider>,
     parser: PostgresCompatibilityParser,
     database: String,
 }
@@ -144,10 +146,15 @@ impl Engine {
                 0,
             );
         let ctx = SessionContext::new_with_config(config);
-        ctx.register_catalog(
-            database,
-            Arc::new(LakeCatalogProvider::new(catalog.clone())),
-        );
+        let views: ViewSource = Arc::new(std::sync::RwLock::new(Arc::new(ViewMap::new())));
+        let provider = LakeCatalogProvider::new(catalog.clone(), views.clone());
+        let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+        datafusion::catalog::CatalogProvider::register_schema(
+            &provider,
+            crate::views::SYSTEM_SCHEMA,
+            system.clone(),
+        )?;
+        ctx.register_catalog(database, Arc::new(provider));
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| EngineError::DataFusion(*e))?;
         ctx.register_udf(constant_udf("version", version_string()));
@@ -156,6 +163,8 @@ impl Engine {
         Ok(Arc::new(Engine {
             base: ctx,
             catalog,
+            views,
+            system,
             parser: PostgresCompatibilityParser::new(),
             database: database.to_string(),
         }))
@@ -169,6 +178,31 @@ impl Engine {
         &self.database
     }
 
+    /// The views every session sees; the views layer swaps new sets in.
+    pub fn views_source(&self) -> &ViewSource {
+        &self.views
+    }
+
+    /// The `lakegate` schema of system tables.
+    pub fn system_schema(&self) -> Arc<datafusion::catalog::MemorySchemaProvider> {
+        self.system.clone()
+    }
+
+    /// A context that sees the lake plus `views` (a set being built), for planning views.
+    pub fn planning_context(&self, views: ViewSource) -> SessionContext {
+        use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+        let list = MemoryCatalogProviderList::new();
+        list.register_catalog(
+            self.database.clone(),
+            Arc::new(LakeCatalogProvider::new(self.catalog.clone(), views)),
+        );
+        let state =
+            datafusion::execution::SessionStateBuilder::new_from_existing(self.base.state())
+                .with_catalog_list(Arc::new(list))
+                .build();
+        SessionContext::new_with_state(state)
+    }
+
     /// A session for one connection: shares catalogs and functions, owns its settings.
     pub fn new_session(self: &Arc<Self>, user: &str) -> Session {
         let ctx = SessionContext::new_with_state(self.base.state());
@@ -180,6 +214,11 @@ impl Engine {
             settings: Mutex::new(Settings::new(user)),
         }
     }
+}
+
+/// Postgres output names for unaliased select items (see `names`).
+pub fn names_apply(statement: &mut Statement) {
+    names::apply(statement)
 }
 
 fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUDF {
