@@ -588,43 +588,30 @@ async fn plan_view(
     Ok(Arc::new(ViewTable::new(plan, Some(file.sql.clone()))))
 }
 
-/// `file:line: message`, with the line where `needle` (a name from the error) first appears.
+/// `file:line: message`, with the line where the name the error is about first appears.
 fn located(file: &ViewFile, error_text: &str, message: &str) -> String {
-    let candidates: Vec<&str> = error_text
-        .split(|c: char| c == '\'' || c == '"' || c == '`' || c.is_whitespace() || c == ',')
-        .filter(|w| {
-            w.len() > 1
-                && w.chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
-        })
-        .collect();
-    let mut line = 1;
-    'outer: for cand in candidates.iter().rev().chain(candidates.iter()) {
-        let last = cand.rsplit('.').next().unwrap_or(cand);
-        for (i, l) in file.sql.lines().enumerate() {
-            if l.trim_start().starts_with("--") {
-                continue;
-            }
-            if l.contains(last)
-                && !matches!(
-                    last.to_ascii_lowercase().as_str(),
-                    "field"
-                        | "named"
-                        | "valid"
-                        | "fields"
-                        | "table"
-                        | "are"
-                        | "not"
-                        | "found"
-                        | "no"
-                        | "view"
-                )
-            {
-                line = i + 1;
-                break 'outer;
-            }
-        }
+    let clean = |w: &str| -> String {
+        let w = w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        let w = w.trim_end_matches('.');
+        w.rsplit('.').next().unwrap_or(w).to_string()
+    };
+    // The subject of DataFusion's messages: "No field named x", "table 'a.b' not found", ...
+    let mut needles: Vec<String> = Vec::new();
+    if let Some(i) = error_text.find("named ") {
+        needles.extend(error_text[i + 6..].split_whitespace().next().map(clean));
     }
+    needles.extend(error_text.split('\'').skip(1).step_by(2).map(clean));
+    needles.extend(error_text.split(", ").map(clean));
+    let line = needles
+        .iter()
+        .filter(|n| n.len() > 1)
+        .find_map(|n| {
+            file.sql.lines().enumerate().find_map(|(i, l)| {
+                let code = l.split("--").next().unwrap_or("");
+                code.contains(n.as_str()).then_some(i + 1)
+            })
+        })
+        .unwrap_or(1);
     format!("{}:{line}: {message}", file.path.display())
 }
 

@@ -10,10 +10,28 @@ use tokio_postgres::{Client, NoTls};
 pub struct TestServer {
     pub server: RunningServer,
     pub lake: PathBuf,
-    _dir: TempDir,
+    _dir: Option<TempDir>,
+    _kept: Option<PathBuf>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(p) = &self._kept {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
 }
 
 impl TestServer {
+    pub fn from_parts(server: RunningServer, lake: PathBuf, dir: PathBuf) -> TestServer {
+        TestServer {
+            server,
+            lake,
+            _dir: None,
+            _kept: Some(dir),
+        }
+    }
+
     pub async fn connect(&self) -> Client {
         connect_to(&self.server, "lake").await.expect("connect")
     }
@@ -60,7 +78,8 @@ pub async fn demo_server() -> TestServer {
     TestServer {
         server,
         lake,
-        _dir: dir,
+        _dir: Some(dir),
+        _kept: None,
     }
 }
 
@@ -75,7 +94,8 @@ pub async fn empty_server(zones: &[&str]) -> TestServer {
     TestServer {
         server,
         lake,
-        _dir: dir,
+        _dir: Some(dir),
+        _kept: None,
     }
 }
 

@@ -5,4 +5,5 @@ mod cli;
 mod common;
 mod lake;
 mod slt;
+mod views;
 mod wire;
