@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::catalog::LakeCatalog;
-use crate::config::Config;
+use crate::config::{Config, ViewsSource};
 use crate::engine::Engine;
 use crate::storage::LakeUrl;
 use crate::views::ViewRegistry;
+use crate::views::gitsource::GitSource;
 use crate::views::history::ViewHistory;
 use crate::{Error, Result};
 
@@ -71,7 +72,26 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
     let engine = Engine::new(catalog.clone(), &config.database)?;
     let shutdown = CancellationToken::new();
-    let (views, views_task) = match &config.views {
+    let mut poller = None;
+    let views_dir = match &config.views {
+        Some(ViewsSource::Folder(dir)) => Some(dir.clone()),
+        Some(ViewsSource::Git(g)) => {
+            let src = Arc::new(GitSource::new(g.clone(), g.cache.as_deref()));
+            let s2 = src.clone();
+            match tokio::task::spawn_blocking(move || s2.sync()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    warn!(repo = %g.git, error = %e, "views clone/fetch failed; serving what the cache holds")
+                }
+                Err(e) => warn!(error = %e, "views fetch task failed"),
+            }
+            let dir = src.views_dir();
+            poller = Some(src);
+            Some(dir)
+        }
+        None => None,
+    };
+    let (views, views_task) = match &views_dir {
         Some(dir) => {
             let registry = ViewRegistry::new(dir, engine.clone());
             let report = registry.reload().await?;
@@ -92,6 +112,9 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                 }
             };
             let task = registry.spawn_watcher(history, shutdown.clone());
+            if let Some(src) = poller.take() {
+                src.spawn_poller(registry.clone(), shutdown.clone());
+            }
             (Some(registry), Some(task))
         }
         None => (None, None),
@@ -170,13 +193,24 @@ pub async fn shutdown_signal() {
 /// `lakegate check`: validates the config and, when it names a lake and a views folder, plans
 /// every view against the lake. Returns the view errors as `file:line: message`.
 pub async fn check(config: &Config) -> Result<Vec<String>> {
-    let (Some(lake), Some(views)) = (config.lake.as_deref(), config.views.as_ref()) else {
+    let views = match &config.views {
+        Some(ViewsSource::Folder(dir)) => dir.clone(),
+        Some(ViewsSource::Git(g)) => {
+            let src = GitSource::new(g.clone(), g.cache.as_deref());
+            src.sync().map_err(|e| {
+                Error::Startup(format!("Failed to fetch views from {}: {e}", g.git))
+            })?;
+            src.views_dir()
+        }
+        None => return Ok(vec![]),
+    };
+    let Some(lake) = config.lake.as_deref() else {
         return Ok(vec![]);
     };
     let root = LakeUrl::parse(lake)?;
     let catalog = LakeCatalog::new(root)?;
     catalog.refresh().await?;
     let engine = Engine::new(catalog, &config.database)?;
-    let registry = ViewRegistry::new(views, engine);
+    let registry = ViewRegistry::new(&views, engine);
     Ok(registry.reload().await?.errors)
 }

@@ -7,7 +7,8 @@
 //! ```yaml
 //! lake: ./demo-lake           # lake root: a local path or file:// URL
 //! listen: 127.0.0.1:5433      # Postgres wire address
-//! views: ./views              # folder of versioned view definitions (optional)
+//! views: ./views              # folder of versioned view definitions (optional), or
+//! #  views: {git: <url or path>, branch: main, path: views, poll: 30s}
 //! database: lake              # database name clients connect to
 //! refresh_interval: 2s        # how often the lake is re-read for new tables and commits
 //! max_connections: 256        # further connections are refused with SQLSTATE 53300
@@ -54,9 +55,9 @@ pub struct Config {
     /// Address of the Postgres wire listener.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Folder of view definitions; used by the views layer.
+    /// Where view definitions come from: a folder, or a git repository polled for changes.
     #[serde(default)]
-    pub views: Option<PathBuf>,
+    pub views: Option<ViewsSource>,
     /// The one database name served; clients asking for another get 3D000.
     #[serde(default = "default_database")]
     pub database: String,
@@ -99,6 +100,43 @@ impl Default for Config {
             shutdown_timeout: default_shutdown(),
         }
     }
+}
+
+/// `views:` — a folder path, or a git repository served at a branch head.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ViewsSource {
+    Folder(PathBuf),
+    Git(GitViews),
+}
+
+/// `views: {git: ..., branch: ..., path: ..., poll: ...}`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitViews {
+    /// Repository URL or local path, as `git clone` takes it.
+    pub git: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Folder inside the repository that holds `<schema>/<name>.sql`.
+    #[serde(default = "default_views_path")]
+    pub path: String,
+    /// How often to fetch the branch.
+    #[serde(default = "default_poll", with = "humantime_serde_compat")]
+    pub poll: Duration,
+    /// Local folder for the checkout [default: $HOME/.cache/lakegate/views].
+    #[serde(default)]
+    pub cache: Option<PathBuf>,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_views_path() -> String {
+    "views".into()
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// Values from flags or `LAKEGATE_*` variables; `None` keeps the file's value.
@@ -189,7 +227,7 @@ impl Config {
             self.listen = v.clone();
         }
         if let Some(v) = &o.views {
-            self.views = Some(v.clone());
+            self.views = Some(ViewsSource::Folder(v.clone()));
         }
         if let Some(v) = &o.database {
             self.database = v.clone();
@@ -285,6 +323,19 @@ mod tests {
     #[test]
     fn minimal_config_parses_with_defaults() {
         let c = Config::from_yaml(Path::new("l.yaml"), "lake: ./x\nviews: ./v\n").unwrap();
+        assert_eq!(c.views, Some(ViewsSource::Folder("./v".into())));
+        let g = Config::from_yaml(
+            Path::new("l.yaml"),
+            "views: {git: /srv/repo.git, poll: 5s}\n",
+        )
+        .unwrap();
+        match g.views {
+            Some(ViewsSource::Git(g)) => {
+                assert_eq!((g.branch.as_str(), g.path.as_str()), ("main", "views"));
+                assert_eq!(g.poll, Duration::from_secs(5));
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(c.lake.as_deref(), Some("./x"));
         assert_eq!(c.listen, "127.0.0.1:5433");
         assert_eq!(c.refresh_interval, Duration::from_secs(2));

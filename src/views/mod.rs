@@ -12,6 +12,7 @@
 //! is in a git work tree.
 
 mod git;
+pub mod gitsource;
 pub mod history;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -112,6 +113,8 @@ pub struct ViewRegistry {
     status: RwLock<Vec<ViewStatus>>,
     system: Arc<MemorySchemaProvider>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// Wakes the watcher for a reload that no file event announces (git source moved).
+    trigger: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for ViewRegistry {
@@ -140,7 +143,13 @@ impl ViewRegistry {
             status: RwLock::new(Vec::new()),
             system,
             reload_lock: tokio::sync::Mutex::new(()),
+            trigger: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Asks the watcher task to reload now.
+    pub fn trigger_reload(&self) {
+        self.trigger.notify_one();
     }
 
     pub fn dir(&self) -> &Path {
@@ -412,6 +421,7 @@ impl ViewRegistry {
                         }
                     }
                     r = lake.changed() => { if r.is_err() { break; } }
+                    _ = registry.trigger.notified() => {}
                 }
                 match registry.reload().await {
                     Ok(report) => {

@@ -3,8 +3,6 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::*;
-
 fn lakegate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lakegate"))
 }

@@ -48,7 +48,7 @@ async fn with_views(files: &[(&str, &str)]) -> ViewsServer {
         write(&views, rel, text);
     }
     let mut config = config(&lake);
-    config.views = Some(views.clone());
+    config.views = Some(lakegate::config::ViewsSource::Folder(views.clone()));
     let server = start(config).await.unwrap();
     ViewsServer {
         t: TestServer::from_parts(server, lake, dir),
@@ -232,7 +232,7 @@ async fn git_commit_is_reported_and_history_survives_restart() {
     let head = git(&repo, &["rev-parse", "HEAD"]);
 
     let mut cfg = config(&lake);
-    cfg.views = Some(views.clone());
+    cfg.views = Some(lakegate::config::ViewsSource::Folder(views.clone()));
     let server = start(cfg.clone()).await.unwrap();
     let c = connect_to(&server, "lake").await.unwrap();
     let row = c
@@ -338,4 +338,87 @@ fn check_fails_on_a_bad_view_with_file_and_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_follow_a_git_branch_and_survive_fetch_failures() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let origin = dir.path().join("origin.git");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&origin).unwrap();
+    git(&origin, &["init", "-q", "--bare", "-b", "main"]);
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    git(&work, &["checkout", "-q", "-b", "main"]);
+    write(
+        &work,
+        "views/gold/plans.sql",
+        "SELECT plan FROM gold.plan_revenue",
+    );
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "v1"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let first = git(&work, &["rev-parse", "HEAD"]);
+
+    let mut cfg = config(&lake);
+    cfg.views = Some(lakegate::config::ViewsSource::Git(
+        lakegate::config::GitViews {
+            git: origin.to_string_lossy().into_owned(),
+            branch: "main".into(),
+            path: "views".into(),
+            poll: Duration::from_millis(200),
+            cache: Some(dir.path().join("cache")),
+        },
+    ));
+    let server = start(cfg).await.unwrap();
+    let c = connect_to(&server, "lake").await.unwrap();
+    assert_eq!(commit(&c).await, Some(first));
+
+    write(
+        &work,
+        "views/gold/plans.sql",
+        "SELECT plan, active_subscriptions FROM gold.plan_revenue",
+    );
+    git(&work, &["commit", "-q", "-am", "v2"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let second = git(&work, &["rev-parse", "HEAD"]);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            commit(&c).await == Some(second.clone())
+        })
+        .await,
+        "new commit served"
+    );
+    c.query("SELECT active_subscriptions FROM gold.plans", &[])
+        .await
+        .unwrap();
+
+    // The remote goes away: the last good commit keeps serving.
+    std::fs::rename(&origin, dir.path().join("gone.git")).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(commit(&c).await, Some(second));
+    c.query("SELECT active_subscriptions FROM gold.plans", &[])
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+async fn commit(c: &tokio_postgres::Client) -> Option<String> {
+    c.query_one(
+        "SELECT commit FROM lakegate.views WHERE name = 'plans'",
+        &[],
+    )
+    .await
+    .ok()
+    .and_then(|r| r.get::<_, Option<String>>(0))
 }
