@@ -295,6 +295,7 @@ impl ViewRegistry {
     /// Rebuilds `lakegate.views` from the current status.
     fn publish_status(&self) -> datafusion::error::Result<()> {
         let status = self.status();
+        let git = |v: &ViewStatus| v.served.as_ref().and_then(|f| f.git.as_ref());
         let s = |f: &dyn Fn(&ViewStatus) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(status.iter().map(f).collect::<Vec<_>>()))
         };
@@ -308,22 +309,12 @@ impl ViewRegistry {
                 s(&|v| v.served.as_ref().map(|f| f.sql.clone())),
                 s(&|v| v.served.as_ref().map(|f| f.sha256.clone())),
                 s(&|v| Some(v.file.display().to_string())),
-                s(&|v| {
-                    v.served
-                        .as_ref()
-                        .and_then(|f| f.git.as_ref())
-                        .and_then(|g| g.commit.clone())
-                }),
+                s(&|v| git(v).and_then(|g| g.commit.clone())),
                 Arc::new(
                     TimestampMicrosecondArray::from(
                         status
                             .iter()
-                            .map(|v| {
-                                v.served
-                                    .as_ref()
-                                    .and_then(|f| f.git.as_ref())
-                                    .and_then(|g| g.author_time)
-                            })
+                            .map(|v| git(v).and_then(|g| g.author_time))
                             .collect::<Vec<_>>(),
                     )
                     .with_timezone("UTC"),
@@ -331,12 +322,7 @@ impl ViewRegistry {
                 Arc::new(BooleanArray::from(
                     status
                         .iter()
-                        .map(|v| {
-                            v.served
-                                .as_ref()
-                                .and_then(|f| f.git.as_ref())
-                                .map(|g| g.dirty)
-                        })
+                        .map(|v| git(v).map(|g| g.dirty))
                         .collect::<Vec<_>>(),
                 )),
                 s(&|v| v.served.as_ref().and_then(|f| f.meta.description.clone())),
