@@ -295,7 +295,6 @@ impl ViewRegistry {
     /// Rebuilds `lakegate.views` from the current status.
     fn publish_status(&self) -> datafusion::error::Result<()> {
         let status = self.status();
-        let git = |v: &ViewStatus| v.served.as_ref().and_then(|f| f.git.as_ref());
         let s = |f: &dyn Fn(&ViewStatus) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(status.iter().map(f).collect::<Vec<_>>()))
         };
@@ -431,6 +430,10 @@ impl ViewRegistry {
             drop(watcher);
         })
     }
+}
+
+fn git(v: &ViewStatus) -> Option<&GitInfo> {
+    v.served.as_ref().and_then(|f| f.git.as_ref())
 }
 
 fn insert(source: &ViewSource, key: &(String, String), table: Arc<dyn TableProvider>) {
