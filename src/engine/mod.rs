@@ -7,6 +7,7 @@
 //! can write to the lake or read a path the catalog did not register.
 
 mod names;
+pub mod pg_catalog;
 pub mod settings;
 
 use std::sync::{Arc, Mutex};
@@ -117,6 +118,7 @@ pub struct Engine {
     catalog: Arc<LakeCatalog>,
     views: ViewSource,
     system: Arc<datafusion::catalog::MemorySchemaProvider>,
+    info: Arc<pg_catalog::ObjectInfo>,
     parser: PostgresCompatibilityParser,
     database: String,
 }
@@ -154,9 +156,32 @@ impl Engine {
             crate::views::SYSTEM_SCHEMA,
             system.clone(),
         )?;
-        ctx.register_catalog(database, Arc::new(provider));
+        let provider = Arc::new(provider);
+        ctx.register_catalog(database, provider.clone());
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| EngineError::DataFusion(*e))?;
+        // Our own dynamic pg_catalog tables (stable OIDs, typmods, views) in front of the
+        // crate's static ones.
+        let info = Arc::new(pg_catalog::ObjectInfo::default());
+        let inner = datafusion::catalog::CatalogProvider::schema(provider.as_ref(), "pg_catalog")
+            .ok_or_else(|| EngineError::Unsupported("pg_catalog setup".into()))?;
+        let list = ctx.state().catalog_list().clone();
+        datafusion::catalog::CatalogProvider::register_schema(
+            provider.as_ref(),
+            "pg_catalog",
+            Arc::new(pg_catalog::LakePgCatalog::new(
+                inner,
+                list,
+                database,
+                info.clone(),
+            )),
+        )?;
+        for udf in pg_catalog::description_udfs(info.clone())
+            .into_iter()
+            .chain(pg_catalog::size_udfs())
+        {
+            ctx.register_udf(udf);
+        }
         ctx.register_udf(constant_udf("version", version_string()));
         ctx.register_udf(constant_udf("current_database", database.to_string()));
         ctx.register_udf(constant_udf("current_catalog", database.to_string()));
@@ -165,6 +190,7 @@ impl Engine {
             catalog,
             views,
             system,
+            info,
             parser: PostgresCompatibilityParser::new(),
             database: database.to_string(),
         }))
@@ -181,6 +207,11 @@ impl Engine {
     /// The views every session sees; the views layer swaps new sets in.
     pub fn views_source(&self) -> &ViewSource {
         &self.views
+    }
+
+    /// Descriptions and view definitions shown through pg_catalog.
+    pub fn object_info(&self) -> &Arc<pg_catalog::ObjectInfo> {
+        &self.info
     }
 
     /// The `lakegate` schema of system tables.
@@ -208,16 +239,61 @@ impl Engine {
         let ctx = SessionContext::new_with_state(self.base.state());
         ctx.register_udf(constant_udf("session_user", user.to_string()));
         ctx.register_udf(constant_udf("current_user", user.to_string()));
+        let settings = Arc::new(Mutex::new(Settings::new(user)));
+        ctx.register_udf(current_setting_udf(settings.clone()));
         Session {
             engine: self.clone(),
             ctx,
-            settings: Mutex::new(Settings::new(user)),
+            settings,
         }
     }
 }
 
+/// `current_setting(name [, missing_ok])` reading this session's settings.
+fn current_setting_udf(settings: Arc<Mutex<Settings>>) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{Signature, SimpleScalarUDF, TypeSignature};
+    let signature = Signature::one_of(
+        vec![
+            TypeSignature::Exact(vec![DataType::Utf8]),
+            TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+        ],
+        Volatility::Stable,
+    );
+    let fun = Arc::new(
+        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let name = match &args[0] {
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(n))) => n.to_ascii_lowercase(),
+                _ => {
+                    return Err(DataFusionError::NotImplemented(
+                        "current_setting with a non-constant name".into(),
+                    ));
+                }
+            };
+            let missing_ok = matches!(
+                args.get(1),
+                Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+            );
+            match settings.lock().expect("settings lock").get(&name) {
+                Ok(v) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v)))),
+                Err(_) if missing_ok => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+                Err(_) => Err(DataFusionError::Plan(format!(
+                    "unrecognized configuration parameter \"{name}\""
+                ))),
+            }
+        },
+    );
+    datafusion::logical_expr::ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "current_setting",
+        signature,
+        DataType::Utf8,
+        fun,
+    ))
+}
+
 /// Postgres output names for unaliased select items (see `names`).
 pub fn names_apply(statement: &mut Statement) {
+    names::array_subqueries(statement);
+    names::function_aliases(statement);
     names::apply(statement)
 }
 
@@ -239,7 +315,7 @@ fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUD
 pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
-    settings: Mutex<Settings>,
+    settings: Arc<Mutex<Settings>>,
 }
 
 impl Session {
@@ -273,6 +349,8 @@ impl Session {
 
     /// Plans a query; the plan is verified read-only.
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
+        names::array_subqueries(&mut statement);
+        names::function_aliases(&mut statement);
         names::apply(&mut statement);
         let state = self.ctx.state();
         let plan = state

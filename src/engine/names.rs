@@ -131,3 +131,139 @@ mod tests {
         );
     }
 }
+
+/// `ARRAY(SELECT x ...)` (psql's `\d+` uses it) → `(SELECT array_agg(x) FROM (SELECT x ...))`,
+/// which DataFusion plans; it has no array constructor over a subquery.
+pub fn array_subqueries(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{FunctionArguments, visit_expressions_mut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(f) = expr {
+            let is_array = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("array"));
+            if let (true, FunctionArguments::Subquery(q)) = (is_array, &f.args) {
+                // DataFusion cannot decorrelate an aggregate over a correlated subquery; such
+                // arrays (psql's toast reloptions) become NULL rather than failing the query.
+                if is_correlated(q) {
+                    *expr = Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into());
+                    return std::ops::ControlFlow::Continue(());
+                }
+                let mut inner = q.as_ref().clone();
+                if let SetExpr::Select(select) = inner.body.as_mut() {
+                    if let Some(first) = select.projection.first_mut() {
+                        let e = match first {
+                            SelectItem::UnnamedExpr(e) => Some(e.clone()),
+                            SelectItem::ExprWithAlias { expr, .. } => Some(expr.clone()),
+                            _ => None,
+                        };
+                        if let Some(e) = e {
+                            *first = SelectItem::ExprWithAlias {
+                                expr: e,
+                                alias: Ident::new("__array_elem"),
+                            };
+                            let text = format!(
+                                "(SELECT array_agg(__array_sub.__array_elem) FROM ({inner}) AS __array_sub)"
+                            );
+                            if let Ok(new) = Parser::new(&PostgreSqlDialect {})
+                                .try_with_sql(&text)
+                                .and_then(|mut p| p.parse_expr())
+                            {
+                                *expr = new;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `FROM unnest(a) x`: in Postgres the alias names the column too (`SELECT x FROM ...`).
+pub fn function_aliases(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{TableAliasColumnDef, TableFactor, VisitMut, VisitorMut};
+    struct V;
+    impl VisitorMut for V {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> std::ops::ControlFlow<()> {
+            let alias = match t {
+                TableFactor::Table {
+                    name,
+                    args: Some(_),
+                    alias: Some(alias),
+                    ..
+                } if name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest")) =>
+                {
+                    Some(alias)
+                }
+                TableFactor::UNNEST {
+                    alias: Some(alias),
+                    array_exprs,
+                    ..
+                } if array_exprs.len() == 1 => Some(alias),
+                _ => None,
+            };
+            if let Some(alias) = alias {
+                if alias.columns.is_empty() {
+                    alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut V);
+}
+
+/// Whether a subquery names a qualifier (`t.col`) that it does not define itself.
+fn is_correlated(q: &Query) -> bool {
+    use datafusion::sql::sqlparser::ast::{TableFactor, Visit, Visitor};
+    struct V {
+        defined: Vec<String>,
+        used: Vec<String>,
+    }
+    impl Visitor for V {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> std::ops::ControlFlow<()> {
+            match t {
+                TableFactor::Table { name, alias, .. } => {
+                    if let Some(a) = alias {
+                        self.defined.push(a.name.value.to_lowercase());
+                    }
+                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                        self.defined.push(last.value.to_lowercase());
+                    }
+                }
+                TableFactor::Derived { alias: Some(a), .. }
+                | TableFactor::UNNEST { alias: Some(a), .. }
+                | TableFactor::Function { alias: Some(a), .. } => {
+                    self.defined.push(a.name.value.to_lowercase())
+                }
+                _ => {}
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = e {
+                if parts.len() >= 2 {
+                    self.used.push(parts[parts.len() - 2].value.to_lowercase());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut v = V {
+        defined: vec![],
+        used: vec![],
+    };
+    let _ = q.visit(&mut v);
+    v.used.iter().any(|u| !v.defined.contains(u))
+}

@@ -283,6 +283,7 @@ impl ViewRegistry {
         // Swap: the served map first, then the status.
         let map = pending.read().expect("views lock").clone();
         *self.engine.views_source().write().expect("views lock") = map;
+        self.publish_object_info(&served);
         *self.served.write().expect("served lock") = served;
         statuses.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
         *self.status.write().expect("status lock") = statuses;
@@ -290,6 +291,29 @@ impl ViewRegistry {
             warn!(error = %e, "failed to publish lakegate.views");
         }
         Ok(report)
+    }
+
+    /// Descriptions and definitions for pg_description, obj_description, pg_get_viewdef.
+    fn publish_object_info(&self, served: &HashMap<(String, String), Arc<Served>>) {
+        use crate::engine::pg_catalog::relation_oid;
+        let mut descriptions = HashMap::new();
+        let mut definitions = HashMap::new();
+        for ((schema, name), s) in served {
+            let oid = relation_oid(schema, name);
+            definitions.insert(oid, s.file.sql.clone());
+            if let Some(d) = &s.file.meta.description {
+                descriptions.insert((oid, 0), d.clone());
+            }
+            let fields = s.table.schema();
+            for (col, text) in &s.file.meta.columns {
+                if let Some((i, _)) = fields.column_with_name(col) {
+                    descriptions.insert((oid, i as i32 + 1), text.clone());
+                }
+            }
+        }
+        let info = self.engine.object_info();
+        *info.descriptions.write().expect("info lock") = descriptions;
+        *info.view_definitions.write().expect("info lock") = definitions;
     }
 
     /// Rebuilds `lakegate.views` from the current status.

@@ -422,3 +422,88 @@ async fn commit(c: &tokio_postgres::Client) -> Option<String> {
     .ok()
     .and_then(|r| r.get::<_, Option<String>>(0))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_lists_views_with_descriptions_and_definitions() {
+    let s = with_views(&[
+        ("gold/plans.sql", "-- revenue per plan\nSELECT plan, active_subscriptions FROM gold.plan_revenue"),
+        (
+            "gold/plans.yaml",
+            "description: Revenue per plan.\ncolumns:\n  active_subscriptions: Paying, not ended.\n",
+        ),
+    ])
+    .await;
+    let c = s.t.connect().await;
+    // What drivers call: obj_description / col_description / pg_get_viewdef / pg_views.
+    let row = c
+        .query_one(
+            "SELECT obj_description(c.oid, 'pg_class'), col_description(c.oid, 2), pg_get_viewdef(c.oid, true), \
+                    (SELECT definition FROM pg_catalog.pg_views v WHERE v.viewname = 'plans') \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'gold' AND c.relname = 'plans'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("Revenue per plan.")
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("Paying, not ended.")
+    );
+    assert!(
+        row.get::<_, Option<String>>(2)
+            .unwrap()
+            .contains("FROM gold.plan_revenue")
+    );
+    assert!(
+        row.get::<_, Option<String>>(3)
+            .unwrap()
+            .contains("active_subscriptions")
+    );
+
+    // psql itself, as a user would run it.
+    let addr = s.t.server.addr;
+    let psql = |cmd: &str| {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-h",
+                &addr.ip().to_string(),
+                "-p",
+                &addr.port().to_string(),
+                "-U",
+                "t",
+                "lake",
+                "-c",
+                cmd,
+            ])
+            .output()
+            .expect("psql is installed (postgresql-client)");
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dv = psql("\\dv+ gold.*");
+    assert!(
+        dv.contains("plans") && dv.contains("Revenue per plan."),
+        "{dv}"
+    );
+    let d = psql("\\d+ gold.plans");
+    assert!(d.contains("View \"gold.plans\""), "{d}");
+    assert!(d.contains("Paying, not ended."), "{d}");
+    assert!(
+        d.contains("View definition:") && d.contains("FROM gold.plan_revenue"),
+        "{d}"
+    );
+    let dt = psql("\\d silver.titles");
+    assert!(
+        dt.contains("numeric(14,2)") && dt.contains("text[]") && dt.contains("not null"),
+        "{dt}"
+    );
+}

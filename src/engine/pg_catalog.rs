@@ -1,0 +1,762 @@
+//! lakegate's own `pg_namespace`, `pg_class`, `pg_attribute`, `pg_description`, `pg_views` and
+//! `pg_tables`, layered over datafusion-pg-catalog's schema (which keeps the static tables:
+//! pg_type, pg_proc, pg_am, ...).
+//!
+//! Why our own: drivers cache OIDs and join these tables with each other, so OIDs must be stable
+//! across queries, connections and restarts; datafusion-pg-catalog hands them out from a counter
+//! on first sight and resets part of its cache on every pg_attribute scan. Here an OID is a hash
+//! of the object's name (`pg_catalog` = 11 and `public` = 2200 as in Postgres), column types
+//! come from the same mapping the wire uses (numeric precision/scale in `atttypmod`), and views
+//! carry their definitions and descriptions.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int16Array, Int32Array, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility,
+};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::wire::types::pg_type;
+
+/// Descriptions and view definitions keyed by OID, published by the views layer.
+#[derive(Debug, Default)]
+pub struct ObjectInfo {
+    /// (object OID, column number or 0) → description
+    pub descriptions: RwLock<HashMap<(i32, i32), String>>,
+    /// view OID → definition
+    pub view_definitions: RwLock<HashMap<i32, String>>,
+}
+
+const PG_CLASS_OID: i32 = 1259;
+
+/// Stable OID of a namespace.
+pub fn namespace_oid(name: &str) -> i32 {
+    match name {
+        "pg_catalog" => 11,
+        "public" => 2200,
+        "information_schema" => 13183,
+        other => hashed_oid("n", other, ""),
+    }
+}
+
+/// Stable OID of a relation.
+pub fn relation_oid(schema: &str, name: &str) -> i32 {
+    hashed_oid("r", schema, name)
+}
+
+/// FNV-1a into the range user objects get in Postgres (16384 ..= i32::MAX).
+fn hashed_oid(kind: &str, a: &str, b: &str) -> i32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in kind
+        .bytes()
+        .chain([0])
+        .chain(a.bytes())
+        .chain([0])
+        .chain(b.bytes())
+    {
+        h ^= byte as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (16_384 + (h % (i32::MAX as u64 - 16_384)) as i64) as i32
+}
+
+struct Relation {
+    oid: i32,
+    schema: String,
+    name: String,
+    kind: &'static str,
+    fields: SchemaRef,
+}
+
+/// Every schema and relation of the database, read at scan time.
+async fn walk(list: &Arc<dyn CatalogProviderList>, database: &str) -> (Vec<String>, Vec<Relation>) {
+    let mut schemas = Vec::new();
+    let mut relations = Vec::new();
+    let Some(catalog) = list.catalog(database) else {
+        return (schemas, relations);
+    };
+    let mut names = catalog.schema_names();
+    names.sort();
+    for schema_name in names {
+        let Some(schema) = catalog.schema(&schema_name) else {
+            continue;
+        };
+        let mut tables = schema.table_names();
+        tables.sort();
+        for t in tables {
+            let Ok(Some(provider)) = schema.table(&t).await else {
+                continue;
+            };
+            let kind = match provider.table_type() {
+                TableType::View => "v",
+                _ => "r",
+            };
+            // pg_catalog's own tables are relations, as in Postgres.
+            let kind = if schema_name == "pg_catalog" {
+                "r"
+            } else {
+                kind
+            };
+            relations.push(Relation {
+                oid: relation_oid(&schema_name, &t),
+                schema: schema_name.clone(),
+                name: t,
+                kind,
+                fields: provider.schema(),
+            });
+        }
+        schemas.push(schema_name);
+    }
+    if !schemas.iter().any(|s| s == "information_schema") {
+        schemas.push("information_schema".into());
+    }
+    (schemas, relations)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Namespace,
+    Class,
+    Attribute,
+    Description,
+    Views,
+    Tables,
+}
+
+/// One dynamic pg_catalog table.
+struct PgTable {
+    kind: Kind,
+    schema: SchemaRef,
+    list: Arc<dyn CatalogProviderList>,
+    database: String,
+    info: Arc<ObjectInfo>,
+}
+
+impl std::fmt::Debug for PgTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgTable({:?})", self.kind)
+    }
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+fn i32f(name: &str) -> Field {
+    Field::new(name, DataType::Int32, false)
+}
+fn boolf(name: &str) -> Field {
+    Field::new(name, DataType::Boolean, false)
+}
+
+fn schema_of(kind: Kind) -> SchemaRef {
+    Arc::new(Schema::new(match kind {
+        Kind::Namespace => vec![
+            i32f("oid"),
+            utf8("nspname", false),
+            i32f("nspowner"),
+            utf8("nspacl", true),
+            utf8("options", true),
+        ],
+        Kind::Class => vec![
+            i32f("oid"),
+            utf8("relname", false),
+            i32f("relnamespace"),
+            i32f("reltype"),
+            Field::new("reloftype", DataType::Int32, true),
+            i32f("relowner"),
+            i32f("relam"),
+            i32f("relfilenode"),
+            i32f("reltablespace"),
+            i32f("relpages"),
+            Field::new("reltuples", DataType::Float64, false),
+            i32f("relallvisible"),
+            i32f("reltoastrelid"),
+            boolf("relhasindex"),
+            boolf("relisshared"),
+            utf8("relpersistence", false),
+            utf8("relkind", false),
+            Field::new("relnatts", DataType::Int16, false),
+            Field::new("relchecks", DataType::Int16, false),
+            boolf("relhasrules"),
+            boolf("relhastriggers"),
+            boolf("relhassubclass"),
+            boolf("relrowsecurity"),
+            boolf("relforcerowsecurity"),
+            boolf("relispopulated"),
+            utf8("relreplident", false),
+            boolf("relispartition"),
+            Field::new("relrewrite", DataType::Int32, true),
+            i32f("relfrozenxid"),
+            i32f("relminmxid"),
+            utf8("relacl", true),
+            Field::new(
+                "reloptions",
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                true,
+            ),
+            utf8("relpartbound", true),
+        ],
+        Kind::Attribute => vec![
+            i32f("attrelid"),
+            utf8("attname", false),
+            i32f("atttypid"),
+            i32f("attstattarget"),
+            Field::new("attlen", DataType::Int16, false),
+            Field::new("attnum", DataType::Int16, false),
+            i32f("attndims"),
+            i32f("attcacheoff"),
+            i32f("atttypmod"),
+            boolf("attbyval"),
+            utf8("attalign", false),
+            utf8("attstorage", false),
+            utf8("attcompression", true),
+            boolf("attnotnull"),
+            boolf("atthasdef"),
+            boolf("atthasmissing"),
+            utf8("attidentity", false),
+            utf8("attgenerated", false),
+            boolf("attisdropped"),
+            boolf("attislocal"),
+            i32f("attinhcount"),
+            i32f("attcollation"),
+            utf8("attacl", true),
+            utf8("attoptions", true),
+            utf8("attfdwoptions", true),
+            utf8("attmissingval", true),
+        ],
+        Kind::Description => vec![
+            i32f("objoid"),
+            i32f("classoid"),
+            i32f("objsubid"),
+            utf8("description", false),
+        ],
+        Kind::Views => vec![
+            utf8("schemaname", true),
+            utf8("viewname", true),
+            utf8("viewowner", true),
+            utf8("definition", true),
+        ],
+        Kind::Tables => vec![
+            utf8("schemaname", false),
+            utf8("tablename", false),
+            utf8("tableowner", false),
+            utf8("tablespace", true),
+            boolf("hasindexes"),
+            boolf("hasrules"),
+            boolf("hastriggers"),
+            boolf("rowsecurity"),
+        ],
+    }))
+}
+
+fn strings<I: IntoIterator<Item = Option<String>>>(v: I) -> ArrayRef {
+    Arc::new(StringArray::from(v.into_iter().collect::<Vec<_>>()))
+}
+fn consts_i32(n: usize, v: i32) -> ArrayRef {
+    Arc::new(Int32Array::from(vec![v; n]))
+}
+fn consts_bool(n: usize, v: bool) -> ArrayRef {
+    Arc::new(BooleanArray::from(vec![v; n]))
+}
+fn consts_str(n: usize, v: Option<&str>) -> ArrayRef {
+    strings((0..n).map(|_| v.map(str::to_string)))
+}
+
+/// (typlen, typbyval, typalign) for a type, as pg_type has them.
+fn type_layout(t: &pgwire::api::Type) -> (i16, bool, &'static str) {
+    use pgwire::api::Type;
+    match *t {
+        Type::BOOL => (1, true, "c"),
+        Type::INT2 => (2, true, "s"),
+        Type::INT4 | Type::FLOAT4 | Type::DATE => (4, true, "i"),
+        Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME => {
+            (8, true, "d")
+        }
+        Type::UUID => (16, false, "c"),
+        Type::INTERVAL => (16, false, "d"),
+        _ => (-1, false, "i"),
+    }
+}
+
+impl PgTable {
+    async fn batch(&self) -> Result<RecordBatch> {
+        let (schemas, rels) = walk(&self.list, &self.database).await;
+        let n_rel = rels.len();
+        let columns: Vec<ArrayRef> = match self.kind {
+            Kind::Namespace => {
+                let n = schemas.len();
+                vec![
+                    Arc::new(Int32Array::from(
+                        schemas.iter().map(|s| namespace_oid(s)).collect::<Vec<_>>(),
+                    )),
+                    strings(schemas.iter().map(|s| Some(s.clone()))),
+                    consts_i32(n, 10),
+                    consts_str(n, None),
+                    consts_str(n, None),
+                ]
+            }
+            Kind::Class => {
+                let n = n_rel;
+                vec![
+                    Arc::new(Int32Array::from(
+                        rels.iter().map(|r| r.oid).collect::<Vec<_>>(),
+                    )),
+                    strings(rels.iter().map(|r| Some(r.name.clone()))),
+                    Arc::new(Int32Array::from(
+                        rels.iter()
+                            .map(|r| namespace_oid(&r.schema))
+                            .collect::<Vec<_>>(),
+                    )),
+                    consts_i32(n, 0),
+                    Arc::new(Int32Array::from(vec![Some(0); n])),
+                    consts_i32(n, 10),
+                    Arc::new(Int32Array::from(
+                        rels.iter()
+                            .map(|r| if r.kind == "r" { 2 } else { 0 })
+                            .collect::<Vec<_>>(),
+                    )),
+                    Arc::new(Int32Array::from(
+                        rels.iter().map(|r| r.oid).collect::<Vec<_>>(),
+                    )),
+                    consts_i32(n, 0),
+                    consts_i32(n, 1),
+                    Arc::new(Float64Array::from(vec![-1.0; n])),
+                    consts_i32(n, 0),
+                    consts_i32(n, 0),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_str(n, Some("p")),
+                    strings(rels.iter().map(|r| Some(r.kind.to_string()))),
+                    Arc::new(Int16Array::from(
+                        rels.iter()
+                            .map(|r| r.fields.fields().len() as i16)
+                            .collect::<Vec<_>>(),
+                    )),
+                    Arc::new(Int16Array::from(vec![0i16; n])),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_bool(n, true),
+                    consts_str(n, Some("d")),
+                    consts_bool(n, false),
+                    Arc::new(Int32Array::from(vec![Some(0); n])),
+                    consts_i32(n, 0),
+                    consts_i32(n, 0),
+                    consts_str(n, None),
+                    datafusion::arrow::array::new_null_array(
+                        &self.schema.field(31).data_type().clone(),
+                        n,
+                    ),
+                    consts_str(n, None),
+                ]
+            }
+            Kind::Attribute => {
+                let mut relid = Vec::new();
+                let mut name = Vec::new();
+                let mut typid = Vec::new();
+                let mut len = Vec::new();
+                let mut num = Vec::new();
+                let mut ndims = Vec::new();
+                let mut typmod = Vec::new();
+                let mut byval = Vec::new();
+                let mut align = Vec::new();
+                let mut storage = Vec::new();
+                let mut notnull = Vec::new();
+                for r in &rels {
+                    for (i, f) in r.fields.fields().iter().enumerate() {
+                        let (t, m) = pg_type(f);
+                        let (l, bv, al) = type_layout(&t);
+                        relid.push(r.oid);
+                        name.push(Some(f.name().clone()));
+                        typid.push(t.oid() as i32);
+                        len.push(l);
+                        num.push(i as i16 + 1);
+                        ndims.push(t.name().starts_with('_') as i32);
+                        typmod.push(m);
+                        byval.push(bv);
+                        align.push(Some(al.to_string()));
+                        storage.push(Some(if l == -1 { "x" } else { "p" }.to_string()));
+                        notnull.push(!f.is_nullable());
+                    }
+                }
+                let n = relid.len();
+                vec![
+                    Arc::new(Int32Array::from(relid)),
+                    strings(name),
+                    Arc::new(Int32Array::from(typid)),
+                    consts_i32(n, -1),
+                    Arc::new(Int16Array::from(len)),
+                    Arc::new(Int16Array::from(num)),
+                    Arc::new(Int32Array::from(ndims)),
+                    consts_i32(n, -1),
+                    Arc::new(Int32Array::from(typmod)),
+                    Arc::new(BooleanArray::from(byval)),
+                    strings(align),
+                    strings(storage),
+                    consts_str(n, None),
+                    Arc::new(BooleanArray::from(notnull)),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_str(n, Some("")),
+                    consts_str(n, Some("")),
+                    consts_bool(n, false),
+                    consts_bool(n, true),
+                    consts_i32(n, 0),
+                    consts_i32(n, 0),
+                    consts_str(n, None),
+                    consts_str(n, None),
+                    consts_str(n, None),
+                    consts_str(n, None),
+                ]
+            }
+            Kind::Description => {
+                let mut rows: Vec<((i32, i32), String)> = self
+                    .info
+                    .descriptions
+                    .read()
+                    .expect("info lock")
+                    .iter()
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect();
+                rows.sort();
+                let n = rows.len();
+                vec![
+                    Arc::new(Int32Array::from(
+                        rows.iter().map(|r| r.0.0).collect::<Vec<_>>(),
+                    )),
+                    consts_i32(n, PG_CLASS_OID),
+                    Arc::new(Int32Array::from(
+                        rows.iter().map(|r| r.0.1).collect::<Vec<_>>(),
+                    )),
+                    strings(rows.iter().map(|r| Some(r.1.clone()))),
+                ]
+            }
+            Kind::Views => {
+                let defs = self.info.view_definitions.read().expect("info lock");
+                let views: Vec<&Relation> = rels.iter().filter(|r| r.kind == "v").collect();
+                let n = views.len();
+                vec![
+                    strings(views.iter().map(|r| Some(r.schema.clone()))),
+                    strings(views.iter().map(|r| Some(r.name.clone()))),
+                    consts_str(n, Some("lakegate")),
+                    strings(views.iter().map(|r| defs.get(&r.oid).cloned())),
+                ]
+            }
+            Kind::Tables => {
+                let tables: Vec<&Relation> = rels.iter().filter(|r| r.kind == "r").collect();
+                let n = tables.len();
+                vec![
+                    strings(tables.iter().map(|r| Some(r.schema.clone()))),
+                    strings(tables.iter().map(|r| Some(r.name.clone()))),
+                    consts_str(n, Some("lakegate")),
+                    consts_str(n, None),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                    consts_bool(n, false),
+                ]
+            }
+        };
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for PgTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.batch().await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+/// datafusion-pg-catalog's schema with our dynamic tables in front.
+pub struct LakePgCatalog {
+    inner: Arc<dyn SchemaProvider>,
+    overrides: HashMap<&'static str, Arc<dyn TableProvider>>,
+}
+
+impl std::fmt::Debug for LakePgCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LakePgCatalog")
+    }
+}
+
+impl LakePgCatalog {
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        list: Arc<dyn CatalogProviderList>,
+        database: &str,
+        info: Arc<ObjectInfo>,
+    ) -> LakePgCatalog {
+        let mut overrides: HashMap<&'static str, Arc<dyn TableProvider>> = HashMap::new();
+        for (name, kind) in [
+            ("pg_namespace", Kind::Namespace),
+            ("pg_class", Kind::Class),
+            ("pg_attribute", Kind::Attribute),
+            ("pg_description", Kind::Description),
+            ("pg_views", Kind::Views),
+            ("pg_tables", Kind::Tables),
+        ] {
+            overrides.insert(
+                name,
+                Arc::new(PgTable {
+                    kind,
+                    schema: schema_of(kind),
+                    list: list.clone(),
+                    database: database.to_string(),
+                    info: info.clone(),
+                }),
+            );
+        }
+        LakePgCatalog { inner, overrides }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for LakePgCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn table_names(&self) -> Vec<String> {
+        let mut names = self.inner.table_names();
+        for k in self.overrides.keys() {
+            if !names.iter().any(|n| n == k) {
+                names.push(k.to_string());
+            }
+        }
+        names
+    }
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(t) = self.overrides.get(name) {
+            return Ok(Some(t.clone()));
+        }
+        self.inner.table(name).await
+    }
+    fn table_exist(&self, name: &str) -> bool {
+        self.overrides.contains_key(name) || self.inner.table_exist(name)
+    }
+}
+
+fn oid_arg(v: &ScalarValue) -> Option<i32> {
+    match v {
+        ScalarValue::Int32(x) => *x,
+        ScalarValue::Int64(x) => x.map(|x| x as i32),
+        ScalarValue::UInt32(x) => x.map(|x| x as i32),
+        ScalarValue::Utf8(Some(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn int_arg(v: &ScalarValue) -> Option<i32> {
+    match v {
+        ScalarValue::Int16(x) => x.map(|x| x as i32),
+        ScalarValue::Int32(x) => *x,
+        ScalarValue::Int64(x) => x.map(|x| x as i32),
+        _ => None,
+    }
+}
+
+/// Applies `f` row by row over the arguments (scalars are broadcast).
+fn lookup_udf(
+    name: &str,
+    arg_sets: Vec<Vec<DataType>>,
+    f: impl Fn(&[ScalarValue]) -> Option<String> + Send + Sync + 'static,
+) -> ScalarUDF {
+    let signature = Signature::one_of(
+        arg_sets.into_iter().map(TypeSignature::Exact).collect(),
+        Volatility::Stable,
+    );
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let rows = args.iter().find_map(|a| match a {
+            ColumnarValue::Array(a) => Some(a.len()),
+            _ => None,
+        });
+        match rows {
+            None => {
+                let vals: Vec<ScalarValue> = args
+                    .iter()
+                    .map(|a| match a {
+                        ColumnarValue::Scalar(s) => s.clone(),
+                        ColumnarValue::Array(_) => unreachable!(),
+                    })
+                    .collect();
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(f(&vals))))
+            }
+            Some(n) => {
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    let vals = args
+                        .iter()
+                        .map(|a| match a {
+                            ColumnarValue::Scalar(s) => Ok(s.clone()),
+                            ColumnarValue::Array(arr) => ScalarValue::try_from_array(arr, i),
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    out.push(f(&vals));
+                }
+                Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+            }
+        }
+    });
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        signature,
+        DataType::Utf8,
+        fun,
+    ))
+}
+
+/// `obj_description`, `col_description`, `pg_get_viewdef`, `shobj_description`.
+pub fn description_udfs(info: Arc<ObjectInfo>) -> Vec<ScalarUDF> {
+    use DataType::*;
+    let oids = [Int32, Int64, UInt32];
+    let i1 = info.clone();
+    let obj = lookup_udf(
+        "obj_description",
+        oids.iter()
+            .flat_map(|o| [vec![o.clone()], vec![o.clone(), Utf8]])
+            .collect(),
+        move |a| {
+            let oid = oid_arg(&a[0])?;
+            i1.descriptions.read().ok()?.get(&(oid, 0)).cloned()
+        },
+    );
+    let i2 = info.clone();
+    let col = lookup_udf(
+        "col_description",
+        oids.iter()
+            .flat_map(|o| {
+                [
+                    vec![o.clone(), Int16],
+                    vec![o.clone(), Int32],
+                    vec![o.clone(), Int64],
+                ]
+            })
+            .collect(),
+        move |a| {
+            let oid = oid_arg(&a[0])?;
+            let sub = int_arg(&a[1])?;
+            i2.descriptions.read().ok()?.get(&(oid, sub)).cloned()
+        },
+    );
+    let i3 = info;
+    let viewdef = lookup_udf(
+        "pg_get_viewdef",
+        oids.iter()
+            .flat_map(|o| {
+                [
+                    vec![o.clone()],
+                    vec![o.clone(), Boolean],
+                    vec![o.clone(), Int32],
+                ]
+            })
+            .chain([vec![Utf8], vec![Utf8, Boolean]])
+            .collect(),
+        move |a| {
+            let oid = oid_arg(&a[0])?;
+            i3.view_definitions.read().ok()?.get(&oid).cloned()
+        },
+    );
+    let shobj = lookup_udf(
+        "shobj_description",
+        oids.iter().map(|o| vec![o.clone(), Utf8]).collect(),
+        |_| None,
+    );
+    vec![obj, col, viewdef, shobj]
+}
+
+/// Sizes: a lake table has no local relation size; `pg_size_pretty` formats like Postgres.
+pub fn size_udfs() -> Vec<ScalarUDF> {
+    use DataType::*;
+    let zero = |name: &str| {
+        let sig = Signature::one_of(
+            [Int32, Int64, UInt32, Utf8]
+                .into_iter()
+                .map(|t| TypeSignature::Exact(vec![t]))
+                .collect(),
+            Volatility::Stable,
+        );
+        ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+            name,
+            sig,
+            Int64,
+            Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(0))))),
+        ))
+    };
+    let pretty = lookup_udf(
+        "pg_size_pretty",
+        vec![vec![Int64], vec![Int32], vec![Float64]],
+        |a| {
+            let bytes = match &a[0] {
+                ScalarValue::Int64(v) => (*v)? as f64,
+                ScalarValue::Int32(v) => (*v)? as f64,
+                ScalarValue::Float64(v) => (*v)?,
+                _ => return None,
+            };
+            let units = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+            let mut v = bytes;
+            let mut u = 0;
+            while v.abs() >= 10.0 * 1024.0 && u + 1 < units.len() {
+                v /= 1024.0;
+                u += 1;
+            }
+            Some(format!("{} {}", v.round() as i64, units[u]))
+        },
+    );
+    vec![
+        zero("pg_table_size"),
+        zero("pg_indexes_size"),
+        zero("pg_total_relation_size"),
+        zero("pg_relation_size"),
+        pretty,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oids_are_stable_and_in_the_user_range() {
+        assert_eq!(relation_oid("gold", "x"), relation_oid("gold", "x"));
+        assert_ne!(relation_oid("gold", "x"), relation_oid("gold", "y"));
+        assert_ne!(relation_oid("a", "bc"), relation_oid("ab", "c"));
+        assert!(relation_oid("gold", "x") >= 16_384);
+        assert_eq!(namespace_oid("pg_catalog"), 11);
+        assert_eq!(namespace_oid("public"), 2200);
+    }
+}
