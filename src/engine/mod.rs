@@ -179,6 +179,8 @@ impl Engine {
         for udf in pg_catalog::description_udfs(info.clone())
             .into_iter()
             .chain(pg_catalog::size_udfs())
+            .chain([pg_catalog::to_regtype_udf()])
+            .chain(pg_catalog::misc_udfs())
         {
             ctx.register_udf(udf);
         }
@@ -294,6 +296,9 @@ fn current_setting_udf(settings: Arc<Mutex<Settings>>) -> datafusion::logical_ex
 pub fn names_apply(statement: &mut Statement) {
     names::array_subqueries(statement);
     names::function_aliases(statement);
+    names::like_escapes(statement);
+    names::reg_casts(statement);
+    names::aggregate_correlated_subqueries(statement);
     names::apply(statement)
 }
 
@@ -351,6 +356,13 @@ impl Session {
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
         names::array_subqueries(&mut statement);
         names::function_aliases(&mut statement);
+        names::like_escapes(&mut statement);
+        names::reg_casts(&mut statement);
+        if names::is_catalog_only(&statement) {
+            names::null_correlated_subqueries(&mut statement);
+        } else {
+            names::aggregate_correlated_subqueries(&mut statement);
+        }
         names::apply(&mut statement);
         let state = self.ctx.state();
         let plan = state

@@ -267,3 +267,182 @@ fn is_correlated(q: &Query) -> bool {
     let _ = q.visit(&mut v);
     v.used.iter().any(|u| !v.defined.contains(u))
 }
+
+/// `LIKE p ESCAPE '/'` → `LIKE <p with '/' turned into '\'>`: DataFusion only knows the
+/// backslash escape (SQLAlchemy escapes with '/').
+pub fn like_escapes(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{Value, visit_expressions_mut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } = expr
+        {
+            let esc = match escape_char.as_ref() {
+                Some(Value::SingleQuotedString(s)) if s.chars().count() == 1 && s != "\\" => {
+                    s.clone()
+                }
+                _ => return std::ops::ControlFlow::<()>::Continue(()),
+            };
+            let esc_lit = esc.replace('\'', "''");
+            let text = format!("replace(replace({pattern}, '\\', '\\\\'), '{esc_lit}', '\\')");
+            if let Ok(new) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+            {
+                **pattern = new;
+                *escape_char = None;
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Casts to `regclass`, `regtype`, `regproc`, `regnamespace` and `oid` in any spelling
+/// (`CAST(x AS REGCLASS)` as SQLAlchemy writes it) are dropped: OIDs are plain integers here.
+pub fn reg_casts(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{DataType, visit_expressions_mut};
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+        {
+            let drop = match data_type {
+                DataType::Regclass => true,
+                DataType::Custom(name, _) => name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(|i| i.value.to_ascii_lowercase())
+                    .is_some_and(|n| {
+                        matches!(
+                            n.as_str(),
+                            "regclass"
+                                | "regtype"
+                                | "regproc"
+                                | "regprocedure"
+                                | "regnamespace"
+                                | "regoper"
+                                | "regrole"
+                                | "oid"
+                        )
+                    }),
+                _ => false,
+            };
+            if drop {
+                *expr = (**inner).clone();
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// A correlated scalar subquery `(SELECT e FROM ... WHERE <outer ref>)` → `(SELECT max(e) ...)`.
+/// Postgres requires such a subquery to return at most one row anyway; DataFusion can only
+/// decorrelate it when it is aggregated (SQLAlchemy's and psql's catalog queries use them).
+pub fn aggregate_correlated_subqueries(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, visit_expressions_mut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Subquery(q) = expr {
+            if q.limit_clause.is_some() || q.order_by.is_some() || !is_correlated(q) {
+                return std::ops::ControlFlow::<()>::Continue(());
+            }
+            if let SetExpr::Select(select) = q.body.as_mut() {
+                let grouped =
+                    !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+                if grouped || select.projection.len() != 1 || select.distinct.is_some() {
+                    return std::ops::ControlFlow::<()>::Continue(());
+                }
+                let (inner, alias) = match &select.projection[0] {
+                    SelectItem::UnnamedExpr(e) => (e.clone(), None),
+                    SelectItem::ExprWithAlias { expr, alias } => {
+                        (expr.clone(), Some(alias.clone()))
+                    }
+                    _ => return std::ops::ControlFlow::<()>::Continue(()),
+                };
+                let text = inner.to_string().to_ascii_lowercase();
+                let aggregated = [
+                    "count(",
+                    "max(",
+                    "min(",
+                    "sum(",
+                    "avg(",
+                    "array_agg(",
+                    "string_agg(",
+                    "bool_and(",
+                    "bool_or(",
+                ]
+                .iter()
+                .any(|f| text.starts_with(f));
+                if aggregated {
+                    return std::ops::ControlFlow::<()>::Continue(());
+                }
+                if let Ok(wrapped) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!("max({inner})"))
+                    .and_then(|mut p| p.parse_expr())
+                {
+                    select.projection[0] = match alias {
+                        Some(alias) => SelectItem::ExprWithAlias {
+                            expr: wrapped,
+                            alias,
+                        },
+                        None => SelectItem::UnnamedExpr(wrapped),
+                    };
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Whether every relation the statement reads is a catalog table (pg_catalog,
+/// information_schema): client introspection, where lakegate has no defaults, identities or
+/// collations for correlated lookups to find.
+pub fn is_catalog_only(statement: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::visit_relations;
+    let mut all = true;
+    let mut any = false;
+    let _ = visit_relations(statement, |name| {
+        any = true;
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
+            .collect();
+        let catalog = match parts.as_slice() {
+            [t] => t.starts_with("pg_"),
+            [.., s, _] => s == "pg_catalog" || s == "information_schema",
+            [] => false,
+        };
+        all &= catalog;
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    any && all
+}
+
+/// In catalog-only statements, correlated scalar subqueries DataFusion cannot decorrelate become
+/// NULL (they look up defaults, identity options, collations and sequences, none of which a lake
+/// table has).
+pub fn null_correlated_subqueries(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{Value, visit_expressions_mut};
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Subquery(q) = expr {
+            if is_correlated(q) {
+                *expr = Expr::Value(Value::Null.into());
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}

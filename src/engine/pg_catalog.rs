@@ -699,6 +699,146 @@ pub fn description_udfs(info: Arc<ObjectInfo>) -> Vec<ScalarUDF> {
     vec![obj, col, viewdef, shobj]
 }
 
+/// `to_regtype(name)`: the OID of a built-in type, NULL for types this server does not have
+/// (drivers probe for hstore, citext, ... this way).
+pub fn to_regtype_udf() -> ScalarUDF {
+    use pgwire::api::Type;
+    let known = [
+        Type::BOOL,
+        Type::BYTEA,
+        Type::CHAR,
+        Type::NAME,
+        Type::INT8,
+        Type::INT2,
+        Type::INT4,
+        Type::TEXT,
+        Type::OID,
+        Type::JSON,
+        Type::JSONB,
+        Type::FLOAT4,
+        Type::FLOAT8,
+        Type::BPCHAR,
+        Type::VARCHAR,
+        Type::DATE,
+        Type::TIME,
+        Type::TIMESTAMP,
+        Type::TIMESTAMPTZ,
+        Type::INTERVAL,
+        Type::NUMERIC,
+        Type::UUID,
+        Type::INT4_ARRAY,
+        Type::INT8_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::FLOAT8_ARRAY,
+        Type::BOOL_ARRAY,
+        Type::INT2_ARRAY,
+        Type::FLOAT4_ARRAY,
+        Type::NUMERIC_ARRAY,
+        Type::DATE_ARRAY,
+        Type::TIMESTAMP_ARRAY,
+        Type::TIMESTAMPTZ_ARRAY,
+        Type::UUID_ARRAY,
+        Type::JSONB_ARRAY,
+        Type::BYTEA_ARRAY,
+        Type::VARCHAR_ARRAY,
+        Type::RECORD,
+        Type::UNKNOWN,
+    ];
+    let aliases = [
+        ("integer", "int4"),
+        ("int", "int4"),
+        ("bigint", "int8"),
+        ("smallint", "int2"),
+        ("boolean", "bool"),
+        ("real", "float4"),
+        ("double precision", "float8"),
+        ("character varying", "varchar"),
+        ("timestamp without time zone", "timestamp"),
+        ("timestamp with time zone", "timestamptz"),
+        ("decimal", "numeric"),
+    ];
+    let sig = Signature::exact(vec![DataType::Utf8], Volatility::Immutable);
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let lookup = |name: Option<&str>| -> Option<i32> {
+            let n = name?
+                .trim()
+                .trim_start_matches("pg_catalog.")
+                .to_ascii_lowercase();
+            let n = aliases
+                .iter()
+                .find(|a| a.0 == n)
+                .map(|a| a.1.to_string())
+                .unwrap_or(n);
+            let n = match n.strip_suffix("[]") {
+                Some(base) => format!("_{base}"),
+                None => n,
+            };
+            known.iter().find(|t| t.name() == n).map(|t| t.oid() as i32)
+        };
+        Ok(match &args[0] {
+            ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
+                ColumnarValue::Scalar(ScalarValue::Int32(lookup(v.as_deref())))
+            }
+            ColumnarValue::Array(a) => {
+                let a = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
+                ColumnarValue::Array(Arc::new(Int32Array::from(
+                    a.iter().map(lookup).collect::<Vec<_>>(),
+                )))
+            }
+            _ => ColumnarValue::Scalar(ScalarValue::Int32(None)),
+        })
+    });
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "to_regtype",
+        sig,
+        DataType::Int32,
+        fun,
+    ))
+}
+
+/// Functions drivers reference in branches that never apply to a lake (identity columns,
+/// sequences): they must plan, and answer NULL.
+pub fn misc_udfs() -> Vec<ScalarUDF> {
+    let null_udf = |name: &str, ret: DataType| {
+        ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+            name,
+            Signature::variadic_any(Volatility::Stable),
+            ret.clone(),
+            Arc::new(move |_: &[ColumnarValue]| {
+                Ok(ColumnarValue::Scalar(ScalarValue::try_from(&ret)?))
+            }),
+        ))
+    };
+    vec![
+        null_udf("pg_get_serial_sequence", DataType::Utf8),
+        null_udf("json_build_object", DataType::Utf8),
+        null_udf("pg_get_indexdef", DataType::Utf8),
+        null_udf("pg_get_triggerdef", DataType::Utf8),
+        null_udf("pg_get_ruledef", DataType::Utf8),
+        null_udf("pg_get_function_identity_arguments", DataType::Utf8),
+        null_udf("pg_get_function_result", DataType::Utf8),
+        null_udf("pg_get_function_arguments", DataType::Utf8),
+        true_udf("pg_collation_is_visible"),
+        true_udf("pg_type_is_visible"),
+        true_udf("pg_function_is_visible"),
+        true_udf("pg_opclass_is_visible"),
+        true_udf("pg_operator_is_visible"),
+        true_udf("pg_conversion_is_visible"),
+        true_udf("pg_ts_config_is_visible"),
+        true_udf("pg_statistics_obj_is_visible"),
+    ]
+}
+
+/// Visibility checks: every object a client can list is visible on its search path.
+fn true_udf(name: &str) -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::variadic_any(Volatility::Stable),
+        DataType::Boolean,
+        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    ))
+}
+
 /// Sizes: a lake table has no local relation size; `pg_size_pretty` formats like Postgres.
 pub fn size_udfs() -> Vec<ScalarUDF> {
     use DataType::*;

@@ -56,10 +56,13 @@ pub fn encode_batch(
     for (i, (col, field)) in columns.iter().zip(schema.fields()).enumerate() {
         let format = formats.get(i).copied().unwrap_or(FieldFormat::Text);
         let enc = Enc::new(col.as_ref(), field)?;
+        // Logical nulls: a NullArray (untyped `SELECT NULL`) has no validity buffer.
+        let nulls = col.logical_nulls();
+        let is_null = |row: usize| nulls.as_ref().is_some_and(|n| n.is_null(row));
         match format {
             FieldFormat::Text => {
                 for (row, buf) in bufs.iter_mut().enumerate() {
-                    if col.is_null(row) {
+                    if is_null(row) {
                         buf.put_i32(-1);
                     } else {
                         let at = begin_field(buf);
@@ -70,7 +73,7 @@ pub fn encode_batch(
             }
             FieldFormat::Binary => {
                 for (row, buf) in bufs.iter_mut().enumerate() {
-                    if col.is_null(row) {
+                    if is_null(row) {
                         buf.put_i32(-1);
                     } else {
                         let at = begin_field(buf);
@@ -860,7 +863,7 @@ fn put_json_string(buf: &mut BytesMut, s: &str) {
 /// numbers stay numbers, everything else its Postgres text form as a string).
 fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
     use DataType::*;
-    if a.is_null(row) {
+    if a.logical_nulls().is_some_and(|n| n.is_null(row)) {
         return buf.put_slice(b"null");
     }
     match a.data_type() {
