@@ -179,7 +179,7 @@ impl Engine {
         for udf in pg_catalog::description_udfs(info.clone())
             .into_iter()
             .chain(pg_catalog::size_udfs())
-            .chain([pg_catalog::to_regtype_udf()])
+            .chain([pg_catalog::to_regtype_udf(), pg_catalog::regclass_udf()])
             .chain(pg_catalog::misc_udfs())
         {
             ctx.register_udf(udf);

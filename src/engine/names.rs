@@ -340,7 +340,26 @@ pub fn reg_casts(statement: &mut Statement) {
                 _ => false,
             };
             if drop {
-                *expr = (**inner).clone();
+                use datafusion::sql::sqlparser::ast::Value;
+                // A parameter or literal cast to regclass is a name ('pg_catalog.pg_class'):
+                // keep it text. Anything else is an OID already.
+                let is_name = matches!(
+                    inner.as_ref(),
+                    Expr::Value(v) if matches!(v.value, Value::Placeholder(_) | Value::SingleQuotedString(_))
+                );
+                if is_name {
+                    // Resolved to an OID by the `lakegate_regclass` function (pg_catalog module).
+                    if let Ok(new) = datafusion::sql::sqlparser::parser::Parser::new(
+                        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                    )
+                    .try_with_sql(&format!("lakegate_regclass(CAST({inner} AS TEXT))"))
+                    .and_then(|mut p| p.parse_expr())
+                    {
+                        *expr = new;
+                    }
+                } else {
+                    *expr = (**inner).clone();
+                }
             }
         }
         std::ops::ControlFlow::<()>::Continue(())

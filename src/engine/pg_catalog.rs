@@ -542,8 +542,94 @@ impl LakePgCatalog {
                 }),
             );
         }
+        for (name, schema) in empty_tables() {
+            if let Ok(t) = datafusion::catalog::MemTable::try_new(schema, vec![vec![]]) {
+                overrides.insert(name, Arc::new(t));
+            }
+        }
         LakePgCatalog { inner, overrides }
     }
+}
+
+/// Catalog tables that are empty for a lake (no indexes, constraints, defaults), declared with
+/// Postgres' column types so drivers can `unnest(indkey)` and compare `conkey`.
+fn empty_tables() -> Vec<(&'static str, SchemaRef)> {
+    let list = |name: &str, t: DataType| {
+        Field::new(
+            name,
+            DataType::List(Arc::new(Field::new("item", t, true))),
+            true,
+        )
+    };
+    let i16f = |name: &str| Field::new(name, DataType::Int16, false);
+    vec![
+        (
+            "pg_index",
+            Arc::new(Schema::new(vec![
+                i32f("indexrelid"),
+                i32f("indrelid"),
+                i16f("indnatts"),
+                i16f("indnkeyatts"),
+                boolf("indisunique"),
+                boolf("indnullsnotdistinct"),
+                boolf("indisprimary"),
+                boolf("indisexclusion"),
+                boolf("indimmediate"),
+                boolf("indisclustered"),
+                boolf("indisvalid"),
+                boolf("indcheckxmin"),
+                boolf("indisready"),
+                boolf("indislive"),
+                boolf("indisreplident"),
+                list("indkey", DataType::Int16),
+                list("indcollation", DataType::Int32),
+                list("indclass", DataType::Int32),
+                list("indoption", DataType::Int16),
+                utf8("indexprs", true),
+                utf8("indpred", true),
+            ])),
+        ),
+        (
+            "pg_constraint",
+            Arc::new(Schema::new(vec![
+                i32f("oid"),
+                utf8("conname", false),
+                i32f("connamespace"),
+                utf8("contype", false),
+                boolf("condeferrable"),
+                boolf("condeferred"),
+                boolf("convalidated"),
+                i32f("conrelid"),
+                i32f("contypid"),
+                i32f("conindid"),
+                i32f("conparentid"),
+                i32f("confrelid"),
+                utf8("confupdtype", false),
+                utf8("confdeltype", false),
+                utf8("confmatchtype", false),
+                boolf("conislocal"),
+                i32f("coninhcount"),
+                boolf("connoinherit"),
+                list("conkey", DataType::Int16),
+                list("confkey", DataType::Int16),
+                list("conpfeqop", DataType::Int32),
+                list("conppeqop", DataType::Int32),
+                list("conffeqop", DataType::Int32),
+                list("confdelsetcols", DataType::Int16),
+                list("conexclop", DataType::Int32),
+                utf8("conbin", true),
+            ])),
+        ),
+        (
+            "pg_attrdef",
+            Arc::new(Schema::new(vec![
+                i32f("oid"),
+                i32f("adrelid"),
+                i16f("adnum"),
+                utf8("adbin", false),
+            ])),
+        ),
+    ]
 }
 
 #[async_trait]
@@ -818,6 +904,8 @@ pub fn misc_udfs() -> Vec<ScalarUDF> {
         null_udf("pg_get_function_identity_arguments", DataType::Utf8),
         null_udf("pg_get_function_result", DataType::Utf8),
         null_udf("pg_get_function_arguments", DataType::Utf8),
+        null_udf("generate_subscripts", DataType::Int32),
+        null_udf("pg_get_constraintdef", DataType::Utf8),
         true_udf("pg_collation_is_visible"),
         true_udf("pg_type_is_visible"),
         true_udf("pg_function_is_visible"),
@@ -836,6 +924,66 @@ fn true_udf(name: &str) -> ScalarUDF {
         Signature::variadic_any(Volatility::Stable),
         DataType::Boolean,
         Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    ))
+}
+
+/// `'name'::regclass`: the OID a relation name stands for (Postgres' own for catalog tables
+/// drivers name, the stable hash for lake tables and views).
+pub fn regclass_oid(name: &str) -> i32 {
+    let builtin = [
+        ("pg_type", 1247),
+        ("pg_attribute", 1249),
+        ("pg_proc", 1255),
+        ("pg_class", 1259),
+        ("pg_database", 1262),
+        ("pg_constraint", 2606),
+        ("pg_namespace", 2615),
+        ("pg_index", 2610),
+        ("pg_description", 2609),
+        ("pg_attrdef", 2604),
+        ("pg_trigger", 2620),
+        ("pg_rewrite", 2618),
+    ];
+    let name = name.trim().to_ascii_lowercase();
+    let (schema, rel) = match name.rsplit_once('.') {
+        Some((s, r)) => (
+            s.trim_matches('"').to_string(),
+            r.trim_matches('"').to_string(),
+        ),
+        None => ("pg_catalog".to_string(), name.trim_matches('"').to_string()),
+    };
+    if schema == "pg_catalog" {
+        if let Some((_, oid)) = builtin.iter().find(|(n, _)| *n == rel) {
+            return *oid;
+        }
+    }
+    rel.parse::<i32>()
+        .unwrap_or_else(|_| relation_oid(&schema, &rel))
+}
+
+/// `lakegate_regclass(text)`: SQL access to [`regclass_oid`].
+pub fn regclass_udf() -> ScalarUDF {
+    let sig = Signature::exact(vec![DataType::Utf8], Volatility::Stable);
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let resolve = |name: Option<&str>| -> Option<i32> { name.map(regclass_oid) };
+        Ok(match &args[0] {
+            ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
+                ColumnarValue::Scalar(ScalarValue::Int32(resolve(v.as_deref())))
+            }
+            ColumnarValue::Array(a) => {
+                let a = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
+                ColumnarValue::Array(Arc::new(Int32Array::from(
+                    a.iter().map(resolve).collect::<Vec<_>>(),
+                )))
+            }
+            _ => ColumnarValue::Scalar(ScalarValue::Int32(None)),
+        })
+    });
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "lakegate_regclass",
+        sig,
+        DataType::Int32,
+        fun,
     ))
 }
 

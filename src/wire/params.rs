@@ -44,14 +44,44 @@ pub fn decode(
         decode_binary(bytes, pg)?
     } else {
         let s = std::str::from_utf8(bytes).map_err(|e| bad(pg, e))?;
-        decode_text(s, pg)?
+        decode_text(s, pg).or_else(|e| {
+            // `$1::regclass` arrives with the cast stripped (OIDs are integers here): a
+            // relation name bound where an OID is expected stands for that relation's OID.
+            if [Type::INT4, Type::INT8, Type::OID].contains(pg) && is_relation_name(s) {
+                Ok(ScalarValue::Int32(Some(
+                    crate::engine::pg_catalog::regclass_oid(s),
+                )))
+            } else {
+                Err(e)
+            }
+        })?
     };
     match target {
         Some(t) if *t != scalar.data_type() && *t != DataType::Null => {
-            scalar.cast_to(t).map_err(|e| bad(pg, e))
+            scalar.cast_to(t).or_else(|e| {
+                // As above, for parameters the client sent untyped.
+                match (&scalar, t) {
+                    (ScalarValue::Utf8(Some(name)), DataType::Int32 | DataType::Int64)
+                        if is_relation_name(name) =>
+                    {
+                        ScalarValue::Int32(Some(crate::engine::pg_catalog::regclass_oid(name)))
+                            .cast_to(t)
+                            .map_err(|e| bad(pg, e))
+                    }
+                    _ => Err(bad(pg, e)),
+                }
+            })
         }
         _ => Ok(scalar),
     }
+}
+
+/// Only qualified catalog names (`pg_catalog.pg_constraint`, as drivers pass for `classoid`
+/// lookups): a user's typo in an integer parameter must still be 22P02.
+fn is_relation_name(s: &str) -> bool {
+    let s = s.trim();
+    s.strip_prefix("pg_catalog.")
+        .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
@@ -264,5 +294,9 @@ mod tests {
             ScalarValue::Int64(Some(42))
         );
         assert!(decode(Some(b"x"), false, &Type::INT4, None).is_err());
+        assert_eq!(
+            decode(Some(b"pg_catalog.pg_class"), false, &Type::INT4, None).unwrap(),
+            ScalarValue::Int32(Some(1259))
+        );
     }
 }
