@@ -13,6 +13,7 @@ pub mod settings;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
@@ -23,6 +24,7 @@ use datafusion::sql::sqlparser::ast::{self, Statement};
 use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::StreamExt;
 
 use crate::catalog::{LakeCatalog, LakeCatalogProvider, ViewMap, ViewSource};
 pub use settings::Settings;
@@ -68,6 +70,10 @@ pub enum EngineError {
     Canceled,
     #[error("{0}")]
     InvalidParameter(String),
+    #[error("cursor \"{0}\" does not exist")]
+    UnknownCursor(String),
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
     #[error(transparent)]
     Encode(#[from] crate::wire::encode::EncodeError),
 }
@@ -92,6 +98,18 @@ pub enum Command {
     Noop(&'static str),
     Discard,
     Deallocate(Option<String>),
+    /// `DECLARE name CURSOR FOR query` (psqlODBC's UseDeclareFetch, psql's FETCH_COUNT).
+    Declare {
+        name: String,
+        query: Box<Statement>,
+    },
+    /// `FETCH [FORWARD] n | ALL FROM name`; `None` is ALL.
+    Fetch {
+        name: String,
+        count: Option<u64>,
+    },
+    /// `CLOSE name | ALL`
+    Close(Option<String>),
     Refused(Refusal),
 }
 
@@ -247,6 +265,7 @@ impl Engine {
             engine: self.clone(),
             ctx,
             settings,
+            cursors: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -316,16 +335,57 @@ fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUD
     )
 }
 
+/// A declared cursor: the running query and the rows of the batch being read.
+pub struct Cursor {
+    pub schema: SchemaRef,
+    pub batches: SendableRecordBatchStream,
+    pub current: Option<RecordBatch>,
+    pub offset: usize,
+}
+
+impl Cursor {
+    /// Up to `n` further rows (all remaining when `None`) as one batch.
+    pub async fn take(&mut self, n: Option<u64>) -> Result<RecordBatch, EngineError> {
+        let mut parts = Vec::new();
+        let mut want = n.map(|n| n as usize).unwrap_or(usize::MAX);
+        while want > 0 {
+            let batch = match &self.current {
+                Some(b) if self.offset < b.num_rows() => b.clone(),
+                _ => match self.batches.next().await {
+                    Some(b) => {
+                        self.current = Some(b?);
+                        self.offset = 0;
+                        continue;
+                    }
+                    None => break,
+                },
+            };
+            let len = want.min(batch.num_rows() - self.offset);
+            parts.push(batch.slice(self.offset, len));
+            self.offset += len;
+            want -= len;
+        }
+        datafusion::arrow::compute::concat_batches(&self.schema, &parts)
+            .map_err(|e| EngineError::DataFusion(e.into()))
+    }
+}
+
 /// Per-connection state.
 pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
     settings: Arc<Mutex<Settings>>,
+    /// Open SQL cursors (DECLARE), by name.
+    cursors: tokio::sync::Mutex<std::collections::HashMap<String, Cursor>>,
 }
 
 impl Session {
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    pub fn cursors(&self) -> &tokio::sync::Mutex<std::collections::HashMap<String, Cursor>> {
+        &self.cursors
     }
 
     /// Parses a query string into statements (empty for an empty query).
@@ -622,6 +682,41 @@ pub fn classify(statement: Statement) -> Command {
             let n = name.value;
             Command::Deallocate((!n.eq_ignore_ascii_case("all")).then_some(n))
         }
+        Statement::Declare { mut stmts } if stmts.len() == 1 && stmts[0].for_query.is_some() => {
+            let d = stmts.remove(0);
+            match (d.names.first(), d.for_query) {
+                (Some(name), Some(q)) => Command::Declare {
+                    name: name.value.clone(),
+                    query: Box::new(Statement::Query(q)),
+                },
+                _ => Command::Refused(Refusal::Unsupported("this DECLARE".into())),
+            }
+        }
+        Statement::Fetch {
+            name, direction, ..
+        } => {
+            use ast::FetchDirection as D;
+            let n = |v: &ast::Value| v.to_string().parse::<u64>().ok();
+            let count = match &direction {
+                D::Count { limit } => n(limit),
+                D::Next | D::Forward { limit: None } => Some(1),
+                D::Forward { limit: Some(l) } => n(l),
+                D::All | D::ForwardAll => None,
+                _ => {
+                    return Command::Refused(Refusal::Unsupported(
+                        "FETCH other than forward (cursors are NO SCROLL)".into(),
+                    ));
+                }
+            };
+            Command::Fetch {
+                name: name.value,
+                count,
+            }
+        }
+        Statement::Close { cursor } => Command::Close(match cursor {
+            ast::CloseCursor::All => None,
+            ast::CloseCursor::Specific { name } => Some(name.value),
+        }),
         Statement::Copy { to: false, .. } => {
             Command::Refused(Refusal::ReadOnly("COPY FROM".into()))
         }

@@ -35,6 +35,8 @@ pub enum SqlState {
     InvalidTextRepresentation,
     InvalidDatetimeFormat,
     ProtocolViolation,
+    InvalidCursorName,
+    DuplicateCursor,
     InvalidCatalogName,
     QueryCanceled,
     OutOfMemory,
@@ -68,6 +70,8 @@ impl SqlState {
             SqlState::InvalidTextRepresentation => "22P02",
             SqlState::InvalidDatetimeFormat => "22007",
             SqlState::ProtocolViolation => "08P01",
+            SqlState::InvalidCursorName => "34000",
+            SqlState::DuplicateCursor => "42P03",
             SqlState::InvalidCatalogName => "3D000",
             SqlState::QueryCanceled => "57014",
             SqlState::OutOfMemory => "53200",
@@ -94,6 +98,8 @@ pub fn sqlstate(e: &EngineError) -> SqlState {
         EngineError::Canceled => SqlState::QueryCanceled,
         EngineError::InvalidParameter(_) => SqlState::InvalidTextRepresentation,
         EngineError::Encode(_) => SqlState::FeatureNotSupported,
+        EngineError::UnknownCursor(_) => SqlState::InvalidCursorName,
+        EngineError::DuplicateCursor(_) => SqlState::DuplicateCursor,
     }
 }
 

@@ -361,6 +361,13 @@ async fn prepare(
             Some(text_schema(&[&name.to_ascii_lowercase()])),
             vec![],
         ),
+        Command::Fetch { name, .. } => {
+            let cursors = session.cursors().lock().await;
+            let cursor = cursors
+                .get(name)
+                .ok_or_else(|| EngineError::UnknownCursor(name.clone()))?;
+            (None, Some(cursor.schema.clone()), vec![])
+        }
         Command::ShowAll => (
             None,
             Some(text_schema(&["name", "setting", "description"])),
@@ -679,6 +686,55 @@ impl Connection {
                 Response::Execution(Tag::new("DISCARD ALL"))
             }
             Command::Deallocate(_) => Response::Execution(Tag::new("DEALLOCATE")),
+            Command::Declare { name, query } => {
+                let plan = session.plan((**query).clone()).await?;
+                let schema = Session::result_schema(&plan);
+                let batches = session.execute(plan).await?;
+                let cursor = crate::engine::Cursor {
+                    schema,
+                    batches,
+                    current: None,
+                    offset: 0,
+                };
+                let mut cursors = session.cursors().lock().await;
+                if cursors.contains_key(name) {
+                    return Err(EngineError::DuplicateCursor(name.clone()));
+                }
+                cursors.insert(name.clone(), cursor);
+                Response::Execution(Tag::new("DECLARE CURSOR"))
+            }
+            Command::Fetch { name, count } => {
+                let mut cursors = session.cursors().lock().await;
+                let cursor = cursors
+                    .get_mut(name)
+                    .ok_or_else(|| EngineError::UnknownCursor(name.clone()))?;
+                let batch = cursor.take(*count).await?;
+                let schema = cursor.schema.clone();
+                let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                    schema.clone(),
+                    stream::iter(vec![Ok(batch)]),
+                );
+                let fmts = formats(result_format, schema.fields().len());
+                Response::Query(query_response(
+                    schema,
+                    Box::pin(stream),
+                    fmts,
+                    CancellationToken::new(),
+                    "FETCH",
+                ))
+            }
+            Command::Close(name) => {
+                let mut cursors = session.cursors().lock().await;
+                match name {
+                    Some(n) => {
+                        cursors
+                            .remove(n)
+                            .ok_or_else(|| EngineError::UnknownCursor(n.clone()))?;
+                    }
+                    None => cursors.clear(),
+                }
+                Response::Execution(Tag::new("CLOSE CURSOR"))
+            }
             Command::Refused(r) => return Err(r.clone().into_error()),
         })
     }

@@ -514,3 +514,41 @@ async fn connections_beyond_the_limit_get_53300() {
         "a slot frees up when a client leaves"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_declare_fetch_close() {
+    let t = demo_server().await;
+    let c = t.connect().await;
+    c.batch_execute("BEGIN; DECLARE cur CURSOR WITH HOLD FOR SELECT title_id FROM silver.titles ORDER BY title_id")
+        .await
+        .unwrap();
+    let ids = |msgs: Vec<SimpleQueryMessage>| -> Vec<String> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap().to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        ids(c.simple_query("FETCH 2 FROM cur").await.unwrap()),
+        ["1", "2"]
+    );
+    assert_eq!(
+        ids(c.simple_query("FETCH FORWARD 3 FROM cur").await.unwrap()),
+        ["3", "4", "5"]
+    );
+    // Extended protocol: Describe of a FETCH gives the cursor's columns.
+    let rows = c.query("FETCH 2 FROM cur", &[]).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(),
+        vec![6, 7]
+    );
+    let rest = ids(c.simple_query("FETCH ALL FROM cur").await.unwrap());
+    assert_eq!(rest.len(), 60 - 7);
+    assert!(ids(c.simple_query("FETCH 5 FROM cur").await.unwrap()).is_empty());
+    c.batch_execute("CLOSE cur").await.unwrap();
+    let e = c.simple_query("FETCH 1 FROM cur").await.unwrap_err();
+    assert_eq!(code(&e), "34000");
+    c.batch_execute("ROLLBACK").await.unwrap();
+}
