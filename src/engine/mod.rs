@@ -6,6 +6,7 @@
 //! and their plans are verified to contain no DDL, DML or statements, so nothing a client sends
 //! can write to the lake or read a path the catalog did not register.
 
+mod coerce;
 mod names;
 pub mod pg_catalog;
 pub mod settings;
@@ -165,7 +166,14 @@ impl Engine {
                 "datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values",
                 0,
             );
-        let ctx = SessionContext::new_with_config(config);
+        let mut rules = datafusion::optimizer::Analyzer::new().rules;
+        rules.insert(0, Arc::new(coerce::UnknownLiterals));
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_analyzer_rules(rules)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let views: ViewSource = Arc::new(std::sync::RwLock::new(Arc::new(ViewMap::new())));
         let provider = LakeCatalogProvider::new(catalog.clone(), views.clone());
         let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
@@ -317,6 +325,7 @@ pub fn names_apply(statement: &mut Statement) {
     names::function_aliases(statement);
     names::like_escapes(statement);
     names::reg_casts(statement);
+    names::field_access(statement);
     names::aggregate_correlated_subqueries(statement);
     names::apply(statement)
 }
@@ -390,7 +399,8 @@ impl Session {
 
     /// Parses a query string into statements (empty for an empty query).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        Ok(self.engine.parser.parse(sql)?)
+        let sql = regclass_literals(sql);
+        Ok(self.engine.parser.parse(&sql)?)
     }
 
     /// Splits a query string into commands. `RESET` is recognised here because the SQL parser
@@ -418,6 +428,7 @@ impl Session {
         names::function_aliases(&mut statement);
         names::like_escapes(&mut statement);
         names::reg_casts(&mut statement);
+        names::field_access(&mut statement);
         if names::is_catalog_only(&statement) {
             names::null_correlated_subqueries(&mut statement);
         } else {
@@ -551,6 +562,20 @@ fn verify_read_only(plan: &LogicalPlan) -> Result<()> {
         LogicalPlan::Analyze(a) => verify_read_only(&a.input),
         _ => Ok(()),
     }
+}
+
+/// `'pg_class'::regclass` → `lakegate_regclass('pg_class')`, before datafusion-pg-catalog's
+/// rewrites drop the cast and leave a string where drivers (pgjdbc, SQLAlchemy) compare an OID.
+fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"(?i)'((?:[^']|'')*)'\s*::\s*(?:pg_catalog\s*\.\s*)?regclass\b")
+            .expect("valid regex")
+    });
+    if !sql.to_ascii_lowercase().contains("regclass") {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    re.replace_all(sql, "lakegate_regclass('$1')")
 }
 
 fn located_parse_error(sql: &str) -> Option<EngineError> {

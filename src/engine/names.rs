@@ -20,9 +20,36 @@ fn query(q: &mut Query) {
     set_expr(&mut q.body);
 }
 
+/// `SELECT 1`: Postgres types an integer literal that fits as int4; DataFusion as int8. Bare
+/// literals in the select list get the Postgres type, so drivers see int4 (node-postgres, for
+/// one, returns int8 as a string).
+fn int4_literal(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{CastKind, DataType, Value};
+    if let Expr::Value(v) = e {
+        if let Value::Number(n, _) = &v.value {
+            if n.parse::<i32>().is_ok() {
+                *e = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(e.clone()),
+                    data_type: DataType::Int(None),
+                    format: None,
+                };
+            }
+        }
+    }
+}
+
 fn set_expr(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            for item in select.projection.iter_mut() {
+                match item {
+                    SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                        int4_literal(e)
+                    }
+                    _ => {}
+                }
+            }
             let proposed: Vec<Option<String>> = select
                 .projection
                 .iter()
@@ -82,6 +109,7 @@ fn pg_name(e: &Expr) -> Option<String> {
             .map(|i| i.value.to_lowercase()),
         Expr::Cast { expr, .. } => match expr.as_ref() {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => column_name(expr),
+            Expr::Value(_) => Some("?column?".into()),
             inner => pg_name(inner),
         },
         Expr::Nested(inner) => pg_name(inner),
@@ -120,7 +148,15 @@ mod tests {
 
     #[test]
     fn duplicate_names_are_left_alone() {
-        assert_eq!(named("SELECT 1, 2"), "SELECT 1, 2");
+        assert_eq!(
+            named("SELECT 1, 2"),
+            "SELECT CAST(1 AS INT), CAST(2 AS INT)"
+        );
+        assert_eq!(named("SELECT 1"), "SELECT CAST(1 AS INT) AS \"?column?\"");
+        assert_eq!(
+            named("SELECT 5000000000 AS big"),
+            "SELECT 5000000000 AS big"
+        );
         assert_eq!(
             named("SELECT max(a), max(b) FROM t"),
             "SELECT max(a), max(b) FROM t"
@@ -460,6 +496,39 @@ pub fn null_correlated_subqueries(statement: &mut Statement) {
         if let Expr::Subquery(q) = expr {
             if is_correlated(q) {
                 *expr = Expr::Value(Value::Null.into());
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `(expr).field` → `get_field(expr, 'field')`: DataFusion resolves dots only on column names.
+pub fn field_access(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{AccessExpr, visit_expressions_mut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr {
+            let on_value = !matches!(
+                root.as_ref(),
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+            );
+            let all_dots = access_chain
+                .iter()
+                .all(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))));
+            if on_value && all_dots {
+                let mut text = root.to_string();
+                for a in access_chain.iter() {
+                    if let AccessExpr::Dot(Expr::Identifier(i)) = a {
+                        text = format!("get_field({text}, '{}')", i.value.replace('\'', "''"));
+                    }
+                }
+                if let Ok(new) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&text)
+                    .and_then(|mut p| p.parse_expr())
+                {
+                    *expr = new;
+                }
             }
         }
         std::ops::ControlFlow::<()>::Continue(())

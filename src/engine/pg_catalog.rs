@@ -906,6 +906,18 @@ pub fn misc_udfs() -> Vec<ScalarUDF> {
         null_udf("pg_get_function_arguments", DataType::Utf8),
         null_udf("generate_subscripts", DataType::Int32),
         null_udf("pg_get_constraintdef", DataType::Utf8),
+        // pgjdbc's getPrimaryKeys: (information_schema._pg_expandarray(i.indkey)).n over the
+        // (empty) pg_index.
+        null_udf(
+            "_pg_expandarray",
+            DataType::Struct(
+                vec![
+                    Field::new("x", DataType::Int16, true),
+                    Field::new("n", DataType::Int32, true),
+                ]
+                .into(),
+            ),
+        ),
         true_udf("pg_collation_is_visible"),
         true_udf("pg_type_is_visible"),
         true_udf("pg_function_is_visible"),

@@ -106,11 +106,36 @@ fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
             .map_err(|e| bad(pg, e))?;
         return Ok(ScalarValue::Binary(Some(bytes)));
     }
+    // Drivers send dates with a zone ("2024-06-01 +00", pgjdbc) and offsets as "+02";
+    // Arrow's parsers want a bare date and "+02:00".
+    let s = if *pg == Type::DATE {
+        s.split_whitespace().next().unwrap_or(s).to_string()
+    } else if *pg == Type::TIMESTAMP || *pg == Type::TIMESTAMPTZ {
+        normalize_offset(s)
+    } else {
+        s.to_string()
+    };
+    let s = s.as_str();
     let text = ScalarValue::Utf8(Some(s.to_string()));
     match arrow_type_of(pg) {
         Some(DataType::Utf8) | None => Ok(text),
         Some(t) => text.cast_to(&t).map_err(|_| bad(pg, format!("\"{s}\""))),
     }
+}
+
+fn normalize_offset(s: &str) -> String {
+    let t = s.trim();
+    let b = t.as_bytes();
+    let n = b.len();
+    if n > 3
+        && matches!(b[n - 3], b'+' | b'-')
+        && b[n - 2].is_ascii_digit()
+        && b[n - 1].is_ascii_digit()
+    {
+        let (head, zone) = t.split_at(n - 3);
+        return format!("{}{zone}:00", head.trim_end());
+    }
+    t.to_string()
 }
 
 /// Parses a decimal literal into a Decimal128 with exactly its own scale.
@@ -284,6 +309,29 @@ mod tests {
         assert_eq!(
             numeric_from_binary(&b),
             Some(ScalarValue::Decimal128(Some(-5), 38, 2))
+        );
+    }
+
+    #[test]
+    fn driver_date_and_timestamp_spellings_parse() {
+        assert_eq!(
+            decode(Some(b"2024-06-01 +00"), false, &Type::DATE, None).unwrap(),
+            ScalarValue::Date32(Some(19875))
+        );
+        let ts = decode(
+            Some(b"2024-06-01 02:00:00+02"),
+            false,
+            &Type::TIMESTAMPTZ,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            ts.cast_to(&DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                None
+            ))
+            .unwrap(),
+            ScalarValue::TimestampMicrosecond(Some(1_717_200_000_000_000), None)
         );
     }
 

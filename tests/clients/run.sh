@@ -1,25 +1,72 @@
 #!/usr/bin/env bash
-# Real-client tier: installs the Python drivers (PyPI) into a cached venv, starts lakegate on the
-# demo lake, and runs tests/clients/test_*.py against it. Needs the lakegate binary built
-# (cargo test builds it). Usage: tests/clients/run.sh
-set -euo pipefail
+# Real-client tier: real drivers against a running lakegate serving the demo lake.
+#   Python: SQLAlchemy (psycopg2, psycopg 3), pandas, asyncpg — from PyPI into a cached venv
+#   Java:   pgjdbc from Debian (libpostgresql-jdbc-java), extended and simple query modes
+#   Node:   node-postgres from npm
+# Needs the lakegate binary (cargo test builds it). Prints one `<client>: N passed, M failed`
+# line per client and exits non-zero if any failed.
+set -uo pipefail
 cd "$(dirname "$0")/../.."
 target="${CARGO_TARGET_DIR:-target}"
 bin="$target/debug/lakegate"
-[ -x "$bin" ] || cargo build --bin lakegate
-venv="${LAKEGATE_CLIENTS_VENV:-$HOME/.cache/lakegate-clients-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+[ -x "$bin" ] || cargo build --bin lakegate || exit 1
+cache="${LAKEGATE_CLIENTS_CACHE:-$HOME/.cache/lakegate-clients}"
+mkdir -p "$cache"
+
+# Installs (idempotent; cached between runs on the same machine).
+if [ ! -x "$cache/venv/bin/python" ]; then python3 -m venv "$cache/venv" || exit 1; fi
+"$cache/venv/bin/pip" install --quiet --disable-pip-version-check \
+  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest || exit 1
+jar=/usr/share/java/postgresql.jar
+if [ ! -f "$jar" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q libpostgresql-jdbc-java >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q libpostgresql-jdbc-java >/dev/null; } || exit 1
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check \
-  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest
+if [ ! -d "$cache/node/node_modules/pg" ]; then
+  mkdir -p "$cache/node" && (cd "$cache/node" && npm install --silent --no-audit --no-fund pg@8 >/dev/null) || exit 1
+fi
+
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" demo --dir "$work/lake" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; then break; fi
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 150); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
   sleep 0.2
 done
-LAKEGATE_PORT=$port "$venv/bin/python" -m pytest -q tests/clients
+export LAKEGATE_PORT=$port
+failed_clients=0
+
+"$cache/venv/bin/python" -m pytest -q tests/clients -p no:cacheprovider 2>&1 | tee "$work/py.log" | tail -5
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed_clients=$((failed_clients + 1))
+py_pass=$(grep -Eo '[0-9]+ passed' "$work/py.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+py_fail=$(grep -Eo '[0-9]+ failed' "$work/py.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+echo "python drivers: ${py_pass} passed, ${py_fail} failed"
+
+java_pass=0
+java_fail=0
+for mode in "" "?preferQueryMode=simple"; do
+  if java -cp "$jar" tests/clients/java/JdbcProbe.java "$port" "$mode" 2>&1 | tee "$work/java.log" | tail -3 &&
+     grep -q ' passed, 0 failed' "$work/java.log"; then
+    java_pass=$((java_pass + $(grep -Eo '[0-9]+ passed' "$work/java.log" | grep -Eo '[0-9]+')))
+  else
+    java_fail=$((java_fail + 1))
+    failed_clients=$((failed_clients + 1))
+  fi
+done
+
+# ES modules ignore NODE_PATH: link the cached packages next to the test.
+ln -sfn "$cache/node/node_modules" tests/clients/node/node_modules
+node --test tests/clients/node/ 2>&1 | tee "$work/node.log" | tail -8
+grep -q '^# fail 0' "$work/node.log" || failed_clients=$((failed_clients + 1))
+node_pass=$(grep -Eo '^# pass [0-9]+' "$work/node.log" | grep -Eo '[0-9]+' || echo 0)
+node_fail=$(grep -Eo '^# fail [0-9]+' "$work/node.log" | grep -Eo '[0-9]+' || echo 1)
+echo "node-postgres: ${node_pass} passed, ${node_fail} failed"
+echo "clients: $((py_pass + java_pass + node_pass)) passed, $((py_fail + java_fail + node_fail)) failed"
+
+if [ "$failed_clients" -ne 0 ]; then
+  echo "--- server log ---"; tail -20 "$work/server.log"
+  exit 1
+fi
