@@ -263,19 +263,35 @@ impl LakeCatalog {
             location: location.to_string(),
             source,
         };
+        let fresh = || async {
+            deltalake::open_table(location.url().clone())
+                .await
+                .map_err(open_err)
+        };
         let table = match previous {
             Some(prev) => {
-                let latest = prev.table.get_latest_version().await.map_err(open_err)?;
-                if latest == prev.version {
-                    return Ok(Some(prev));
+                // Advance the loaded state; a table deleted and written again at the same path
+                // (fewer versions, another table id) is opened afresh instead.
+                let advanced = async {
+                    let latest = prev.table.get_latest_version().await.ok()?;
+                    if latest == prev.version {
+                        return Some(None);
+                    }
+                    if latest < prev.version {
+                        return None;
+                    }
+                    let mut table = prev.table.clone();
+                    table.update_state().await.ok()?;
+                    Some(Some(table))
                 }
-                let mut table = prev.table.clone();
-                table.update_state().await.map_err(open_err)?;
-                table
+                .await;
+                match advanced {
+                    Some(None) => return Ok(Some(prev)),
+                    Some(Some(t)) if same_table(&t, &prev.table) => t,
+                    _ => fresh().await?,
+                }
             }
-            None => deltalake::open_table(location.url().clone())
-                .await
-                .map_err(open_err)?,
+            None => fresh().await?,
         };
         let version = table.version().unwrap_or(-1);
         let provider = table
@@ -327,6 +343,14 @@ pub type ViewMap = BTreeMap<String, BTreeMap<String, Arc<dyn TableProvider>>>;
 
 /// Where a catalog provider finds views: the served set, or a set being built.
 pub type ViewSource = Arc<RwLock<Arc<ViewMap>>>;
+
+/// Whether two loaded states belong to the same Delta table (same table id in the metadata).
+fn same_table(a: &DeltaTable, b: &DeltaTable) -> bool {
+    match (a.snapshot(), b.snapshot()) {
+        (Ok(a), Ok(b)) => a.metadata().id() == b.metadata().id(),
+        _ => false,
+    }
+}
 
 /// DataFusion view of the lake: one catalog whose schemas are the zones (plus view schemas).
 pub struct LakeCatalogProvider {

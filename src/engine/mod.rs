@@ -103,6 +103,7 @@ pub enum Command {
     Declare {
         name: String,
         query: Box<Statement>,
+        hold: bool,
     },
     /// `FETCH [FORWARD] n | ALL FROM name`; `None` is ALL.
     Fetch {
@@ -205,7 +206,11 @@ impl Engine {
         for udf in pg_catalog::description_udfs(info.clone())
             .into_iter()
             .chain(pg_catalog::size_udfs())
-            .chain([pg_catalog::to_regtype_udf(), pg_catalog::regclass_udf()])
+            .chain([
+                pg_catalog::to_regtype_udf(),
+                pg_catalog::regclass_udf(),
+                pg_catalog::like_escape_udf(),
+            ])
             .chain(pg_catalog::misc_udfs())
         {
             ctx.register_udf(udf);
@@ -321,12 +326,11 @@ fn current_setting_udf(settings: Arc<Mutex<Settings>>) -> datafusion::logical_ex
 
 /// Postgres output names for unaliased select items (see `names`).
 pub fn names_apply(statement: &mut Statement) {
-    names::array_subqueries(statement);
+    names::array_subqueries(statement, false);
     names::function_aliases(statement);
     names::like_escapes(statement);
     names::reg_casts(statement);
     names::field_access(statement);
-    names::aggregate_correlated_subqueries(statement);
     names::apply(statement)
 }
 
@@ -346,6 +350,8 @@ fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUD
 
 /// A declared cursor: the running query and the rows of the batch being read.
 pub struct Cursor {
+    /// WITH HOLD: survives the end of its transaction.
+    pub hold: bool,
     pub schema: SchemaRef,
     pub batches: SendableRecordBatchStream,
     pub current: Option<RecordBatch>,
@@ -424,15 +430,14 @@ impl Session {
 
     /// Plans a query; the plan is verified read-only.
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
-        names::array_subqueries(&mut statement);
+        let catalog_only = names::is_catalog_only(&statement);
+        names::array_subqueries(&mut statement, catalog_only);
         names::function_aliases(&mut statement);
         names::like_escapes(&mut statement);
         names::reg_casts(&mut statement);
         names::field_access(&mut statement);
-        if names::is_catalog_only(&statement) {
+        if catalog_only {
             names::null_correlated_subqueries(&mut statement);
-        } else {
-            names::aggregate_correlated_subqueries(&mut statement);
         }
         names::apply(&mut statement);
         let state = self.ctx.state();
@@ -713,6 +718,7 @@ pub fn classify(statement: Statement) -> Command {
                 (Some(name), Some(q)) => Command::Declare {
                     name: name.value.clone(),
                     query: Box::new(Statement::Query(q)),
+                    hold: d.hold == Some(true),
                 },
                 _ => Command::Refused(Refusal::Unsupported("this DECLARE".into())),
             }

@@ -42,6 +42,12 @@ fn int4_literal(e: &mut Expr) {
 fn set_expr(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            let wildcard = select.projection.iter().any(|i| {
+                matches!(
+                    i,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            });
             for item in select.projection.iter_mut() {
                 match item {
                     SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
@@ -70,6 +76,10 @@ fn set_expr(body: &mut SetExpr) {
                 }
             }
             for (item, p) in select.projection.iter_mut().zip(proposed) {
+                // Names a wildcard brings in are unknown here; an alias could collide with one.
+                if wildcard {
+                    break;
+                }
                 let Some(name) = p else { continue };
                 if taken.get(&name).copied().unwrap_or(0) != 1 {
                     continue;
@@ -170,7 +180,7 @@ mod tests {
 
 /// `ARRAY(SELECT x ...)` (psql's `\d+` uses it) → `(SELECT array_agg(x) FROM (SELECT x ...))`,
 /// which DataFusion plans; it has no array constructor over a subquery.
-pub fn array_subqueries(statement: &mut Statement) {
+pub fn array_subqueries(statement: &mut Statement, catalog_only: bool) {
     use datafusion::sql::sqlparser::ast::{FunctionArguments, visit_expressions_mut};
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
@@ -183,10 +193,13 @@ pub fn array_subqueries(statement: &mut Statement) {
                 .and_then(|p| p.as_ident())
                 .is_some_and(|i| i.value.eq_ignore_ascii_case("array"));
             if let (true, FunctionArguments::Subquery(q)) = (is_array, &f.args) {
-                // DataFusion cannot decorrelate an aggregate over a correlated subquery; such
-                // arrays (psql's toast reloptions) become NULL rather than failing the query.
+                // DataFusion cannot decorrelate an aggregate over a correlated subquery. In a
+                // catalog query (psql's toast reloptions) the array is always empty for a lake:
+                // NULL. In a user query it stays as written and fails loudly.
                 if is_correlated(q) {
-                    *expr = Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into());
+                    if catalog_only {
+                        *expr = Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into());
+                    }
                     return std::ops::ControlFlow::Continue(());
                 }
                 let mut inner = q.as_ref().clone();
@@ -288,9 +301,11 @@ fn is_correlated(q: &Query) -> bool {
             std::ops::ControlFlow::Continue(())
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            // `t.col` names a table; `t.col.field` may be a struct field of `t.col`, so only the
+            // first part is a qualifier candidate.
             if let Expr::CompoundIdentifier(parts) = e {
                 if parts.len() >= 2 {
-                    self.used.push(parts[parts.len() - 2].value.to_lowercase());
+                    self.used.push(parts[0].value.to_lowercase());
                 }
             }
             std::ops::ControlFlow::Continue(())
@@ -329,7 +344,7 @@ pub fn like_escapes(statement: &mut Statement) {
                 _ => return std::ops::ControlFlow::<()>::Continue(()),
             };
             let esc_lit = esc.replace('\'', "''");
-            let text = format!("replace(replace({pattern}, '\\', '\\\\'), '{esc_lit}', '\\')");
+            let text = format!("lakegate_like_escape({pattern}, '{esc_lit}')");
             if let Ok(new) = Parser::new(&PostgreSqlDialect {})
                 .try_with_sql(&text)
                 .and_then(|mut p| p.parse_expr())
@@ -402,66 +417,6 @@ pub fn reg_casts(statement: &mut Statement) {
     });
 }
 
-/// A correlated scalar subquery `(SELECT e FROM ... WHERE <outer ref>)` → `(SELECT max(e) ...)`.
-/// Postgres requires such a subquery to return at most one row anyway; DataFusion can only
-/// decorrelate it when it is aggregated (SQLAlchemy's and psql's catalog queries use them).
-pub fn aggregate_correlated_subqueries(statement: &mut Statement) {
-    use datafusion::sql::sqlparser::ast::{GroupByExpr, visit_expressions_mut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-    let _ = visit_expressions_mut(statement, |expr| {
-        if let Expr::Subquery(q) = expr {
-            if q.limit_clause.is_some() || q.order_by.is_some() || !is_correlated(q) {
-                return std::ops::ControlFlow::<()>::Continue(());
-            }
-            if let SetExpr::Select(select) = q.body.as_mut() {
-                let grouped =
-                    !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-                if grouped || select.projection.len() != 1 || select.distinct.is_some() {
-                    return std::ops::ControlFlow::<()>::Continue(());
-                }
-                let (inner, alias) = match &select.projection[0] {
-                    SelectItem::UnnamedExpr(e) => (e.clone(), None),
-                    SelectItem::ExprWithAlias { expr, alias } => {
-                        (expr.clone(), Some(alias.clone()))
-                    }
-                    _ => return std::ops::ControlFlow::<()>::Continue(()),
-                };
-                let text = inner.to_string().to_ascii_lowercase();
-                let aggregated = [
-                    "count(",
-                    "max(",
-                    "min(",
-                    "sum(",
-                    "avg(",
-                    "array_agg(",
-                    "string_agg(",
-                    "bool_and(",
-                    "bool_or(",
-                ]
-                .iter()
-                .any(|f| text.starts_with(f));
-                if aggregated {
-                    return std::ops::ControlFlow::<()>::Continue(());
-                }
-                if let Ok(wrapped) = Parser::new(&PostgreSqlDialect {})
-                    .try_with_sql(&format!("max({inner})"))
-                    .and_then(|mut p| p.parse_expr())
-                {
-                    select.projection[0] = match alias {
-                        Some(alias) => SelectItem::ExprWithAlias {
-                            expr: wrapped,
-                            alias,
-                        },
-                        None => SelectItem::UnnamedExpr(wrapped),
-                    };
-                }
-            }
-        }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-}
-
 /// Whether every relation the statement reads is a catalog table (pg_catalog,
 /// information_schema): client introspection, where lakegate has no defaults, identities or
 /// collations for correlated lookups to find.
@@ -477,6 +432,14 @@ pub fn is_catalog_only(statement: &Statement) -> bool {
             .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
             .collect();
         let catalog = match parts.as_slice() {
+            // Set-returning functions in FROM read no relation.
+            [t] if matches!(
+                t.as_str(),
+                "unnest" | "generate_series" | "generate_subscripts"
+            ) =>
+            {
+                true
+            }
             [t] => t.starts_with("pg_"),
             [.., s, _] => s == "pg_catalog" || s == "information_schema",
             [] => false,

@@ -999,6 +999,45 @@ pub fn regclass_udf() -> ScalarUDF {
     ))
 }
 
+/// Translates a LIKE pattern written for `ESCAPE '<c>'` into DataFusion's backslash-escape form,
+/// in one left-to-right pass: `<c>x` is a literal x, `<c><c>` a literal `<c>`, a bare `\` a
+/// literal backslash.
+pub fn translate_like(pattern: &str, esc: char) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == esc {
+            match chars.next() {
+                Some(n @ ('%' | '_' | '\\')) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                Some(n) => out.push(n),
+                None => {}
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `lakegate_like_escape(pattern, escape)`: SQL access to [`translate_like`].
+pub fn like_escape_udf() -> ScalarUDF {
+    lookup_udf(
+        "lakegate_like_escape",
+        vec![vec![DataType::Utf8, DataType::Utf8]],
+        |a| match (&a[0], &a[1]) {
+            (ScalarValue::Utf8(Some(p)), ScalarValue::Utf8(Some(e))) => {
+                Some(translate_like(p, e.chars().next().unwrap_or('\\')))
+            }
+            _ => None,
+        },
+    )
+}
+
 /// Sizes: a lake table has no local relation size; `pg_size_pretty` formats like Postgres.
 pub fn size_udfs() -> Vec<ScalarUDF> {
     use DataType::*;
@@ -1049,6 +1088,13 @@ pub fn size_udfs() -> Vec<ScalarUDF> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_patterns_translate_in_one_pass() {
+        assert_eq!(translate_like("pg/_%", '/'), "pg\\_%");
+        assert_eq!(translate_like("%1//2%", '/'), "%1/2%");
+        assert_eq!(translate_like("a\\b", '/'), "a\\\\b");
+    }
 
     #[test]
     fn oids_are_stable_and_in_the_user_range() {

@@ -386,35 +386,35 @@ impl ViewRegistry {
             let watcher = {
                 use notify::Watcher;
                 let tx = tx.clone();
-                let mut w = match notify::recommended_watcher(
-                    move |res: notify::Result<notify::Event>| {
-                        use notify::EventKind;
-                        use notify::event::ModifyKind;
-                        // Reading the files (our own reload) raises access events: only content
-                        // and name changes count.
-                        let relevant = matches!(
-                            res.map(|e| e.kind),
-                            Ok(EventKind::Create(_)
-                                | EventKind::Remove(_)
-                                | EventKind::Modify(
-                                    ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any
-                                ))
-                        );
-                        if relevant {
-                            let _ = tx.send(());
+                match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                    use notify::EventKind;
+                    use notify::event::ModifyKind;
+                    // Reading the files (our own reload) raises access events: only content
+                    // and name changes count.
+                    let relevant = matches!(
+                        res.map(|e| e.kind),
+                        Ok(EventKind::Create(_)
+                            | EventKind::Remove(_)
+                            | EventKind::Modify(
+                                ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any
+                            ))
+                    );
+                    if relevant {
+                        let _ = tx.send(());
+                    }
+                }) {
+                    Ok(mut w) => {
+                        if let Err(e) = w.watch(&registry.dir, notify::RecursiveMode::Recursive) {
+                            warn!(error = %e, dir = %registry.dir.display(), "cannot watch the views folder");
                         }
-                    },
-                ) {
-                    Ok(w) => w,
+                        Some(w)
+                    }
+                    // Keep reloading on lake changes and git polls even without file events.
                     Err(e) => {
                         warn!(error = %e, "cannot watch the views folder; views reload with the lake only");
-                        return;
+                        None
                     }
-                };
-                if let Err(e) = w.watch(&registry.dir, notify::RecursiveMode::Recursive) {
-                    warn!(error = %e, dir = %registry.dir.display(), "cannot watch the views folder");
                 }
-                w
             };
             let mut lake = registry.engine.catalog().subscribe();
             loop {
@@ -584,7 +584,9 @@ async fn plan_view(
     mut stmt: Statement,
 ) -> Result<Arc<dyn TableProvider>, String> {
     crate::engine::names_apply(&mut stmt);
-    let state = ctx.state();
+    // Unqualified names resolve in the view's own schema first, as its dependencies do.
+    let mut state = ctx.state();
+    state.config_mut().options_mut().catalog.default_schema = file.schema.clone();
     let plan = state
         .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
             stmt,

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::*;
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::*;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -173,7 +174,8 @@ enum Enc<'a> {
     Json(&'a dyn Array),
     List {
         offsets: ListOffsets<'a>,
-        child_array: &'a dyn Array,
+        /// Logical nulls of the elements (a NullArray child has no validity buffer).
+        child_nulls: Option<NullBuffer>,
         child: Box<Enc<'a>>,
         element: Type,
     },
@@ -280,7 +282,7 @@ impl<'a> Enc<'a> {
                 let child = Enc::new(child_array, f)?;
                 Enc::List {
                     offsets,
-                    child_array,
+                    child_nulls: child_array.logical_nulls(),
                     child: Box::new(child),
                     element: pg_type(f).0,
                 }
@@ -326,13 +328,7 @@ impl<'a> Enc<'a> {
             Enc::Uuid(a) => put_uuid_text(buf, a.value(row)),
             Enc::Date32(v) => put_date(buf, v[row] as i64),
             Enc::Date64(v) => put_date(buf, v[row].div_euclid(86_400_000)),
-            Enc::Ts(v, unit, tz) => {
-                let us = to_micros(v[row], *unit);
-                put_timestamp(buf, us);
-                if *tz {
-                    buf.put_slice(b"+00");
-                }
-            }
+            Enc::Ts(v, unit, tz) => put_timestamp(buf, to_micros(v[row], *unit), *tz),
             Enc::Time(t) => put_time_of_day(buf, t.micros(row)),
             Enc::Interval(i) => {
                 let (m, d, us) = i.parts(row);
@@ -341,7 +337,7 @@ impl<'a> Enc<'a> {
             Enc::Json(a) => write_json(*a, row, buf),
             Enc::List {
                 offsets,
-                child_array,
+                child_nulls,
                 child,
                 ..
             } => {
@@ -352,7 +348,7 @@ impl<'a> Enc<'a> {
                     if i > start {
                         buf.put_u8(b',');
                     }
-                    if child_array.is_null(i) {
+                    if child_nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                         buf.put_slice(b"NULL");
                     } else {
                         tmp.clear();
@@ -408,13 +404,15 @@ impl<'a> Enc<'a> {
             }
             Enc::List {
                 offsets,
-                child_array,
+                child_nulls,
                 child,
                 element,
+                ..
             } => {
                 let (start, end) = offsets.range(row);
                 let n = end - start;
-                let has_null = (start..end).any(|i| child_array.is_null(i));
+                let is_null = |i: usize| child_nulls.as_ref().is_some_and(|n| n.is_null(i));
+                let has_null = (start..end).any(is_null);
                 buf.put_i32(if n == 0 { 0 } else { 1 });
                 buf.put_i32(has_null as i32);
                 buf.put_u32(element.oid());
@@ -423,7 +421,7 @@ impl<'a> Enc<'a> {
                     buf.put_i32(1);
                 }
                 for i in start..end {
-                    if child_array.is_null(i) {
+                    if is_null(i) {
                         buf.put_i32(-1);
                     } else {
                         let at = begin_field(buf);
@@ -764,11 +762,15 @@ fn put_time_of_day(buf: &mut BytesMut, micros: i64) {
     );
 }
 
-fn put_timestamp(buf: &mut BytesMut, micros: i64) {
+/// `YYYY-MM-DD HH:MM:SS[.f][+00][ BC]`: the offset comes before the era, as Postgres prints it.
+fn put_timestamp(buf: &mut BytesMut, micros: i64, utc_offset: bool) {
     let days = micros.div_euclid(86_400_000_000);
     let bc = put_date_part(buf, days);
     buf.put_u8(b' ');
     put_time_of_day(buf, micros);
+    if utc_offset {
+        buf.put_slice(b"+00");
+    }
     if bc {
         buf.put_slice(b" BC");
     }
@@ -1104,6 +1106,12 @@ mod tests {
                 Some("2022-01-08".into()),
                 Some("0001-01-01 BC".into())
             ]
+        );
+        let bc =
+            TimestampMicrosecondArray::from(vec![-62_198_755_200_000_000]).with_timezone("UTC");
+        assert_eq!(
+            text_of(Arc::new(bc)),
+            [Some("0002-01-01 00:00:00+00 BC".into())]
         );
         let ts = TimestampMicrosecondArray::from(vec![1_500_000, 1_700_000_000_123_000])
             .with_timezone("UTC");

@@ -513,6 +513,20 @@ fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Engine
     if same {
         return Ok(batch);
     }
+    let renamed = batch.num_columns() != target.fields().len()
+        || batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .any(|(a, b)| a.name() != b.name());
+    if renamed {
+        return Err(EngineError::Unsupported(
+            "a prepared statement whose result columns changed (the table was altered); \
+             prepare it again"
+                .into(),
+        ));
+    }
     let columns = batch
         .columns()
         .iter()
@@ -671,12 +685,14 @@ impl Connection {
                 } else {
                     "COMMIT"
                 };
+                close_transaction_cursors(session, status == TransactionStatus::Error).await;
                 Response::TransactionEnd(Tag::new(tag))
             }
             Command::Rollback => {
                 if status == TransactionStatus::Idle {
                     notice(client, "25P01", "there is no transaction in progress").await;
                 }
+                close_transaction_cursors(session, true).await;
                 Response::TransactionEnd(Tag::new("ROLLBACK"))
             }
             Command::Noop(tag) => Response::Execution(Tag::new(tag)),
@@ -686,11 +702,12 @@ impl Connection {
                 Response::Execution(Tag::new("DISCARD ALL"))
             }
             Command::Deallocate(_) => Response::Execution(Tag::new("DEALLOCATE")),
-            Command::Declare { name, query } => {
+            Command::Declare { name, query, hold } => {
                 let plan = session.plan((**query).clone()).await?;
                 let schema = Session::result_schema(&plan);
                 let batches = session.execute(plan).await?;
                 let cursor = crate::engine::Cursor {
+                    hold: *hold,
                     schema,
                     batches,
                     current: None,
@@ -752,6 +769,16 @@ where
             )))
             .await;
     }
+}
+
+/// Cursors end with their transaction (Postgres closes non-holdable ones at COMMIT, and every
+/// cursor of a transaction that rolls back).
+async fn close_transaction_cursors(session: &Session, rollback: bool) {
+    session
+        .cursors()
+        .lock()
+        .await
+        .retain(|_, c| c.hold && !rollback);
 }
 
 async fn notice<C>(client: &mut C, code: &str, message: &str)

@@ -110,8 +110,11 @@ fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
     // Arrow's parsers want a bare date and "+02:00".
     let s = if *pg == Type::DATE {
         s.split_whitespace().next().unwrap_or(s).to_string()
-    } else if *pg == Type::TIMESTAMP || *pg == Type::TIMESTAMPTZ {
+    } else if *pg == Type::TIMESTAMPTZ {
         normalize_offset(s)
+    } else if *pg == Type::TIMESTAMP {
+        // Postgres ignores an offset on `timestamp without time zone` input.
+        strip_offset(s)
     } else {
         s.to_string()
     };
@@ -123,19 +126,33 @@ fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
     }
 }
 
+/// Where a trailing UTC offset (`+02`, `-05:30`, `Z`) starts, if the text has a time part.
+fn offset_start(t: &str) -> Option<usize> {
+    if t.len() <= 10 || !t[10..].contains(':') {
+        return None;
+    }
+    if t.ends_with('Z') || t.ends_with('z') {
+        return Some(t.len() - 1);
+    }
+    let i = t.rfind(['+', '-'])?;
+    (i > 10 && t[i + 1..].chars().all(|c| c.is_ascii_digit() || c == ':')).then_some(i)
+}
+
 fn normalize_offset(s: &str) -> String {
     let t = s.trim();
-    let b = t.as_bytes();
-    let n = b.len();
-    if n > 3
-        && matches!(b[n - 3], b'+' | b'-')
-        && b[n - 2].is_ascii_digit()
-        && b[n - 1].is_ascii_digit()
-    {
-        let (head, zone) = t.split_at(n - 3);
-        return format!("{}{zone}:00", head.trim_end());
+    match offset_start(t) {
+        Some(i) if t.len() - i == 3 => format!("{}{}:00", t[..i].trim_end(), &t[i..]),
+        Some(i) => format!("{}{}", t[..i].trim_end(), &t[i..]),
+        None => t.to_string(),
     }
-    t.to_string()
+}
+
+fn strip_offset(s: &str) -> String {
+    let t = s.trim();
+    match offset_start(t) {
+        Some(i) => t[..i].trim_end().to_string(),
+        None => t.to_string(),
+    }
 }
 
 /// Parses a decimal literal into a Decimal128 with exactly its own scale.
@@ -332,6 +349,25 @@ mod tests {
             ))
             .unwrap(),
             ScalarValue::TimestampMicrosecond(Some(1_717_200_000_000_000), None)
+        );
+    }
+
+    #[test]
+    fn timestamp_without_zone_ignores_an_offset_and_dates_are_not_offsets() {
+        assert_eq!(
+            decode(
+                Some(b"2024-06-01 02:00:00+02"),
+                false,
+                &Type::TIMESTAMP,
+                None
+            )
+            .unwrap(),
+            ScalarValue::TimestampMicrosecond(Some(1_717_207_200_000_000), None)
+        );
+        assert_eq!(normalize_offset("2024-06-01"), "2024-06-01");
+        assert_eq!(
+            normalize_offset("2024-06-01 10:00:00-05"),
+            "2024-06-01 10:00:00-05:00"
         );
     }
 

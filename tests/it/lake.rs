@@ -150,6 +150,14 @@ async fn new_tables_commits_and_deletions_show_up_without_restart() {
     );
     tx.commit().await.unwrap();
 
+    // Deleted and written again at the same path with fewer versions: the new table is served.
+    std::fs::remove_dir_all(&path).unwrap();
+    write(&path, batch(100..103), SaveMode::Overwrite).await;
+    assert!(
+        eventually(Duration::from_secs(3), || async { count().await == 3 }).await,
+        "a table recreated at the same path is served"
+    );
+
     // A new zone folder becomes a schema.
     write(
         &t.lake.join("silver/things"),

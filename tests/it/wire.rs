@@ -551,4 +551,44 @@ async fn cursors_declare_fetch_close() {
     let e = c.simple_query("FETCH 1 FROM cur").await.unwrap_err();
     assert_eq!(code(&e), "34000");
     c.batch_execute("ROLLBACK").await.unwrap();
+    // A cursor does not outlive a transaction that failed (psql's FETCH_COUNT after an error).
+    c.batch_execute("BEGIN; DECLARE _psql_cursor NO SCROLL CURSOR FOR SELECT 1")
+        .await
+        .unwrap();
+    let _ = c.simple_query("SELECT * FROM nope").await.unwrap_err();
+    c.batch_execute("ROLLBACK").await.unwrap();
+    c.batch_execute("BEGIN; DECLARE _psql_cursor NO SCROLL CURSOR FOR SELECT 1; COMMIT")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn like_escape_characters_other_than_backslash() {
+    let t = demo_server().await;
+    let c = t.connect().await;
+    let n = |sql: &'static str| {
+        let c = &c;
+        async move { simple_row(c, sql).await[0].clone().unwrap() }
+    };
+    // SQLAlchemy's autoescape: '/' escapes '%', '_' and itself.
+    assert_eq!(
+        n("SELECT count(*) FROM silver.users WHERE email LIKE 'user1/_%' ESCAPE '/'").await,
+        "0"
+    );
+    assert_eq!(
+        n("SELECT CAST('1/2' LIKE '%1//2%' ESCAPE '/' AS TEXT)").await,
+        "true"
+    );
+    assert_eq!(
+        n("SELECT CAST('1\\2' LIKE '%1//2%' ESCAPE '/' AS TEXT)").await,
+        "false"
+    );
+    assert_eq!(
+        n("SELECT CAST('a_b' LIKE 'a!_b' ESCAPE '!' AS TEXT)").await,
+        "true"
+    );
+    assert_eq!(
+        n("SELECT CAST('axb' LIKE 'a!_b' ESCAPE '!' AS TEXT)").await,
+        "false"
+    );
 }
