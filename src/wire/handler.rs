@@ -796,49 +796,128 @@ where
 
 #[async_trait]
 impl SimpleQueryHandler for Connection {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    /// Runs the statements of a query string one after the other, streaming each result before
+    /// the next statement runs (pgwire's default runs them all first): a failing SELECT stops
+    /// a SET after it, each statement gets its own cancel token, and an error mid-stream leaves
+    /// the transaction status as Postgres would ('E' inside BEGIN).
+    async fn on_query<C>(
+        &self,
+        client: &mut C,
+        query: pgwire::messages::simplequery::Query,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.session()?;
-        let commands = session
-            .commands(query)
-            .map_err(|e| to_pgwire(e, Some(query)))?;
-        if commands.is_empty() {
-            return Ok(vec![Response::EmptyQuery]);
+        use pgwire::api::query::{send_query_response, send_ready_for_query};
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
         }
+        let session = self.session()?;
         let mut status = client.transaction_status();
-        let mut responses = Vec::with_capacity(commands.len());
-        for command in &commands {
-            match self
-                .run(
-                    client,
-                    &session,
-                    command,
-                    status,
-                    &Format::UnifiedText,
-                    None,
-                )
-                .await
-            {
-                Ok(r) => {
-                    status = match &r {
-                        Response::TransactionStart(_) => status.to_in_transaction_state(),
-                        Response::TransactionEnd(_) => status.to_idle_state(),
-                        _ => status,
-                    };
-                    responses.push(r);
-                }
-                Err(e) => {
-                    responses.push(Response::Error(Box::new(error_info(&e, Some(query)))));
-                    break;
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let sql = query.query;
+        let fail =
+            |e: &EngineError| PgWireBackendMessage::ErrorResponse(error_info(e, Some(&sql)).into());
+        match session.commands(&sql) {
+            Ok(commands) if commands.is_empty() => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        pgwire::messages::response::EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+            }
+            Ok(commands) => {
+                for command in &commands {
+                    let outcome = self
+                        .run(
+                            client,
+                            &session,
+                            command,
+                            status,
+                            &Format::UnifiedText,
+                            None,
+                        )
+                        .await;
+                    match outcome {
+                        Ok(Response::Query(results)) => {
+                            if let Err(e) = send_query_response(client, results, true).await {
+                                if matches!(e, PgWireError::IoError(_)) {
+                                    return Err(e);
+                                }
+                                let info: ErrorInfo = e.into();
+                                client
+                                    .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                                    .await?;
+                                status = status.to_error_state();
+                                break;
+                            }
+                        }
+                        Ok(Response::TransactionStart(tag)) => {
+                            send_execution_response(client, tag).await?;
+                            status = status.to_in_transaction_state();
+                        }
+                        Ok(Response::TransactionEnd(tag)) => {
+                            send_execution_response(client, tag).await?;
+                            status = status.to_idle_state();
+                        }
+                        Ok(Response::Execution(tag)) => {
+                            send_execution_response(client, tag).await?
+                        }
+                        Ok(Response::EmptyQuery) => {
+                            client
+                                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                                    pgwire::messages::response::EmptyQueryResponse::new(),
+                                ))
+                                .await?;
+                        }
+                        Ok(Response::Error(e)) => {
+                            client
+                                .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                                .await?;
+                            status = status.to_error_state();
+                            break;
+                        }
+                        Ok(_) => {
+                            client
+                                .feed(fail(&EngineError::Unsupported("COPY".into())))
+                                .await?;
+                            status = status.to_error_state();
+                            break;
+                        }
+                        Err(e) => {
+                            client.feed(fail(&e)).await?;
+                            status = status.to_error_state();
+                            break;
+                        }
+                    }
                 }
             }
+            Err(e) => {
+                client.feed(fail(&e)).await?;
+                status = status.to_error_state();
+            }
         }
-        Ok(responses)
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // `on_query` above does the work statement by statement.
+        Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "XX000".into(),
+            "simple query handled in on_query".into(),
+        ))))
     }
 }
 
@@ -1063,7 +1142,14 @@ impl ExtendedQueryHandler for Connection {
                         .await?;
                 }
             }
-            PortalExecutionState::Finished => {}
+            // Executing a completed portal again returns no rows, as Postgres does.
+            PortalExecutionState::Finished => {
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(
+                        Tag::new("SELECT").with_rows(0).into(),
+                    ))
+                    .await?;
+            }
             PortalExecutionState::Initial => {}
         }
         client.set_state(PgWireConnectionState::ReadyForQuery);

@@ -260,7 +260,7 @@ fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
     if sign == 0xC000 {
         return Some(ScalarValue::Float64(Some(f64::NAN)));
     }
-    let mut unscaled: i128 = 0;
+    let mut unscaled: i128;
     // value = sum(d_i * 10000^(weight - i)); scaled by 10^dscale.
     let mut int_digits = String::new();
     for i in 0..ndigits {
@@ -278,7 +278,7 @@ fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
             .chain(std::iter::repeat('0'))
             .take(dscale as usize)
             .collect();
-        unscaled = frac.parse().unwrap_or(0);
+        unscaled = frac.parse().ok()?;
     } else {
         let p = point as usize;
         let padded: String = int_digits
@@ -293,7 +293,8 @@ fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
             .take(dscale as usize)
             .collect();
         let all = format!("{int}{frac}");
-        unscaled = all.parse().unwrap_or(unscaled);
+        // More digits than an i128 holds is an error, never a silent 0.
+        unscaled = all.parse().ok()?;
     }
     if sign == 0x4000 {
         unscaled = -unscaled;
