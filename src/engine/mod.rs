@@ -7,6 +7,7 @@
 //! can write to the lake or read a path the catalog did not register.
 
 mod coerce;
+pub mod information_schema;
 mod names;
 pub mod pg_catalog;
 pub mod settings;
@@ -154,7 +155,8 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     pub fn new(catalog: Arc<LakeCatalog>, database: &str) -> Result<Arc<Engine>> {
         let config = SessionConfig::new()
-            .with_information_schema(true)
+            // Ours (Postgres column names and type names) is registered below.
+            .with_information_schema(false)
             .with_default_catalog_and_schema(database, crate::catalog::PUBLIC_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             // Spark writes timestamps as INT96; read them as microseconds so year-9999
@@ -199,6 +201,15 @@ impl Engine {
             Arc::new(pg_catalog::LakePgCatalog::new(
                 inner,
                 list,
+                database,
+                info.clone(),
+            )),
+        )?;
+        datafusion::catalog::CatalogProvider::register_schema(
+            provider.as_ref(),
+            information_schema::NAME,
+            Arc::new(information_schema::InformationSchema::new(
+                ctx.state().catalog_list().clone(),
                 database,
                 info.clone(),
             )),

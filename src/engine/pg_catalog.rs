@@ -73,16 +73,19 @@ fn hashed_oid(kind: &str, a: &str, b: &str) -> i32 {
     (16_384 + (h % (i32::MAX as u64 - 16_384)) as i64) as i32
 }
 
-struct Relation {
-    oid: i32,
-    schema: String,
-    name: String,
-    kind: &'static str,
-    fields: SchemaRef,
+pub(crate) struct Relation {
+    pub oid: i32,
+    pub schema: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub fields: SchemaRef,
 }
 
 /// Every schema and relation of the database, read at scan time.
-async fn walk(list: &Arc<dyn CatalogProviderList>, database: &str) -> (Vec<String>, Vec<Relation>) {
+pub(crate) async fn walk(
+    list: &Arc<dyn CatalogProviderList>,
+    database: &str,
+) -> (Vec<String>, Vec<Relation>) {
     let mut schemas = Vec::new();
     let mut relations = Vec::new();
     let Some(catalog) = list.catalog(database) else {
