@@ -10,15 +10,12 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session};
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::catalog::{CatalogProviderList, SchemaProvider};
+use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 use pgwire::api::Type;
 
-use super::pg_catalog::{ObjectInfo, Relation, relation_oid, walk};
+use super::pg_catalog::{Computed, ComputedTable, ObjectInfo, Relation, relation_oid, walk};
 use crate::wire::types::pg_type;
 
 pub const NAME: &str = "information_schema";
@@ -296,36 +293,19 @@ impl InfoTable {
 }
 
 #[async_trait]
-impl TableProvider for InfoTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn schema(&self) -> SchemaRef {
+impl ComputedTable for InfoTable {
+    fn table_schema(&self) -> SchemaRef {
         self.schema.clone()
     }
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch().await?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+    async fn compute(&self) -> Result<RecordBatch> {
+        self.batch().await
     }
 }
 
 /// The `information_schema` schema provider.
 #[derive(Debug)]
 pub struct InformationSchema {
-    tables: Vec<(&'static str, Arc<InfoTable>)>,
+    tables: Vec<(&'static str, Arc<Computed<InfoTable>>)>,
 }
 
 impl InformationSchema {
@@ -336,13 +316,13 @@ impl InformationSchema {
                 .map(|(name, kind)| {
                     (
                         *name,
-                        Arc::new(InfoTable {
+                        Arc::new(Computed(InfoTable {
                             kind: *kind,
                             schema: schema_of(*kind),
                             list: list.clone(),
                             database: database.to_string(),
                             info: info.clone(),
-                        }),
+                        })),
                     )
                 })
                 .collect(),

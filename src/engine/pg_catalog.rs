@@ -479,13 +479,24 @@ impl PgTable {
     }
 }
 
+/// A catalog table computed from the live catalog each time it is scanned.
 #[async_trait]
-impl TableProvider for PgTable {
+pub(crate) trait ComputedTable: std::fmt::Debug + Send + Sync + 'static {
+    fn table_schema(&self) -> SchemaRef;
+    async fn compute(&self) -> Result<RecordBatch>;
+}
+
+/// Serves a [`ComputedTable`] to DataFusion.
+#[derive(Debug)]
+pub(crate) struct Computed<T>(pub T);
+
+#[async_trait]
+impl<T: ComputedTable> TableProvider for Computed<T> {
     fn as_any(&self) -> &dyn Any {
         self
     }
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.0.table_schema()
     }
     fn table_type(&self) -> TableType {
         TableType::View
@@ -497,12 +508,22 @@ impl TableProvider for PgTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch().await?;
+        let batch = self.0.compute().await?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
-            self.schema.clone(),
+            self.0.table_schema(),
             projection.cloned(),
         )?)
+    }
+}
+
+#[async_trait]
+impl ComputedTable for PgTable {
+    fn table_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    async fn compute(&self) -> Result<RecordBatch> {
+        self.batch().await
     }
 }
 
@@ -536,13 +557,13 @@ impl LakePgCatalog {
         ] {
             overrides.insert(
                 name,
-                Arc::new(PgTable {
+                Arc::new(Computed(PgTable {
                     kind,
                     schema: schema_of(kind),
                     list: list.clone(),
                     database: database.to_string(),
                     info: info.clone(),
-                }),
+                })),
             );
         }
         for (name, schema) in empty_tables() {
@@ -846,39 +867,46 @@ pub fn to_regtype_udf() -> ScalarUDF {
         ("timestamp with time zone", "timestamptz"),
         ("decimal", "numeric"),
     ];
-    let sig = Signature::exact(vec![DataType::Utf8], Volatility::Immutable);
-    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
-        let lookup = |name: Option<&str>| -> Option<i32> {
-            let n = name?
-                .trim()
-                .trim_start_matches("pg_catalog.")
-                .to_ascii_lowercase();
-            let n = aliases
-                .iter()
-                .find(|a| a.0 == n)
-                .map(|a| a.1.to_string())
-                .unwrap_or(n);
-            let n = match n.strip_suffix("[]") {
-                Some(base) => format!("_{base}"),
-                None => n,
-            };
-            known.iter().find(|t| t.name() == n).map(|t| t.oid() as i32)
+    name_to_oid_udf("to_regtype", move |name| {
+        let n = name
+            .trim()
+            .trim_start_matches("pg_catalog.")
+            .to_ascii_lowercase();
+        let n = aliases
+            .iter()
+            .find(|a| a.0 == n)
+            .map(|a| a.1.to_string())
+            .unwrap_or(n);
+        let n = match n.strip_suffix("[]") {
+            Some(base) => format!("_{base}"),
+            None => n,
         };
+        known.iter().find(|t| t.name() == n).map(|t| t.oid() as i32)
+    })
+}
+
+/// A function `name(text) -> int4` applying `f` row by row (NULL in, NULL out).
+fn name_to_oid_udf(
+    name: &str,
+    f: impl Fn(&str) -> Option<i32> + Send + Sync + 'static,
+) -> ScalarUDF {
+    let sig = Signature::exact(vec![DataType::Utf8], Volatility::Stable);
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
         Ok(match &args[0] {
             ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
-                ColumnarValue::Scalar(ScalarValue::Int32(lookup(v.as_deref())))
+                ColumnarValue::Scalar(ScalarValue::Int32(v.as_deref().and_then(&f)))
             }
             ColumnarValue::Array(a) => {
                 let a = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
                 ColumnarValue::Array(Arc::new(Int32Array::from(
-                    a.iter().map(lookup).collect::<Vec<_>>(),
+                    a.iter().map(|v| v.and_then(&f)).collect::<Vec<_>>(),
                 )))
             }
             _ => ColumnarValue::Scalar(ScalarValue::Int32(None)),
         })
     });
     ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        "to_regtype",
+        name,
         sig,
         DataType::Int32,
         fun,
@@ -978,28 +1006,7 @@ pub fn regclass_oid(name: &str) -> i32 {
 
 /// `lakegate_regclass(text)`: SQL access to [`regclass_oid`].
 pub fn regclass_udf() -> ScalarUDF {
-    let sig = Signature::exact(vec![DataType::Utf8], Volatility::Stable);
-    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
-        let resolve = |name: Option<&str>| -> Option<i32> { name.map(regclass_oid) };
-        Ok(match &args[0] {
-            ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
-                ColumnarValue::Scalar(ScalarValue::Int32(resolve(v.as_deref())))
-            }
-            ColumnarValue::Array(a) => {
-                let a = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
-                ColumnarValue::Array(Arc::new(Int32Array::from(
-                    a.iter().map(resolve).collect::<Vec<_>>(),
-                )))
-            }
-            _ => ColumnarValue::Scalar(ScalarValue::Int32(None)),
-        })
-    });
-    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        "lakegate_regclass",
-        sig,
-        DataType::Int32,
-        fun,
-    ))
+    name_to_oid_udf("lakegate_regclass", |name| Some(regclass_oid(name)))
 }
 
 /// Translates a LIKE pattern written for `ESCAPE '<c>'` into DataFusion's backslash-escape form,
