@@ -124,6 +124,14 @@ fn pg_name(e: &Expr) -> Option<String> {
         },
         Expr::Nested(inner) => pg_name(inner),
         Expr::Case { .. } => Some("case".into()),
+        Expr::Substring { shorthand, .. } => {
+            Some(if *shorthand { "substr" } else { "substring" }.into())
+        }
+        Expr::Trim { .. } => Some("btrim".into()),
+        Expr::Extract { .. } => Some("extract".into()),
+        Expr::Position { .. } => Some("position".into()),
+        Expr::Ceil { .. } => Some("ceil".into()),
+        Expr::Floor { .. } => Some("floor".into()),
         Expr::Exists { .. } => Some("exists".into()),
         Expr::Array(_) => Some("array".into()),
         _ => Some("?column?".into()),
