@@ -138,6 +138,8 @@ pub struct Engine {
     base: SessionContext,
     catalog: Arc<LakeCatalog>,
     views: ViewSource,
+    /// Bumped on every view-set swap; part of [`Engine::generation`].
+    views_version: std::sync::atomic::AtomicU64,
     system: Arc<datafusion::catalog::MemorySchemaProvider>,
     info: Arc<pg_catalog::ObjectInfo>,
     parser: PostgresCompatibilityParser,
@@ -233,6 +235,7 @@ impl Engine {
             base: ctx,
             catalog,
             views,
+            views_version: std::sync::atomic::AtomicU64::new(0),
             system,
             info,
             parser: PostgresCompatibilityParser::new(),
@@ -246,6 +249,22 @@ impl Engine {
 
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// Changes whenever what a plan can reference changes (lake tables or the view set), so a
+    /// plan made at Parse can be reused at Execute while it is unchanged.
+    pub fn generation(&self) -> (u64, u64) {
+        let views = self
+            .views_version
+            .load(std::sync::atomic::Ordering::Acquire);
+        (*self.catalog.subscribe().borrow(), views)
+    }
+
+    /// Swaps in a new view set (the views layer's only way to publish one).
+    pub fn publish_views(&self, map: Arc<ViewMap>) {
+        *self.views.write().expect("views lock") = map;
+        self.views_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The views every session sees; the views layer swaps new sets in.
@@ -588,7 +607,12 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
         regex::Regex::new(r"(?i)'((?:[^']|'')*)'\s*::\s*(?:pg_catalog\s*\.\s*)?regclass\b")
             .expect("valid regex")
     });
-    if !sql.to_ascii_lowercase().contains("regclass") {
+    // Checked on every query: no lowercase copy of the text.
+    if !sql
+        .as_bytes()
+        .windows(8)
+        .any(|w| w.eq_ignore_ascii_case(b"regclass"))
+    {
         return std::borrow::Cow::Borrowed(sql);
     }
     re.replace_all(sql, "lakegate_regclass('$1')")

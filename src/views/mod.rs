@@ -282,7 +282,7 @@ impl ViewRegistry {
 
         // Swap: the served map first, then the status.
         let map = pending.read().expect("views lock").clone();
-        *self.engine.views_source().write().expect("views lock") = map;
+        self.engine.publish_views(map);
         self.publish_object_info(&served);
         *self.served.write().expect("served lock") = served;
         statuses.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));

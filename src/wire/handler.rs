@@ -273,6 +273,8 @@ pub struct Prepared {
     targets: Vec<Option<DataType>>,
     /// What Describe told the client; results are made to match it.
     schema: Option<SchemaRef>,
+    /// Engine generation the plan was made against.
+    generation: (u64, u64),
 }
 
 pub struct StatementParser {
@@ -334,6 +336,8 @@ async fn prepare(
         return Err(EngineError::MultipleStatements);
     }
     let command = commands.remove(0);
+    // Taken before planning: a change during planning makes Execute plan again.
+    let generation = session.engine().generation();
     let (plan, schema, targets) = match &command {
         Command::Query(stmt) => {
             let plan = session.plan((**stmt).clone()).await?;
@@ -389,6 +393,7 @@ async fn prepare(
         })
         .collect();
     Ok(Some(Prepared {
+        generation,
         sql: sql.into(),
         command,
         plan,
@@ -981,8 +986,12 @@ impl ExtendedQueryHandler for Connection {
                         return Err(EngineError::TransactionAborted);
                     }
                     let values = bind(stmt, portal)?;
-                    // Re-plan so a long-lived prepared statement sees the current lake.
-                    let plan = session.plan((**ast).clone()).await?;
+                    // Reuse the Parse-time plan unless the lake or the views changed since;
+                    // then re-plan, so a long-lived prepared statement sees the current lake.
+                    let plan = match &stmt.plan {
+                        Some(p) if stmt.generation == session.engine().generation() => p.clone(),
+                        _ => session.plan((**ast).clone()).await?,
+                    };
                     let plan = if values.is_empty() {
                         plan
                     } else {

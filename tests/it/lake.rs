@@ -137,10 +137,20 @@ async fn new_tables_commits_and_deletions_show_up_without_restart() {
     let tx = c2.transaction().await.unwrap();
     let portal = tx.bind("SELECT id FROM gold.items", &[]).await.unwrap();
     let first = tx.query_portal(&portal, 2).await.unwrap();
+    let prepared = c.prepare("SELECT count(*) FROM gold.items").await.unwrap();
+    assert_eq!(
+        c.query_one(&prepared, &[]).await.unwrap().get::<_, i64>(0),
+        10
+    );
     write(&path, batch(10..15), SaveMode::Append).await;
     assert!(
         eventually(Duration::from_secs(2), || async { count().await == 15 }).await,
         "new commit within 2 s"
+    );
+    // A statement prepared before the commit is planned again and sees it too.
+    assert_eq!(
+        c.query_one(&prepared, &[]).await.unwrap().get::<_, i64>(0),
+        15
     );
     let rest = tx.query_portal(&portal, 0).await.unwrap();
     assert_eq!(
