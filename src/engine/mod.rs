@@ -222,6 +222,8 @@ impl Engine {
             .chain([
                 pg_catalog::to_regtype_udf(),
                 pg_catalog::regclass_udf(),
+                pg_catalog::regproc_udf(),
+                pg_catalog::regnamespace_udf(),
                 pg_catalog::like_escape_udf(),
             ])
             .chain(pg_catalog::misc_udfs())
@@ -604,18 +606,31 @@ fn verify_read_only(plan: &LogicalPlan) -> Result<()> {
 fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
-        regex::Regex::new(r"(?i)'((?:[^']|'')*)'\s*::\s*(?:pg_catalog\s*\.\s*)?regclass\b")
-            .expect("valid regex")
+        regex::Regex::new(
+            r"(?i)'((?:[^']|'')*)'\s*::\s*(?:pg_catalog\s*\.\s*)?(regclass|regprocedure|regproc|regtype|regnamespace)\b",
+        )
+        .expect("valid regex")
     });
     // Checked on every query: no lowercase copy of the text.
     if !sql
         .as_bytes()
-        .windows(8)
-        .any(|w| w.eq_ignore_ascii_case(b"regclass"))
+        .windows(4)
+        .any(|w| w[0] == b':' && w[1..].eq_ignore_ascii_case(b"reg"))
+        && !sql.contains("pg_catalog.")
     {
         return std::borrow::Cow::Borrowed(sql);
     }
-    re.replace_all(sql, "lakegate_regclass('$1')")
+    // The compatibility parser drops these casts (leaving a name where an OID is meant):
+    // resolve the literal before it sees them.
+    re.replace_all(sql, |c: &regex::Captures| {
+        let function = match c[2].to_ascii_lowercase().as_str() {
+            "regclass" => "lakegate_regclass",
+            "regproc" | "regprocedure" => "lakegate_regproc",
+            "regtype" => "to_regtype",
+            _ => "lakegate_regnamespace",
+        };
+        format!("{function}('{}')", &c[1])
+    })
 }
 
 fn located_parse_error(sql: &str) -> Option<EngineError> {

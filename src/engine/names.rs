@@ -376,14 +376,14 @@ pub fn reg_casts(statement: &mut Statement) {
             ..
         } = expr
         {
-            let drop = match data_type {
-                DataType::Regclass => true,
+            let target = match data_type {
+                DataType::Regclass => Some("regclass".to_string()),
                 DataType::Custom(name, _) => name
                     .0
                     .last()
                     .and_then(|p| p.as_ident())
                     .map(|i| i.value.to_ascii_lowercase())
-                    .is_some_and(|n| {
+                    .filter(|n| {
                         matches!(
                             n.as_str(),
                             "regclass"
@@ -396,9 +396,9 @@ pub fn reg_casts(statement: &mut Statement) {
                                 | "oid"
                         )
                     }),
-                _ => false,
+                _ => None,
             };
-            if drop {
+            if let Some(target) = target {
                 use datafusion::sql::sqlparser::ast::Value;
                 // A parameter or literal cast to regclass is a name ('pg_catalog.pg_class'):
                 // keep it text. Anything else is an OID already.
@@ -407,11 +407,17 @@ pub fn reg_casts(statement: &mut Statement) {
                     Expr::Value(v) if matches!(v.value, Value::Placeholder(_) | Value::SingleQuotedString(_))
                 );
                 if is_name {
-                    // Resolved to an OID by the `lakegate_regclass` function (pg_catalog module).
+                    // Resolved to an OID by a function of the pg_catalog module.
+                    let function = match target.as_str() {
+                        "regtype" => "to_regtype",
+                        "regproc" | "regprocedure" => "lakegate_regproc",
+                        "regnamespace" => "lakegate_regnamespace",
+                        _ => "lakegate_regclass",
+                    };
                     if let Ok(new) = datafusion::sql::sqlparser::parser::Parser::new(
                         &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
                     )
-                    .try_with_sql(&format!("lakegate_regclass(CAST({inner} AS TEXT))"))
+                    .try_with_sql(&format!("{function}(CAST({inner} AS TEXT))"))
                     .and_then(|mut p| p.parse_expr())
                     {
                         *expr = new;

@@ -566,6 +566,7 @@ impl LakePgCatalog {
                 })),
             );
         }
+        overrides.insert("pg_type", Arc::new(Computed(PgType)));
         for (name, schema) in empty_tables() {
             if let Ok(t) = datafusion::catalog::MemTable::try_new(schema, vec![vec![]]) {
                 overrides.insert(name, Arc::new(t));
@@ -881,7 +882,12 @@ pub fn to_regtype_udf() -> ScalarUDF {
             Some(base) => format!("_{base}"),
             None => n,
         };
-        known.iter().find(|t| t.name() == n).map(|t| t.oid() as i32)
+        known
+            .iter()
+            .find(|t| t.name() == n)
+            .map(|t| t.oid() as i32)
+            .or_else(|| n.parse::<i32>().ok())
+            .or_else(|| static_catalog().type_oids.get(&n).copied())
     })
 }
 
@@ -968,6 +974,126 @@ fn true_udf(name: &str) -> ScalarUDF {
         DataType::Boolean,
         Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
     ))
+}
+
+/// Postgres' built-in types and functions, from datafusion-pg-catalog's static tables, decoded
+/// once per process.
+struct StaticCatalog {
+    /// pg_type with its regproc columns (typinput, typreceive, ...) as function OIDs: a regproc
+    /// is an OID that prints as a name, and drivers join on it (`proc.oid = typ.typreceive` in
+    /// Npgsql's type loading, `typinput = 'array_in'::regproc` in pgjdbc).
+    pg_type: RecordBatch,
+    proc_oids: HashMap<String, i32>,
+    type_oids: HashMap<String, i32>,
+}
+
+const REGPROC_COLUMNS: [&str; 8] = [
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+    "typsubscript",
+];
+
+fn static_catalog() -> &'static StaticCatalog {
+    static CATALOG: std::sync::OnceLock<StaticCatalog> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| {
+        build_static_catalog().expect("datafusion-pg-catalog's embedded tables decode")
+    })
+}
+
+fn build_static_catalog() -> Result<StaticCatalog> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::concat_batches;
+    let tables = datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables::try_new()?;
+    let procs = concat_batches(&tables.pg_proc.schema(), tables.pg_proc.data())?;
+    let mut proc_oids = HashMap::new();
+    {
+        let oid = procs.column_by_name("oid").expect("pg_proc.oid");
+        let oid = oid.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        let name = procs.column_by_name("proname").expect("pg_proc.proname");
+        let name = name.as_string::<i32>();
+        for i in 0..procs.num_rows() {
+            if let (false, Some(n)) = (oid.is_null(i), name.is_valid(i).then(|| name.value(i))) {
+                proc_oids.entry(n.to_string()).or_insert(oid.value(i));
+            }
+        }
+    }
+    let types = concat_batches(&tables.pg_type.schema(), tables.pg_type.data())?;
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, c) in types.schema().fields().iter().zip(types.columns()) {
+        if REGPROC_COLUMNS.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
+            let names = c.as_string::<i32>();
+            let oids: Int32Array = names
+                .iter()
+                .map(|n| Some(n.and_then(|n| proc_oids.get(n).copied()).unwrap_or(0)))
+                .collect();
+            fields.push(Field::new(f.name(), DataType::Int32, false));
+            columns.push(Arc::new(oids) as ArrayRef);
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(c.clone());
+        }
+    }
+    let pg_type = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let mut type_oids = HashMap::new();
+    {
+        let oid = pg_type.column_by_name("oid").expect("pg_type.oid");
+        let oid = oid.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        let name = pg_type.column_by_name("typname").expect("pg_type.typname");
+        let name = name.as_string::<i32>();
+        for i in 0..pg_type.num_rows() {
+            if oid.is_valid(i) && name.is_valid(i) {
+                type_oids.insert(name.value(i).to_string(), oid.value(i));
+            }
+        }
+    }
+    Ok(StaticCatalog {
+        pg_type,
+        proc_oids,
+        type_oids,
+    })
+}
+
+#[derive(Debug)]
+struct PgType;
+
+#[async_trait]
+impl ComputedTable for PgType {
+    fn table_schema(&self) -> SchemaRef {
+        static_catalog().pg_type.schema()
+    }
+    async fn compute(&self) -> Result<RecordBatch> {
+        Ok(static_catalog().pg_type.clone())
+    }
+}
+
+/// `'array_in'::regproc`: a built-in function's OID (schema prefix and argument list ignored).
+pub fn regproc_udf() -> ScalarUDF {
+    name_to_oid_udf("lakegate_regproc", |name| {
+        let n = name.trim();
+        let n = n.split('(').next().unwrap_or(n).trim();
+        let n = n.strip_prefix("pg_catalog.").unwrap_or(n).trim_matches('"');
+        match n {
+            "-" => Some(0),
+            _ => n
+                .parse::<i32>()
+                .ok()
+                .or_else(|| static_catalog().proc_oids.get(n).copied()),
+        }
+    })
+}
+
+/// `'public'::regnamespace`.
+pub fn regnamespace_udf() -> ScalarUDF {
+    name_to_oid_udf("lakegate_regnamespace", |name| {
+        let n = name.trim().trim_matches('"').to_ascii_lowercase();
+        Some(n.parse::<i32>().unwrap_or_else(|_| namespace_oid(&n)))
+    })
 }
 
 /// `'name'::regclass`: the OID a relation name stands for (Postgres' own for catalog tables

@@ -90,6 +90,9 @@ pub struct Connection {
     registry: Arc<CancelRegistry>,
     slot: Arc<QuerySlot>,
     pid: AtomicI32,
+    /// Names of the statements prepared on this connection: pgwire's store cannot list them,
+    /// and `DISCARD ALL` / `DEALLOCATE ALL` (connection poolers, Npgsql) must drop them all.
+    prepared: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Connection {
@@ -104,6 +107,7 @@ impl Connection {
             registry,
             slot: Arc::new(QuerySlot::default()),
             pid: AtomicI32::new(0),
+            prepared: Default::default(),
         }
     }
 
@@ -589,6 +593,26 @@ fn text_rows(
 
 impl Connection {
     /// Runs one non-query command (or a query given as a plan) and says what to answer.
+    /// `DEALLOCATE name`, `DEALLOCATE ALL` and `DISCARD ALL` drop prepared statements (and,
+    /// for the last two, every portal).
+    fn release_prepared<S: PortalStore + ?Sized>(&self, store: &S, command: &Command) {
+        let all = match command {
+            Command::Deallocate(Some(name)) => {
+                store.rm_statement(name);
+                self.prepared.lock().expect("prepared lock").remove(name);
+                return;
+            }
+            Command::Deallocate(None) | Command::Discard => true,
+            _ => false,
+        };
+        if all {
+            for name in std::mem::take(&mut *self.prepared.lock().expect("prepared lock")) {
+                store.rm_statement(&name);
+            }
+            store.clear_portals();
+        }
+    }
+
     async fn run<C>(
         &self,
         client: &mut C,
@@ -836,6 +860,7 @@ impl SimpleQueryHandler for Connection {
             }
             Ok(commands) => {
                 for command in &commands {
+                    self.release_prepared(client.portal_store(), command);
                     let outcome = self
                         .run(
                             client,
@@ -963,6 +988,38 @@ impl ExtendedQueryHandler for Connection {
         self.parser.clone()
     }
 
+    /// pgwire's Parse, plus a note of the statement's name for `DISCARD ALL`.
+    async fn on_parse<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::extendedquery::Parse,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| pgwire::api::DEFAULT_NAME.to_owned());
+        let parser = self.query_parser();
+        match StoredStatement::parse(client, &message, parser).await? {
+            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        if name != pgwire::api::DEFAULT_NAME {
+            self.prepared.lock().expect("prepared lock").insert(name);
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(
+                pgwire::messages::extendedquery::ParseComplete::new(),
+            ))
+            .await?;
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -1001,12 +1058,7 @@ impl ExtendedQueryHandler for Connection {
                 }
                 _ => None,
             };
-            if let Command::Deallocate(name) = &stmt.command {
-                match name {
-                    Some(n) => client.portal_store().rm_statement(n),
-                    None => client.portal_store().clear_portals(),
-                }
-            }
+            self.release_prepared(client.portal_store(), &stmt.command);
             self.run(
                 client,
                 &session,

@@ -592,3 +592,24 @@ async fn like_escape_characters_other_than_backslash() {
         "false"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discard_all_and_deallocate_drop_prepared_statements() {
+    let t = demo_server().await;
+    let c = t.connect().await;
+    let one = c.prepare("SELECT 1::int4").await.unwrap();
+    let two = c.prepare("SELECT 2::int4").await.unwrap();
+    assert_eq!(c.query_one(&one, &[]).await.unwrap().get::<_, i32>(0), 1);
+    // DEALLOCATE ALL drops every statement of this connection.
+    c.batch_execute("DEALLOCATE ALL").await.unwrap();
+    assert_eq!(code(&c.query_one(&one, &[]).await.unwrap_err()), "26000");
+    assert_eq!(code(&c.query_one(&two, &[]).await.unwrap_err()), "26000");
+    let two = c.prepare("SELECT 2::int4").await.unwrap();
+    assert_eq!(c.query_one(&two, &[]).await.unwrap().get::<_, i32>(0), 2);
+    // DISCARD ALL (what poolers and Npgsql send on connection reset) drops the rest.
+    c.batch_execute("DISCARD ALL").await.unwrap();
+    assert_eq!(code(&c.query_one(&two, &[]).await.unwrap_err()), "26000");
+    // The connection goes on: new statements prepare and run.
+    let three = c.prepare("SELECT 3::int4").await.unwrap();
+    assert_eq!(c.query_one(&three, &[]).await.unwrap().get::<_, i32>(0), 3);
+}
