@@ -227,6 +227,7 @@ impl Engine {
                 pg_catalog::like_escape_udf(),
             ])
             .chain(pg_catalog::misc_udfs())
+            .chain(pg_catalog::array_bound_udfs())
         {
             ctx.register_udf(udf);
         }
@@ -362,6 +363,8 @@ pub fn names_apply(statement: &mut Statement) {
     names::function_aliases(statement);
     names::like_escapes(statement);
     names::reg_casts(statement);
+    names::set_returning_functions(statement);
+    names::bare_user(statement);
     names::field_access(statement);
     names::apply(statement)
 }
@@ -467,6 +470,8 @@ impl Session {
         names::function_aliases(&mut statement);
         names::like_escapes(&mut statement);
         names::reg_casts(&mut statement);
+        names::set_returning_functions(&mut statement);
+        names::bare_user(&mut statement);
         names::field_access(&mut statement);
         if catalog_only {
             names::null_correlated_subqueries(&mut statement);

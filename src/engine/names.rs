@@ -511,3 +511,130 @@ pub fn field_access(statement: &mut Statement) {
         std::ops::ControlFlow::<()>::Continue(())
     });
 }
+
+/// Functions in FROM that DataFusion cannot run as table functions, as Postgres runs them:
+/// `generate_series(array_lower(a, 1), array_upper(a, 1)) AS i` (arguments that are not
+/// literals) and scalar functions such as `string_to_array(...) s` (one row, one column named
+/// after the alias). Grafana's table browser joins the two over `search_path`.
+pub fn set_returning_functions(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, TableFactor, Value, VisitMut, VisitorMut,
+    };
+    struct V;
+    impl VisitorMut for V {
+        type Break = ();
+        fn pre_visit_table_factor(
+            &mut self,
+            factor: &mut TableFactor,
+        ) -> std::ops::ControlFlow<()> {
+            let TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                with_ordinality: false,
+                ..
+            } = factor
+            else {
+                return std::ops::ControlFlow::Continue(());
+            };
+            let Some(function) = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_ascii_lowercase())
+            else {
+                return std::ops::ControlFlow::Continue(());
+            };
+            let literal = |a: &FunctionArg| {
+                matches!(
+                    a,
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))
+                        if !matches!(v.value, Value::Placeholder(_))
+                ) || matches!(
+                    a,
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::UnaryOp { expr, .. }))
+                        if matches!(expr.as_ref(), Expr::Value(_))
+                )
+            };
+            let scalar = matches!(
+                function.as_str(),
+                "string_to_array"
+                    | "regexp_split_to_array"
+                    | "current_schemas"
+                    | "array_lower"
+                    | "array_upper"
+                    | "current_setting"
+            );
+            let series = function == "generate_series" && !args.args.iter().all(literal);
+            if !scalar && !series {
+                // `generate_series(1, 3) AS g`: Postgres names the column after the alias.
+                if function == "generate_series" {
+                    if let Some(a) = alias.as_mut().filter(|a| a.columns.is_empty()) {
+                        a.columns
+                            .push(datafusion::sql::sqlparser::ast::TableAliasColumnDef {
+                                name: a.name.clone(),
+                                data_type: None,
+                            });
+                    }
+                }
+                return std::ops::ControlFlow::Continue(());
+            }
+            let column = alias
+                .as_ref()
+                .map(|a| {
+                    a.columns
+                        .first()
+                        .map(|c| c.name.clone())
+                        .unwrap_or_else(|| a.name.clone())
+                })
+                .unwrap_or_else(|| Ident::new(function.clone()));
+            let table = alias
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| Ident::new(function.clone()));
+            let list = args
+                .args
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let call = format!("{name}({list})");
+            let item = if series {
+                format!("unnest({call})")
+            } else {
+                call
+            };
+            let sql = format!("SELECT * FROM (SELECT {item} AS {column}) AS {table}");
+            if let Ok(Statement::Query(q)) = datafusion::sql::sqlparser::parser::Parser::new(
+                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            )
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_statement())
+            {
+                if let SetExpr::Select(s) = *q.body {
+                    if let Some(t) = s.from.into_iter().next() {
+                        *factor = t.relation;
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut V);
+}
+
+/// A bare `user` is Postgres' `current_user` (a reserved word, so a column named user is
+/// always quoted).
+pub fn bare_user(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{FunctionArguments, ObjectName, visit_expressions_mut};
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(f) = expr {
+            let bare = matches!(f.args, FunctionArguments::None)
+                && matches!(f.name.0.as_slice(), [p] if p.as_ident().is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user")));
+            if bare {
+                f.name = ObjectName::from(vec![Ident::new("session_user")]);
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}

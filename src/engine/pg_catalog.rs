@@ -966,6 +966,50 @@ pub fn misc_udfs() -> Vec<ScalarUDF> {
     ]
 }
 
+/// `array_lower(a, dim)` and `array_upper(a, dim)` for one-dimensional arrays (Postgres
+/// arrays start at 1; an empty or NULL array, or another dimension, gives NULL).
+pub fn array_bound_udfs() -> Vec<ScalarUDF> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let bound = |name: &str, upper: bool| {
+        let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+            let n = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    _ => None,
+                })
+                .unwrap_or(1);
+            let arrays = args[0].to_array(n)?;
+            let dims = args[1].cast_to(&DataType::Int64, None)?.to_array(n)?;
+            let dims = dims.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let len = |i: usize| -> Option<i32> {
+                if arrays.is_null(i) || dims.is_null(i) || dims.value(i) != 1 {
+                    return None;
+                }
+                let l = match arrays.data_type() {
+                    DataType::List(_) => arrays.as_list::<i32>().value_length(i) as i64,
+                    DataType::LargeList(_) => arrays.as_list::<i64>().value_length(i),
+                    _ => return None,
+                };
+                (l > 0).then_some(if upper { l as i32 } else { 1 })
+            };
+            let out: Int32Array = (0..n).map(len).collect();
+            Ok(if n == 1 && args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+            } else {
+                ColumnarValue::Array(Arc::new(out))
+            })
+        });
+        ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+            name,
+            Signature::any(2, Volatility::Immutable),
+            DataType::Int32,
+            fun,
+        ))
+    };
+    vec![bound("array_lower", false), bound("array_upper", true)]
+}
+
 /// Visibility checks: every object a client can list is visible on its search path.
 fn true_udf(name: &str) -> ScalarUDF {
     ScalarUDF::from(SimpleScalarUDF::new_with_signature(
