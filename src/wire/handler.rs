@@ -303,6 +303,7 @@ impl QueryParser for StatementParser {
             .get()
             .cloned()
             .ok_or_else(|| fatal("08P01", "parse before startup".into()))?;
+        debug!(sql, "parse");
         prepare(&session, sql, types)
             .await
             .map_err(|e| to_pgwire(e, Some(sql)))
@@ -848,6 +849,7 @@ impl SimpleQueryHandler for Connection {
         let mut status = client.transaction_status();
         client.set_state(PgWireConnectionState::QueryInProgress);
         let sql = query.query;
+        debug!(sql, "query");
         let fail =
             |e: &EngineError| PgWireBackendMessage::ErrorResponse(error_info(e, Some(&sql)).into());
         match session.commands(&sql) {

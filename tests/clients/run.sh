@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real-client tier: real drivers against a running lakegate serving the demo lake.
-#   Python: SQLAlchemy (psycopg2, psycopg 3), pandas, asyncpg — from PyPI into a cached venv
+#   Python: SQLAlchemy (psycopg2, psycopg 3), pandas, asyncpg, pyodbc over psqlODBC (Debian's
+#           odbc-postgresql) — from PyPI into a cached venv
 #   Java:   pgjdbc from Debian (libpostgresql-jdbc-java), extended and simple query modes
 #   Node:   node-postgres from npm
 # Needs the lakegate binary (cargo test builds it). Prints one `<client>: N passed, M failed`
@@ -16,12 +17,14 @@ mkdir -p "$cache"
 # Installs (idempotent; cached between runs on the same machine).
 if [ ! -x "$cache/venv/bin/python" ]; then python3 -m venv "$cache/venv" || exit 1; fi
 "$cache/venv/bin/pip" install --quiet --disable-pip-version-check \
-  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest || exit 1
+  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest pyodbc || exit 1
 jar=/usr/share/java/postgresql.jar
-if [ ! -f "$jar" ]; then
+odbc=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so
+if [ ! -f "$jar" ] || [ ! -f "$odbc" ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q libpostgresql-jdbc-java >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null && apt-get install -y -q libpostgresql-jdbc-java >/dev/null; } || exit 1
+  pkgs="libpostgresql-jdbc-java odbc-postgresql unixodbc"
+  apt-get install -y -q $pkgs >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q $pkgs >/dev/null; } || exit 1
 fi
 if [ ! -d "$cache/node/node_modules/pg" ]; then
   mkdir -p "$cache/node" && (cd "$cache/node" && npm install --silent --no-audit --no-fund pg@8 >/dev/null) || exit 1
