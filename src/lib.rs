@@ -1,6 +1,7 @@
 //! lakegate serves a Delta data lake to Postgres clients.
 //!
 //! Module map (each owns one layer and its error type):
+//! - [`auth`]: users (SCRAM verifiers), roles, grants and row filters, login throttling.
 //! - [`config`]: `lakegate.yaml`, defaults, overrides, validation with file:line:column.
 //! - [`storage`]: lake URLs and the object stores behind them.
 //! - [`catalog`]: zones as schemas, Delta tables discovered by walking the lake, refresh.
@@ -10,6 +11,7 @@
 //! - [`views`]: versioned SQL views from a folder, hot reload, history, git commits.
 //! - [`demo`]: the built-in demo lake.
 
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod demo;
@@ -35,6 +37,8 @@ pub enum Error {
     Demo(#[from] demo::DemoError),
     #[error(transparent)]
     Views(#[from] views::ViewError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     #[error("{0}")]
     Startup(String),
 }

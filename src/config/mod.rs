@@ -13,6 +13,16 @@
 //! refresh_interval: 2s        # how often the lake is re-read for new tables and commits
 //! max_connections: 256        # further connections are refused with SQLSTATE 53300
 //! shutdown_timeout: 30s       # how long running queries may finish after SIGINT/SIGTERM
+//! tls: {mode: require, cert: server.crt, key: server.key}   # disable | allow | require
+//! users:                      # none: trust, loopback only; any: SCRAM-SHA-256 for everyone
+//!   alice: {password: "SCRAM-SHA-256$4096:...", roles: [analyst], max_connections: 10}
+//!   ops: {password: "${OPS_PASSWORD}", admin: true}   # or file:/run/secrets/ops
+//! roles:
+//!   analyst:
+//!     grants: [gold.*, silver.orders]
+//!     row_filters: {silver.orders: "region = 'EU'"}
+//! limits: {statement_timeout: 5m, idle_session_timeout: 1h, startup_timeout: 10s,
+//!          query_memory: 1GiB, memory: 4GiB, max_query_bytes: 1MiB}
 //! ```
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -70,6 +80,117 @@ pub struct Config {
     /// Grace period for running queries on shutdown.
     #[serde(default = "default_shutdown", with = "humantime_serde_compat")]
     pub shutdown_timeout: Duration,
+    /// TLS for the wire listener.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Users allowed to log in; empty means trust (loopback listeners only).
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, UserConfig>,
+    /// Roles: what their members may read.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, RoleConfig>,
+    /// Bounds on sessions and queries.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// `tls: {mode, cert, key}`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// `disable`, `allow` (TLS when the client asks) or `require` (plain connections refused).
+    #[serde(default)]
+    pub mode: TlsMode,
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC).
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    Disable,
+    #[default]
+    Allow,
+    Require,
+}
+
+/// One user: a SCRAM verifier (or a `${ENV}` / `file:` reference), roles, limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub password: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Admins read everything, including the `lakegate` system schema.
+    #[serde(default)]
+    pub admin: bool,
+    /// Concurrent connections of this user (beyond it: 53300).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+}
+
+/// `roles.<name>: {grants, row_filters}`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// `schema.*`, `schema.table`, or `*` for everything.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// `schema.table: <SQL predicate>`: members only see the rows it keeps, also through views.
+    #[serde(default)]
+    pub row_filters: std::collections::BTreeMap<String, String>,
+}
+
+/// `limits:`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Default `statement_timeout` of every session (0 = none); sessions may lower it.
+    #[serde(default, with = "humantime_serde_compat")]
+    pub statement_timeout: Duration,
+    /// Sessions idle longer than this are closed (0 = never).
+    #[serde(default, with = "humantime_serde_compat")]
+    pub idle_session_timeout: Duration,
+    /// Connections that have not authenticated within this are closed.
+    #[serde(default = "default_startup_timeout", with = "humantime_serde_compat")]
+    pub startup_timeout: Duration,
+    /// Memory one query may use before it spills or fails with 53200.
+    #[serde(default = "default_query_memory", with = "bytesize_compat")]
+    pub query_memory: u64,
+    /// Memory all queries together may use.
+    #[serde(default = "default_memory", with = "bytesize_compat")]
+    pub memory: u64,
+    /// Longest query text accepted (54000 beyond it).
+    #[serde(default = "default_max_query_bytes", with = "bytesize_compat")]
+    pub max_query_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            statement_timeout: Duration::ZERO,
+            idle_session_timeout: Duration::ZERO,
+            startup_timeout: default_startup_timeout(),
+            query_memory: default_query_memory(),
+            memory: default_memory(),
+            max_query_bytes: default_max_query_bytes(),
+        }
+    }
+}
+
+fn default_startup_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_query_memory() -> u64 {
+    1 << 30
+}
+fn default_memory() -> u64 {
+    4 << 30
+}
+fn default_max_query_bytes() -> u64 {
+    1 << 20
 }
 
 fn default_listen() -> String {
@@ -98,6 +219,10 @@ impl Default for Config {
             refresh_interval: default_refresh(),
             max_connections: default_max_connections(),
             shutdown_timeout: default_shutdown(),
+            tls: None,
+            users: Default::default(),
+            roles: Default::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -270,6 +395,32 @@ impl Config {
             crate::storage::LakeUrl::parse(lake)
                 .map_err(|e| invalid("lake", format!("lake: {e}")))?;
         }
+        if let Some(tls) = &self.tls {
+            if tls.mode != TlsMode::Disable && (tls.cert.is_none() || tls.key.is_none()) {
+                return Err(invalid(
+                    "tls",
+                    "tls: `cert` and `key` are required unless `mode: disable`".into(),
+                ));
+            }
+        }
+        for (name, user) in &self.users {
+            for role in &user.roles {
+                if !self.roles.contains_key(role) {
+                    return Err(invalid(
+                        "users",
+                        format!("users.{name}: role `{role}` is not defined under `roles:`"),
+                    ));
+                }
+            }
+            crate::auth::check_password_syntax(&user.password)
+                .map_err(|e| invalid("users", format!("users.{name}.password: {e}")))?;
+        }
+        for (name, role) in &self.roles {
+            for g in role.grants.iter().chain(role.row_filters.keys()) {
+                crate::auth::ObjectPattern::parse(g)
+                    .map_err(|e| invalid("roles", format!("roles.{name}: {e}")))?;
+            }
+        }
         Ok(())
     }
 
@@ -303,6 +454,48 @@ fn locate_quoted(text: &str, message: &str) -> Option<(usize, usize)> {
 /// Parses durations such as `500ms`, `2s`, `1m` (humantime syntax).
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+/// Parses sizes such as `512MiB`, `2GB`, `1048576`.
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size `{s}`: expected e.g. 512MiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return Err(format!("invalid size `{s}`: unknown unit")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+mod bytesize_compat {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum V {
+            N(u64),
+            S(String),
+        }
+        match V::deserialize(d)? {
+            V::N(n) => Ok(n),
+            V::S(s) => super::parse_bytes(&s).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 mod humantime_serde_compat {
