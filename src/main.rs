@@ -43,6 +43,13 @@ enum Command {
         #[arg(long, short, env = "LAKEGATE_CONFIG")]
         config: PathBuf,
     },
+    /// Print a SCRAM-SHA-256 verifier for a user's password, to paste under `users:` in the
+    /// config (the password itself is never stored). Reads the password from the terminal
+    /// (asked twice), or one line from standard input when it is not a terminal.
+    Passwd {
+        /// The user name (printed in the YAML line).
+        user: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +132,31 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), lakegate::Error> {
     match command {
+        Command::Passwd { user } => {
+            use std::io::IsTerminal;
+            let password = if std::io::stdin().is_terminal() {
+                let a = rpassword::prompt_password(format!("password for {user}: "))
+                    .map_err(|e| lakegate::Error::Startup(format!("cannot read password: {e}")))?;
+                let b = rpassword::prompt_password("again: ")
+                    .map_err(|e| lakegate::Error::Startup(format!("cannot read password: {e}")))?;
+                if a != b {
+                    return Err(lakegate::Error::Startup("passwords differ".into()));
+                }
+                a
+            } else {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| lakegate::Error::Startup(format!("cannot read password: {e}")))?;
+                line.trim_end_matches(['\n', '\r']).to_string()
+            };
+            if password.is_empty() {
+                return Err(lakegate::Error::Startup("empty password".into()));
+            }
+            let verifier = lakegate::auth::Verifier::generate(&password);
+            println!("  {user}: {{password: \"{verifier}\"}}");
+            Ok(())
+        }
         Command::Check { config: path } => {
             let config = Config::load(Some(&path), &Overrides::default())?;
             let errors = lakegate::server::check(&config).await?;

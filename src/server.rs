@@ -48,13 +48,20 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let addrs = config
         .listen_addrs()
         .map_err(|message| Error::Startup(format!("listen: {message}")))?;
-    if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-        return Err(Error::Startup(format!(
-            "refusing to listen on {a}: it is not a loopback address and no authentication \
-             is configured, so anyone who can reach it could read the lake; listen on \
-             127.0.0.1 or ::1"
-        )));
+    let security = Arc::new(crate::auth::Security::from_config(&config)?);
+    if security.trust() {
+        if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            return Err(Error::Startup(format!(
+                "refusing to listen on {a}: it is not a loopback address and no users are \
+                 configured, so anyone who can reach it could read the lake; listen on \
+                 127.0.0.1 or ::1, or add `users:` (see `lakegate passwd`)"
+            )));
+        }
     }
+    let tls = match &config.tls {
+        Some(t) => crate::wire::tls::TlsSetup::from_config(t).map_err(Error::Startup)?,
+        None => None,
+    };
     let lake = config.lake.as_deref().ok_or_else(|| {
         Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into())
     })?;
@@ -70,7 +77,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let catalog = LakeCatalog::new(root.clone())?;
     let metrics = catalog.refresh().await?;
     info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
-    let engine = Engine::new(catalog.clone(), &config.database)?;
+    let engine = Engine::new(catalog.clone(), &config.database, &config.limits)?;
     let shutdown = CancellationToken::new();
     let mut poller = None;
     let views_dir = match &config.views {
@@ -129,9 +136,14 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let listener = tokio::spawn(crate::wire::run_listener(
         listener,
         engine,
-        config.max_connections,
+        crate::wire::ListenerOptions {
+            max_connections: config.max_connections,
+            grace: config.shutdown_timeout,
+            startup_timeout: config.limits.startup_timeout,
+            idle_timeout: config.limits.idle_session_timeout,
+            shared: Arc::new(crate::wire::Shared { security, tls }),
+        },
         shutdown.clone(),
-        config.shutdown_timeout,
     ));
     info!(%addr, database = %config.database, "serving the lake over the Postgres protocol");
     Ok(RunningServer {
@@ -210,7 +222,7 @@ pub async fn check(config: &Config) -> Result<Vec<String>> {
     let root = LakeUrl::parse(lake)?;
     let catalog = LakeCatalog::new(root)?;
     catalog.refresh().await?;
-    let engine = Engine::new(catalog, &config.database)?;
+    let engine = Engine::new(catalog, &config.database, &config.limits)?;
     let registry = ViewRegistry::new(&views, engine);
     Ok(registry.reload().await?.errors)
 }

@@ -156,8 +156,8 @@ fn col(v: Vec<Option<String>>) -> ArrayRef {
 }
 
 impl InfoTable {
-    async fn batch(&self) -> Result<RecordBatch> {
-        let (schemas, rels) = walk(&self.list, &self.database).await;
+    async fn batch(&self, list: &Arc<dyn CatalogProviderList>) -> Result<RecordBatch> {
+        let (schemas, rels) = walk(list, &self.database).await;
         let db = Some(self.database.clone());
         let rels: Vec<Relation> = rels.into_iter().filter(|r| r.schema != NAME).collect();
         let columns: Vec<ArrayRef> = match self.kind {
@@ -297,8 +297,9 @@ impl ComputedTable for InfoTable {
     fn table_schema(&self) -> SchemaRef {
         self.schema.clone()
     }
-    async fn compute(&self) -> Result<RecordBatch> {
-        self.batch().await
+    async fn compute(&self, state: &dyn datafusion::catalog::Session) -> Result<RecordBatch> {
+        self.batch(&super::pg_catalog::session_list(state, &self.list))
+            .await
     }
 }
 

@@ -6,6 +6,7 @@
 //! and their plans are verified to contain no DDL, DML or statements, so nothing a client sends
 //! can write to the lake or read a path the catalog did not register.
 
+pub mod access;
 mod coerce;
 pub mod information_schema;
 mod names;
@@ -70,6 +71,8 @@ pub enum EngineError {
     UnknownDatabase(String),
     #[error("canceling statement due to user request")]
     Canceled,
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
     #[error("{0}")]
     InvalidParameter(String),
     #[error("cursor \"{0}\" does not exist")]
@@ -144,6 +147,9 @@ pub struct Engine {
     info: Arc<pg_catalog::ObjectInfo>,
     parser: PostgresCompatibilityParser,
     database: String,
+    limits: crate::config::Limits,
+    /// Process-wide memory budget every session's pool draws from.
+    memory: Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -155,7 +161,11 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    pub fn new(catalog: Arc<LakeCatalog>, database: &str) -> Result<Arc<Engine>> {
+    pub fn new(
+        catalog: Arc<LakeCatalog>,
+        database: &str,
+        limits: &crate::config::Limits,
+    ) -> Result<Arc<Engine>> {
         let config = SessionConfig::new()
             // Ours (Postgres column names and type names) is registered below.
             .with_information_schema(false)
@@ -225,6 +235,7 @@ impl Engine {
                 pg_catalog::regproc_udf(),
                 pg_catalog::regnamespace_udf(),
                 pg_catalog::like_escape_udf(),
+                pg_catalog::pg_sleep_udf(),
             ])
             .chain(pg_catalog::misc_udfs())
             .chain(pg_catalog::array_bound_udfs())
@@ -243,6 +254,10 @@ impl Engine {
             info,
             parser: PostgresCompatibilityParser::new(),
             database: database.to_string(),
+            limits: limits.clone(),
+            memory: Arc::new(datafusion::execution::memory_pool::GreedyMemoryPool::new(
+                usize::try_from(limits.memory).unwrap_or(usize::MAX),
+            )),
         }))
     }
 
@@ -300,9 +315,41 @@ impl Engine {
         SessionContext::new_with_state(state)
     }
 
-    /// A session for one connection: shares catalogs and functions, owns its settings.
-    pub fn new_session(self: &Arc<Self>, user: &str) -> Session {
-        let ctx = SessionContext::new_with_state(self.base.state());
+    /// A session for one connection: shares catalogs and functions, owns its settings, sees
+    /// what `access` allows, and draws query memory from its own pool inside the global one.
+    pub fn new_session(self: &Arc<Self>, user: &str, access: crate::auth::Access) -> Session {
+        use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+        let access = Arc::new(access);
+        let base = self.base.state();
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(access::QueryPool::new(
+                self.memory.clone(),
+                usize::try_from(self.limits.query_memory).unwrap_or(usize::MAX),
+            )))
+            .with_object_store_registry(base.runtime_env().object_store_registry.clone())
+            .build_arc();
+        let config = base.config().clone().with_extension(access.clone());
+        let mut builder =
+            datafusion::execution::SessionStateBuilder::new_from_existing(base.clone())
+                .with_config(config);
+        match runtime {
+            Ok(rt) => builder = builder.with_runtime_env(rt),
+            Err(e) => tracing::warn!(error = %e, "session runtime without its own memory pool"),
+        }
+        if !access.admin {
+            if let Some(catalog) = base.catalog_list().catalog(&self.database) {
+                let list = MemoryCatalogProviderList::new();
+                list.register_catalog(
+                    self.database.clone(),
+                    Arc::new(access::AuthorizedCatalog {
+                        inner: catalog,
+                        access: access.clone(),
+                    }),
+                );
+                builder = builder.with_catalog_list(Arc::new(list));
+            }
+        }
+        let ctx = SessionContext::new_with_state(builder.build());
         ctx.register_udf(constant_udf("session_user", user.to_string()));
         ctx.register_udf(constant_udf("current_user", user.to_string()));
         let settings = Arc::new(Mutex::new(Settings::new(user)));
@@ -311,6 +358,7 @@ impl Engine {
             engine: self.clone(),
             ctx,
             settings,
+            access,
             cursors: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -425,6 +473,7 @@ pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
     settings: Arc<Mutex<Settings>>,
+    access: Arc<crate::auth::Access>,
     /// Open SQL cursors (DECLARE), by name.
     cursors: tokio::sync::Mutex<std::collections::HashMap<String, Cursor>>,
 }
@@ -482,7 +531,31 @@ impl Session {
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))
             .await?;
         verify_read_only(&plan)?;
+        let plan =
+            access::apply_row_filters(plan, &self.access, &self.ctx, &self.engine.database)?;
         Ok(plan)
+    }
+
+    pub fn access(&self) -> &crate::auth::Access {
+        &self.access
+    }
+
+    /// The bound on this statement's run time: the session's `statement_timeout`, capped by
+    /// the server's `limits.statement_timeout` (zero means none).
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        let session = self
+            .settings
+            .lock()
+            .expect("settings lock")
+            .get("statement_timeout")
+            .ok()
+            .and_then(|v| settings::parse_pg_duration(&v))
+            .filter(|d| !d.is_zero());
+        let server = Some(self.engine.limits.statement_timeout).filter(|d| !d.is_zero());
+        match (session, server) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub async fn execute(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
@@ -499,6 +572,19 @@ impl Session {
     pub fn set(&self, name: &str, value: Option<&str>) -> Result<Option<(String, String)>> {
         let lower = name.to_ascii_lowercase();
         if lower.starts_with("datafusion.") {
+            // Planner and EXPLAIN knobs are harmless; the rest (execution, runtime, catalog
+            // paths) is for admins, and paths and runtime limits for no one.
+            let harmless = ["datafusion.explain.", "datafusion.optimizer.", "datafusion.format."]
+                .iter()
+                .any(|p| lower.starts_with(p));
+            let never = ["datafusion.catalog.", "datafusion.runtime."]
+                .iter()
+                .any(|p| lower.starts_with(p));
+            if never || !(harmless || self.access.admin) {
+                return Err(EngineError::Forbidden(format!(
+                    "to set parameter \"{name}\""
+                )));
+            }
             let state = self.ctx.state_ref();
             let mut state = state.write();
             let value = match value {

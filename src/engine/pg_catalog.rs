@@ -295,8 +295,8 @@ fn type_layout(t: &pgwire::api::Type) -> (i16, bool, &'static str) {
 }
 
 impl PgTable {
-    async fn batch(&self) -> Result<RecordBatch> {
-        let (schemas, rels) = walk(&self.list, &self.database).await;
+    async fn batch(&self, list: &Arc<dyn CatalogProviderList>) -> Result<RecordBatch> {
+        let (schemas, rels) = walk(list, &self.database).await;
         let n_rel = rels.len();
         let columns: Vec<ArrayRef> = match self.kind {
             Kind::Namespace => {
@@ -483,7 +483,21 @@ impl PgTable {
 #[async_trait]
 pub(crate) trait ComputedTable: std::fmt::Debug + Send + Sync + 'static {
     fn table_schema(&self) -> SchemaRef;
-    async fn compute(&self) -> Result<RecordBatch>;
+    /// `state` is the scanning session's: its catalog list is what that user may see.
+    async fn compute(&self, state: &dyn Session) -> Result<RecordBatch>;
+}
+
+/// The catalogs the scanning session sees (a restricted user's list hides what they may not
+/// read), or `fallback` when the session is not a DataFusion `SessionState`.
+pub(crate) fn session_list(
+    state: &dyn Session,
+    fallback: &Arc<dyn CatalogProviderList>,
+) -> Arc<dyn CatalogProviderList> {
+    state
+        .as_any()
+        .downcast_ref::<datafusion::execution::SessionState>()
+        .map(|s| s.catalog_list().clone())
+        .unwrap_or_else(|| fallback.clone())
 }
 
 /// Serves a [`ComputedTable`] to DataFusion.
@@ -503,12 +517,12 @@ impl<T: ComputedTable> TableProvider for Computed<T> {
     }
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.0.compute().await?;
+        let batch = self.0.compute(state).await?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             self.0.table_schema(),
@@ -522,8 +536,8 @@ impl ComputedTable for PgTable {
     fn table_schema(&self) -> SchemaRef {
         self.schema.clone()
     }
-    async fn compute(&self) -> Result<RecordBatch> {
-        self.batch().await
+    async fn compute(&self, state: &dyn Session) -> Result<RecordBatch> {
+        self.batch(&session_list(state, &self.list)).await
     }
 }
 
@@ -1111,7 +1125,7 @@ impl ComputedTable for PgType {
     fn table_schema(&self) -> SchemaRef {
         static_catalog().pg_type.schema()
     }
-    async fn compute(&self) -> Result<RecordBatch> {
+    async fn compute(&self, _state: &dyn Session) -> Result<RecordBatch> {
         Ok(static_catalog().pg_type.clone())
     }
 }
@@ -1285,4 +1299,61 @@ mod tests {
         assert_eq!(namespace_oid("pg_catalog"), 11);
         assert_eq!(namespace_oid("public"), 2200);
     }
+}
+
+/// `pg_sleep(seconds)`: waits without holding a worker thread (an async function), and is
+/// canceled with its query.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgSleep {
+    signature: Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for PgSleep {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        "pg_sleep"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Null)
+    }
+    fn invoke_with_args(
+        &self,
+        _: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<ColumnarValue> {
+        datafusion::common::not_impl_err!("pg_sleep is evaluated asynchronously")
+    }
+}
+
+#[async_trait]
+impl datafusion::logical_expr::async_udf::AsyncScalarUDFImpl for PgSleep {
+    async fn invoke_async_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<ColumnarValue> {
+        let secs = match &args.args[0] {
+            ColumnarValue::Scalar(v) => v.cast_to(&DataType::Float64)?,
+            ColumnarValue::Array(a) => ScalarValue::try_from_array(
+                &datafusion::arrow::compute::cast(a, &DataType::Float64)?,
+                0,
+            )?,
+        };
+        if let ScalarValue::Float64(Some(s)) = secs {
+            if s > 0.0 && s.is_finite() {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(s)).await;
+            }
+        }
+        Ok(ColumnarValue::Scalar(ScalarValue::Null))
+    }
+}
+
+pub fn pg_sleep_udf() -> ScalarUDF {
+    datafusion::logical_expr::async_udf::AsyncScalarUDF::new(Arc::new(PgSleep {
+        signature: Signature::any(1, Volatility::Volatile),
+    }))
+    .into_scalar_udf()
 }

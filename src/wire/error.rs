@@ -95,7 +95,7 @@ pub fn sqlstate(e: &EngineError) -> SqlState {
         EngineError::MultipleStatements => SqlState::SyntaxError,
         EngineError::TransactionAborted => SqlState::InFailedSqlTransaction,
         EngineError::UnknownDatabase(_) => SqlState::InvalidCatalogName,
-        EngineError::Canceled => SqlState::QueryCanceled,
+        EngineError::Canceled | EngineError::StatementTimeout => SqlState::QueryCanceled,
         EngineError::InvalidParameter(_) => SqlState::InvalidTextRepresentation,
         EngineError::Encode(_) => SqlState::FeatureNotSupported,
         EngineError::UnknownCursor(_) => SqlState::InvalidCursorName,
@@ -128,7 +128,12 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
         DataFusionError::Execution(m) => execution_message_state(m),
         DataFusionError::ExecutionJoin(_) => SqlState::InternalError,
         DataFusionError::External(inner) => {
-            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+            if inner
+                .downcast_ref::<crate::engine::access::PermissionDenied>()
+                .is_some()
+            {
+                SqlState::InsufficientPrivilege
+            } else if let Some(df) = inner.downcast_ref::<DataFusionError>() {
                 datafusion_state(df)
             } else if let Some(a) = inner.downcast_ref::<ArrowError>() {
                 arrow_state(a)
@@ -234,6 +239,8 @@ fn client_message(e: &EngineError) -> String {
                 "Invalid argument error: ",
                 "Parser error: ",
                 "Cast error: ",
+                "External error: ",
+                "Resources exhausted: ",
             ] {
                 if let Some(rest) = msg.strip_prefix(prefix) {
                     return rest.to_string();

@@ -18,9 +18,11 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Sink, SinkExt, Stream, StreamExt, stream};
+use pgwire::api::auth::mechanism::{AuthMechanism, AuthMechanismFactory, AuthState};
+use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
-    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
-    save_startup_parameters_to_metadata,
+    AuthSource, LoginInfo, Password, ServerParameterProvider, StartupHandler,
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
@@ -42,7 +44,10 @@ use pgwire::messages::response::{NoticeResponse, TransactionStatus};
 use pgwire::messages::startup::{ParameterStatus, SecretKey};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
+
+use crate::auth::{ConnectionSlot, Security};
+use crate::config::TlsMode;
 
 use super::encode::encode_batch;
 use super::error::{error_info, to_pgwire};
@@ -66,19 +71,60 @@ impl Debug for CancelRegistry {
 /// The running query of one connection, cancelable from another connection.
 #[derive(Default)]
 pub struct QuerySlot {
-    token: Mutex<CancellationToken>,
+    token: Mutex<QueryCancel>,
 }
 
 impl QuerySlot {
     /// A fresh token for the next query; canceling it stops planning and streaming.
-    fn begin(&self) -> CancellationToken {
-        let t = CancellationToken::new();
+    fn begin(&self) -> QueryCancel {
+        let t = QueryCancel::default();
         *self.token.lock().expect("slot lock") = t.clone();
         t
     }
 
-    fn current(&self) -> CancellationToken {
+    fn current(&self) -> QueryCancel {
         self.token.lock().expect("slot lock").clone()
+    }
+}
+
+/// Cancels one query: a CancelRequest, or its statement timeout (which says so in the error).
+#[derive(Clone, Default)]
+pub struct QueryCancel {
+    token: CancellationToken,
+    timed_out: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl QueryCancel {
+    fn cancel(&self) {
+        self.token.cancel();
+    }
+    fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+    fn error(&self) -> EngineError {
+        if self.timed_out.load(Ordering::Acquire) {
+            EngineError::StatementTimeout
+        } else {
+            EngineError::Canceled
+        }
+    }
+    /// Cancels the query after `timeout` unless it finished first.
+    fn arm(&self, timeout: Option<std::time::Duration>) {
+        let Some(timeout) = timeout else { return };
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = me.token.cancelled() => {}
+                _ = tokio::time::sleep(timeout) => {
+                    me.timed_out.store(true, Ordering::Release);
+                    me.token.cancel();
+                }
+            }
+        });
+    }
+    /// The query ended normally: stop its timer.
+    fn finish(&self) {
+        self.token.cancel();
     }
 }
 
@@ -93,12 +139,55 @@ pub struct Connection {
     /// Names of the statements prepared on this connection: pgwire's store cannot list them,
     /// and `DISCARD ALL` / `DEALLOCATE ALL` (connection poolers, Npgsql) must drop them all.
     prepared: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    shared: Arc<Shared>,
+    peer: std::net::SocketAddr,
+    /// The SCRAM exchange in progress during startup.
+    mechanism: Mutex<Option<Box<dyn AuthMechanism<()>>>>,
+    /// This user's connection slot, released when the socket closes.
+    user_slot: Mutex<Option<ConnectionSlot>>,
+    /// For `limits.idle_session_timeout`: when the last request ended, and how many run.
+    last_active: Mutex<std::time::Instant>,
+    busy: AtomicI32,
+}
+
+/// Marks the connection busy while a request runs.
+struct Busy<'a>(&'a Connection);
+
+impl<'a> Busy<'a> {
+    fn new(c: &'a Connection) -> Busy<'a> {
+        c.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(c)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        *self.0.last_active.lock().expect("activity lock") = std::time::Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What every connection of a listener shares.
+pub struct Shared {
+    pub security: Arc<Security>,
+    pub tls: Option<Arc<super::tls::TlsSetup>>,
 }
 
 impl Connection {
-    pub fn new(engine: Arc<Engine>, registry: Arc<CancelRegistry>) -> Connection {
+    pub fn new(
+        engine: Arc<Engine>,
+        registry: Arc<CancelRegistry>,
+        shared: Arc<Shared>,
+        peer: std::net::SocketAddr,
+    ) -> Connection {
         let session = Arc::new(OnceLock::new());
         Connection {
+            shared,
+            peer,
+            mechanism: Mutex::new(None),
+            user_slot: Mutex::new(None),
+            last_active: Mutex::new(std::time::Instant::now()),
+            busy: AtomicI32::new(0),
             engine,
             parser: Arc::new(StatementParser {
                 session: session.clone(),
@@ -172,6 +261,25 @@ fn fatal(code: &str, message: String) -> PgWireError {
     )))
 }
 
+/// Hands lakegate's SCRAM verifiers to pgwire's SCRAM state machine.
+#[derive(Debug)]
+struct Verifiers(Arc<Security>);
+
+#[async_trait]
+impl AuthSource for Verifiers {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        Err(PgWireError::InvalidPassword(
+            login.user().unwrap_or_default().to_string(),
+        ))
+    }
+    async fn get_scram_secret(
+        &self,
+        login: &LoginInfo,
+    ) -> PgWireResult<(pgwire::api::auth::sasl::scram::ScramSecret, Option<()>)> {
+        Ok((self.0.scram_secret(login.user().unwrap_or_default()), None))
+    }
+}
+
 #[async_trait]
 impl StartupHandler for Connection {
     async fn on_startup<C>(
@@ -184,31 +292,128 @@ impl StartupHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(ref startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, startup).await?;
-        save_startup_parameters_to_metadata(client, startup);
-        let user = client
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let user = self.user_of(client);
+                let database = client
+                    .metadata()
+                    .get(METADATA_DATABASE)
+                    .cloned()
+                    .unwrap_or_else(|| user.clone());
+                if database != self.engine.database() {
+                    return Err(fatal(
+                        "3D000",
+                        format!(
+                            "database \"{database}\" does not exist (this server serves \"{}\")",
+                            self.engine.database()
+                        ),
+                    ));
+                }
+                let require_tls = self
+                    .shared
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.mode == TlsMode::Require);
+                if require_tls && !client.is_secure() {
+                    warn!(peer = %self.peer, %user, "plain-text connection refused (tls.mode: require)");
+                    return Err(fatal(
+                        "28000",
+                        "this server requires TLS: connect with sslmode=require or stronger"
+                            .into(),
+                    ));
+                }
+                if self.shared.security.trust() {
+                    return self.establish(client, &user, "trust").await;
+                }
+                // Repeated failures from one address slow its next attempts down.
+                let delay = self.shared.security.login_delay(self.peer.ip());
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let mut scram = ScramAuth::new(Arc::new(Verifiers(self.shared.security.clone())));
+                if client.is_secure() {
+                    if let Some(tls) = &self.shared.tls {
+                        let (_, pem) = tls.acceptor();
+                        // SCRAM-SHA-256-PLUS: the proof is bound to this TLS channel.
+                        if let Err(e) = scram.configure_certificate(&pem) {
+                            debug!(error = %e, "no channel binding for this certificate");
+                        }
+                    }
+                }
+                let mut mechanism = scram.create();
+                match mechanism.begin(&*client).await? {
+                    AuthState::InProgress(request) => {
+                        *self.mechanism.lock().expect("mechanism lock") = Some(mechanism);
+                        client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                        client
+                            .send(PgWireBackendMessage::Authentication(request))
+                            .await?;
+                        Ok(())
+                    }
+                    _ => Err(PgWireError::InvalidSASLState),
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let user = self.user_of(client);
+                let Some(mut mechanism) = self.mechanism.lock().expect("mechanism lock").take()
+                else {
+                    return Err(PgWireError::NoAuthenticationInProgress);
+                };
+                match mechanism.next(&*client, message).await {
+                    Ok(AuthState::InProgress(next)) => {
+                        *self.mechanism.lock().expect("mechanism lock") = Some(mechanism);
+                        client.send(PgWireBackendMessage::Authentication(next)).await?;
+                        Ok(())
+                    }
+                    Ok(AuthState::Ok { final_message, .. }) => {
+                        if let Some(m) = final_message {
+                            client.send(PgWireBackendMessage::Authentication(m)).await?;
+                        }
+                        self.shared.security.record_success(self.peer.ip());
+                        self.establish(client, &user, "scram-sha-256").await
+                    }
+                    Ok(AuthState::Failed(e)) | Err(e) => {
+                        let failures = self.shared.security.record_failure(self.peer.ip());
+                        warn!(peer = %self.peer, %user, failures, reason = %e, "authentication failed");
+                        // Same answer whatever was wrong (unknown user, bad proof, bad message).
+                        Err(PgWireError::InvalidPassword(user))
+                    }
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Connection {
+    fn user_of<C: ClientInfo>(&self, client: &C) -> String {
+        client
             .metadata()
             .get(METADATA_USER)
             .cloned()
-            .unwrap_or_else(|| "lakegate".into());
-        let database = client
-            .metadata()
-            .get(METADATA_DATABASE)
-            .cloned()
-            .unwrap_or_else(|| user.clone());
-        if database != self.engine.database() {
+            .unwrap_or_else(|| "lakegate".into())
+    }
+
+    /// After authentication: the per-user connection limit, the session, cancel registration,
+    /// and the startup parameters.
+    async fn establish<C>(&self, client: &mut C, user: &str, method: &str) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(slot) = self.shared.security.open_connection(user) else {
+            warn!(%user, "connection refused: the user's max_connections is reached");
             return Err(fatal(
-                "3D000",
-                format!(
-                    "database \"{database}\" does not exist (this server serves \"{}\")",
-                    self.engine.database()
-                ),
+                "53300",
+                format!("too many connections for role \"{user}\""),
             ));
-        }
-        let session = Arc::new(self.engine.new_session(&user));
+        };
+        *self.user_slot.lock().expect("slot lock") = Some(slot);
+        let access = self.shared.security.access(user);
+        let session = Arc::new(self.engine.new_session(user, access));
         let mut reported = session_parameters(&session);
         if let Some(app) = client.metadata().get("application_name").cloned() {
             let _ = session.set("application_name", Some(&app));
@@ -224,8 +429,30 @@ impl StartupHandler for Connection {
             .lock()
             .expect("registry lock")
             .insert(pid, (secret, self.slot.clone()));
-        debug!(%user, pid, "connection authenticated (trust)");
+        debug!(%user, pid, peer = %self.peer, method, tls = client.is_secure(), "connection authenticated");
         finish_authentication(client, &StartupParameters(reported)).await
+    }
+
+    /// Resolves once the session has been idle (no request running) for `timeout`; never
+    /// for a zero timeout.
+    pub async fn idle_expired(&self, timeout: std::time::Duration) {
+        if timeout.is_zero() {
+            return std::future::pending().await;
+        }
+        loop {
+            let last = *self.last_active.lock().expect("activity lock");
+            let wait = (last + timeout).saturating_duration_since(std::time::Instant::now());
+            if wait.is_zero() && self.busy.load(Ordering::Acquire) == 0 && self.authenticated() {
+                return;
+            }
+            tokio::time::sleep(wait.max(std::time::Duration::from_millis(200))).await;
+        }
+    }
+
+    /// Whether startup finished (the listener drops connections that do not get there in
+    /// `limits.startup_timeout`).
+    pub fn authenticated(&self) -> bool {
+        self.session.get().is_some()
     }
 }
 
@@ -487,7 +714,7 @@ fn query_response(
     schema: SchemaRef,
     batches: SendableRecordBatchStream,
     formats: Vec<FieldFormat>,
-    token: CancellationToken,
+    token: QueryCancel,
     tag: &str,
 ) -> QueryResponse {
     let fields = Arc::new(field_infos(&schema, &formats));
@@ -549,7 +776,7 @@ fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Engine
 
 fn cancelable<S>(
     rows: S,
-    token: CancellationToken,
+    token: QueryCancel,
 ) -> impl Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static
 where
     S: Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static,
@@ -558,8 +785,14 @@ where
         let (mut rows, token) = state?;
         tokio::select! {
             biased;
-            _ = token.cancelled() => Some((Err(to_pgwire(EngineError::Canceled, None)), None)),
-            item = rows.next() => item.map(|i| (i, Some((rows, token)))),
+            _ = token.cancelled() => Some((Err(to_pgwire(token.error(), None)), None)),
+            item = rows.next() => match item {
+                Some(i) => Some((i, Some((rows, token)))),
+                None => {
+                    token.finish();
+                    None
+                }
+            },
         }
     })
 }
@@ -587,7 +820,7 @@ fn text_rows(
         schema,
         Box::pin(stream),
         formats,
-        CancellationToken::new(),
+        QueryCancel::default(),
         "SHOW",
     ))
 }
@@ -636,12 +869,13 @@ impl Connection {
         Ok(match command {
             Command::Query(stmt) => {
                 let token = self.slot.begin();
+                token.arm(session.statement_timeout());
                 let (plan, described) = match query {
                     Some(q) => q,
                     None => {
                         let plan = tokio::select! {
                             biased;
-                            _ = token.cancelled() => return Err(EngineError::Canceled),
+                            _ = token.cancelled() => return Err(token.error()),
                             p = session.plan((**stmt).clone()) => p?,
                         };
                         let schema = Session::result_schema(&plan);
@@ -658,7 +892,7 @@ impl Connection {
                 };
                 let batches = tokio::select! {
                     biased;
-                    _ = token.cancelled() => return Err(EngineError::Canceled),
+                    _ = token.cancelled() => return Err(token.error()),
                     s = session.execute(plan) => s?,
                 };
                 let fmts = formats(result_format, described.fields().len());
@@ -766,7 +1000,7 @@ impl Connection {
                     schema,
                     Box::pin(stream),
                     fmts,
-                    CancellationToken::new(),
+                    QueryCancel::default(),
                     "FETCH",
                 ))
             }
@@ -842,6 +1076,7 @@ impl SimpleQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         use pgwire::api::query::{send_query_response, send_ready_for_query};
+        let _busy = Busy::new(self);
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }
@@ -1117,6 +1352,7 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         use pgwire::api::store::Entry;
+        let _busy = Busy::new(self);
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }

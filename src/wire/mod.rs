@@ -9,6 +9,7 @@ pub mod encode;
 pub mod error;
 mod handler;
 mod params;
+pub mod tls;
 pub mod types;
 
 use std::sync::Arc;
@@ -23,17 +24,35 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::engine::Engine;
-pub use handler::CancelRegistry;
+pub use handler::{CancelRegistry, Shared};
 use handler::{Connection, Handlers};
+
+/// How the listener admits and bounds connections.
+pub struct ListenerOptions {
+    pub max_connections: usize,
+    /// Grace period for open connections at shutdown.
+    pub grace: Duration,
+    /// Connections not authenticated by then are closed.
+    pub startup_timeout: Duration,
+    /// Authenticated connections idle this long are closed (zero: never).
+    pub idle_timeout: Duration,
+    pub shared: Arc<Shared>,
+}
 
 /// Accepts connections until `shutdown` fires, then waits up to `grace` for open ones.
 pub async fn run_listener(
     listener: TcpListener,
     engine: Arc<Engine>,
-    max_connections: usize,
+    options: ListenerOptions,
     shutdown: CancellationToken,
-    grace: Duration,
 ) {
+    let ListenerOptions {
+        max_connections,
+        grace,
+        startup_timeout,
+        idle_timeout,
+        shared,
+    } = options;
     let limit = Arc::new(Semaphore::new(max_connections));
     let registry = Arc::new(CancelRegistry::default());
     let tracker = TaskTracker::new();
@@ -61,15 +80,34 @@ pub async fn run_listener(
                 continue;
             }
         };
-        let handlers = Handlers(Arc::new(Connection::new(engine.clone(), registry.clone())));
+        let conn = Arc::new(Connection::new(
+            engine.clone(),
+            registry.clone(),
+            shared.clone(),
+            peer,
+        ));
+        let handlers = Handlers(conn.clone());
+        let acceptor = shared.tls.as_ref().map(|t| t.acceptor().0);
         let conn_shutdown = shutdown.clone();
         tracker.spawn(async move {
             debug!(%peer, "connection opened");
             tokio::select! {
-                r = pgwire::tokio::process_socket(socket, None, handlers) => {
+                r = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
                     if let Err(e) = r {
                         debug!(%peer, error = %e, "connection ended with error");
                     }
+                }
+                // A client that does not finish startup in time holds nothing for long.
+                _ = async {
+                    tokio::time::sleep(startup_timeout).await;
+                    if conn.authenticated() {
+                        std::future::pending::<()>().await;
+                    }
+                } => {
+                    info!(%peer, ?startup_timeout, "connection closed: not authenticated in time");
+                }
+                _ = conn.idle_expired(idle_timeout) => {
+                    info!(%peer, ?idle_timeout, "connection closed: idle session timeout");
                 }
                 // After the grace period the server stops waiting; connections still open
                 // are dropped with the runtime.

@@ -1,0 +1,210 @@
+//! Per-session enforcement of a user's [`Access`]: the catalog a restricted session plans
+//! against (unlisted objects are invisible, named ones are denied with 42501), row filters
+//! injected above table scans (also inside views, which otherwise run with their definer's
+//! rights), and the memory pool that bounds one session's query inside the global budget.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, TableReference};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{
+    GreedyMemoryPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
+};
+use datafusion::logical_expr::{Filter, LogicalPlan};
+use datafusion::prelude::SessionContext;
+
+use crate::auth::Access;
+
+/// A table the user may not read was named: 42501 at the wire.
+#[derive(Debug, thiserror::Error)]
+#[error("permission denied for {kind} {name}")]
+pub struct PermissionDenied {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+pub fn denied(kind: &'static str, name: String) -> DataFusionError {
+    DataFusionError::External(Box::new(PermissionDenied { kind, name }))
+}
+
+/// The database catalog as one user sees it.
+#[derive(Debug)]
+pub struct AuthorizedCatalog {
+    pub inner: Arc<dyn CatalogProvider>,
+    pub access: Arc<Access>,
+}
+
+impl CatalogProvider for AuthorizedCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn schema_names(&self) -> Vec<String> {
+        self.inner
+            .schema_names()
+            .into_iter()
+            .filter(|s| self.access.can_see_schema(s))
+            .collect()
+    }
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let inner = self.inner.schema(name)?;
+        if matches!(name, "pg_catalog" | "information_schema") {
+            return Some(inner);
+        }
+        Some(Arc::new(AuthorizedSchema {
+            name: name.to_string(),
+            inner,
+            access: self.access.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct AuthorizedSchema {
+    name: String,
+    inner: Arc<dyn SchemaProvider>,
+    access: Arc<Access>,
+}
+
+#[async_trait]
+impl SchemaProvider for AuthorizedSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn table_names(&self) -> Vec<String> {
+        self.inner
+            .table_names()
+            .into_iter()
+            .filter(|t| self.access.can_read(&self.name, t))
+            .collect()
+    }
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if self.access.can_read(&self.name, name) {
+            return self.inner.table(name).await;
+        }
+        if self.inner.table_exist(name) {
+            let kind = match self.inner.table(name).await? {
+                Some(t) if t.table_type() == datafusion::datasource::TableType::View => "view",
+                _ => "table",
+            };
+            return Err(denied(kind, format!("{}.{name}", self.name)));
+        }
+        Ok(None)
+    }
+    fn table_exist(&self, name: &str) -> bool {
+        self.access.can_read(&self.name, name) && self.inner.table_exist(name)
+    }
+}
+
+/// Puts the user's row filters above every scan of a filtered table, wherever it is in the
+/// plan (views are inlined by then, so their scans are filtered too).
+pub fn apply_row_filters(
+    plan: LogicalPlan,
+    access: &Access,
+    ctx: &SessionContext,
+    database: &str,
+) -> Result<LogicalPlan> {
+    if !access.has_row_filters() {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::TableScan(scan) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let (schema, table) = match &scan.table_name {
+            TableReference::Bare { table } => (crate::catalog::PUBLIC_SCHEMA.into(), table.clone()),
+            TableReference::Partial { schema, table } => (schema.clone(), table.clone()),
+            TableReference::Full {
+                catalog,
+                schema,
+                table,
+            } => {
+                if catalog.as_ref() != database {
+                    return Ok(Transformed::no(node));
+                }
+                (schema.clone(), table.clone())
+            }
+        };
+        let predicates = access.row_filters(&schema, &table);
+        if predicates.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let df_schema: &DFSchema = scan.projected_schema.as_ref();
+        let mut predicate = None;
+        for sql in predicates {
+            let e = ctx.parse_sql_expr(sql, df_schema)?;
+            predicate = Some(match predicate {
+                None => e,
+                Some(p) => datafusion::logical_expr::and(p, e),
+            });
+        }
+        let predicate = predicate.expect("at least one predicate");
+        Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
+            predicate,
+            Arc::new(node),
+        )?)))
+    })
+    .map(|t| t.data)
+}
+
+/// One session's memory pool: its own limit, inside the process-wide pool.
+#[derive(Debug)]
+pub struct QueryPool {
+    global: Arc<dyn MemoryPool>,
+    local: GreedyMemoryPool,
+    limit: usize,
+}
+
+impl QueryPool {
+    pub fn new(global: Arc<dyn MemoryPool>, limit: usize) -> QueryPool {
+        QueryPool {
+            global,
+            local: GreedyMemoryPool::new(limit),
+            limit,
+        }
+    }
+}
+
+impl MemoryPool for QueryPool {
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.global.register(consumer);
+        self.local.register(consumer);
+    }
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.global.unregister(consumer);
+        self.local.unregister(consumer);
+    }
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.global.grow(reservation, additional);
+        self.local.grow(reservation, additional);
+    }
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.global.shrink(reservation, shrink);
+        self.local.shrink(reservation, shrink);
+    }
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
+        self.local.try_grow(reservation, additional).map_err(|_| {
+            DataFusionError::ResourcesExhausted(format!(
+                "query memory limit reached ({} bytes, limits.query_memory)",
+                self.limit
+            ))
+        })?;
+        if self.global.try_grow(reservation, additional).is_err() {
+            self.local.shrink(reservation, additional);
+            return Err(DataFusionError::ResourcesExhausted(
+                "server memory budget reached (limits.memory); try again later".into(),
+            ));
+        }
+        Ok(())
+    }
+    fn reserved(&self) -> usize {
+        self.local.reserved()
+    }
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.limit)
+    }
+}
