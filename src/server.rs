@@ -133,6 +133,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .local_addr()
         .map_err(|e| Error::Startup(format!("Failed to read the bound address: {e}")))?;
     let refresher = catalog.spawn_refresher(config.refresh_interval, shutdown.clone());
+    spawn_memory_trim(shutdown.clone());
     let listener = tokio::spawn(crate::wire::run_listener(
         listener,
         engine,
@@ -225,4 +226,26 @@ pub async fn check(config: &Config) -> Result<Vec<String>> {
     let engine = Engine::new(catalog, &config.database, &config.limits)?;
     let registry = ViewRegistry::new(&views, engine);
     Ok(registry.reload().await?.errors)
+}
+
+/// glibc keeps freed memory in its per-thread arenas; after a burst of large queries the
+/// process would keep hundreds of MiB it no longer uses. Handing it back every few seconds
+/// keeps RSS near what is really in use (see examples/soak.rs).
+fn spawn_memory_trim(shutdown: CancellationToken) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(async move {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+            // SAFETY: malloc_trim only releases free heap pages; it takes no pointers.
+            let _ = tokio::task::spawn_blocking(|| unsafe { malloc_trim(0) }).await;
+        }
+    });
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = shutdown;
 }

@@ -73,6 +73,8 @@ pub enum EngineError {
     Canceled,
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    #[error("query text of {len} bytes is longer than limits.max_query_bytes ({max})")]
+    QueryTooLong { len: usize, max: u64 },
     #[error("{0}")]
     InvalidParameter(String),
     #[error("cursor \"{0}\" does not exist")]
@@ -489,6 +491,12 @@ impl Session {
 
     /// Parses a query string into statements (empty for an empty query).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        if sql.len() as u64 > self.engine.limits.max_query_bytes {
+            return Err(EngineError::QueryTooLong {
+                len: sql.len(),
+                max: self.engine.limits.max_query_bytes,
+            });
+        }
         let sql = regclass_literals(sql);
         Ok(self.engine.parser.parse(&sql)?)
     }
@@ -501,6 +509,7 @@ impl Session {
         }
         match self.parse(sql) {
             Ok(statements) => Ok(statements.into_iter().map(classify).collect()),
+            Err(e @ EngineError::QueryTooLong { .. }) => Err(e),
             // A write the Postgres grammar does not know (DataFusion's CREATE EXTERNAL TABLE,
             // MERGE variants, ...) is still a write: refuse it as one, not as a typo.
             Err(e) => match leading_write_keyword(sql) {

@@ -39,6 +39,8 @@ pub enum SqlState {
     DuplicateCursor,
     InvalidCatalogName,
     QueryCanceled,
+    ProgramLimitExceeded,
+    StatementTooComplex,
     OutOfMemory,
     DiskFull,
     IoError,
@@ -74,6 +76,8 @@ impl SqlState {
             SqlState::DuplicateCursor => "42P03",
             SqlState::InvalidCatalogName => "3D000",
             SqlState::QueryCanceled => "57014",
+            SqlState::ProgramLimitExceeded => "54000",
+            SqlState::StatementTooComplex => "54001",
             SqlState::OutOfMemory => "53200",
             SqlState::DiskFull => "53100",
             SqlState::IoError => "58030",
@@ -85,7 +89,11 @@ impl SqlState {
 /// SQLSTATE of an engine error.
 pub fn sqlstate(e: &EngineError) -> SqlState {
     match e {
+        EngineError::Syntax(datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded) => {
+            SqlState::StatementTooComplex
+        }
         EngineError::Syntax(_) => SqlState::SyntaxError,
+        EngineError::QueryTooLong { .. } => SqlState::ProgramLimitExceeded,
         EngineError::DataFusion(df) => datafusion_state(df),
         EngineError::ReadOnly(_) => SqlState::ReadOnlySqlTransaction,
         EngineError::Forbidden(_) => SqlState::InsufficientPrivilege,
@@ -150,7 +158,9 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
 
 fn plan_message_state(m: &str) -> SqlState {
     let l = m.to_ascii_lowercase();
-    if l.contains("table") && (l.contains("not found") || l.contains("does not exist")) {
+    if l.contains("table function") && l.contains("not found") {
+        SqlState::UndefinedFunction
+    } else if l.contains("table") && (l.contains("not found") || l.contains("does not exist")) {
         SqlState::UndefinedTable
     } else if l.contains("invalid function")
         || l.contains("unknown function")

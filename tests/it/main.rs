@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod lake;
+mod security;
 mod slt;
 mod views;
 mod wire;

@@ -1,0 +1,470 @@
+//! Security through the real interface: SCRAM logins, TLS modes with psql, grants and row
+//! filters, limits with their SQLSTATEs, hostile protocol input.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lakegate::auth::Verifier;
+use lakegate::config::{Config, Limits, RoleConfig, TlsConfig, TlsMode, UserConfig};
+use lakegate::server::start;
+use tempfile::TempDir;
+use tokio_postgres::NoTls;
+
+use crate::common::*;
+
+fn user(password: &str, roles: &[&str], admin: bool) -> UserConfig {
+    UserConfig {
+        password: password.to_string(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        admin,
+        max_connections: None,
+    }
+}
+
+/// Demo lake + the repository's views, users alice (analyst) and ops (admin, password from
+/// a file reference), optional TLS.
+async fn secure_server(
+    tls: Option<TlsConfig>,
+    limits: Limits,
+    edit: impl FnOnce(&mut Config),
+) -> (TestServer, TempDir) {
+    let dir = TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let secret = dir.path().join("ops.password");
+    std::fs::write(&secret, "ops-pass\n").unwrap();
+    let mut c = config(&lake);
+    c.views = Some(lakegate::config::ViewsSource::Folder(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("views"),
+    ));
+    c.tls = tls;
+    c.limits = limits;
+    c.users.insert(
+        "alice".into(),
+        user(&Verifier::generate("alice-pass").to_string(), &["analyst"], false),
+    );
+    c.users.insert(
+        "ops".into(),
+        user(&format!("file:{}", secret.display()), &[], true),
+    );
+    c.roles.insert(
+        "analyst".into(),
+        RoleConfig {
+            grants: vec!["gold.*".into(), "silver.users".into()],
+            row_filters: [("silver.users".to_string(), "country = 'DE'".to_string())]
+                .into_iter()
+                .collect(),
+        },
+    );
+    edit(&mut c);
+    let server = start(c).await.expect("server starts");
+    let kept = dir.path().join("kept");
+    (TestServer::from_parts(server, lake, kept), dir)
+}
+
+async fn login(
+    t: &TestServer,
+    user: &str,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let url = format!(
+        "host=127.0.0.1 port={} user={user} password={password} dbname=lake",
+        t.server.addr.port()
+    );
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_logins_succeed_and_failures_give_28p01_without_hints() {
+    let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
+    let c = login(&t, "alice", "alice-pass").await.expect("alice logs in");
+    let row = c.query_one("SELECT current_user", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "alice");
+    // The file: reference works for ops.
+    login(&t, "ops", "ops-pass").await.expect("ops logs in");
+    // Wrong password and unknown user fail the same way.
+    let wrong = login(&t, "alice", "nope").await.unwrap_err();
+    let unknown = login(&t, "mallory", "nope").await.unwrap_err();
+    assert_eq!(code(&wrong), "28P01");
+    assert_eq!(code(&unknown), "28P01");
+    let msg = |e: &tokio_postgres::Error| e.as_db_error().unwrap().message().replace("mallory", "alice");
+    assert_eq!(msg(&wrong), msg(&unknown));
+    // Repeated failures from one address are slowed down; the right password still works.
+    for _ in 0..4 {
+        let _ = login(&t, "alice", "nope").await;
+    }
+    let started = Instant::now();
+    let _ = login(&t, "alice", "nope").await.unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    login(&t, "alice", "alice-pass").await.expect("still logs in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_hide_and_deny_row_filters_apply_through_views() {
+    let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
+    let alice = login(&t, "alice", "alice-pass").await.unwrap();
+    let ops = login(&t, "ops", "ops-pass").await.unwrap();
+    let listed = |c: tokio_postgres::Client| async move {
+        let rows = c
+            .query(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+    };
+    let seen = listed(alice).await;
+    assert!(seen.contains(&"silver.users".to_string()), "{seen:?}");
+    assert!(seen.iter().all(|t| t.starts_with("gold.") || t == "silver.users"), "{seen:?}");
+    assert!(listed(ops).await.contains(&"silver.titles".to_string()));
+    let alice = login(&t, "alice", "alice-pass").await.unwrap();
+    // pg_class and pg_namespace hide the same objects (psql's \dt reads them).
+    let n: i64 = alice
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+             ON n.oid = c.relnamespace WHERE n.nspname IN ('bronze', 'silver') AND c.relname <> 'users'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    // Naming a table outside the grants: 42501 with the table's name.
+    let e = alice
+        .query("SELECT * FROM silver.titles", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "42501");
+    assert!(e.as_db_error().unwrap().message().contains("silver.titles"), "{e}");
+    // Row filter: only German users.
+    let row = alice
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE country <> 'DE') FROM silver.users",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, i64>(0) > 0);
+    assert_eq!(row.get::<_, i64>(1), 0);
+    // A gold view reading silver tables alice cannot read directly works (definer's rights)
+    // and the row filter on silver.users applies inside it too.
+    let n: i64 = alice
+        .query_one("SELECT count(*) FROM gold.top_titles", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(n > 0);
+    let by_country = alice
+        .query("SELECT country FROM gold.active_users_by_country", &[])
+        .await
+        .unwrap();
+    assert!(!by_country.is_empty());
+    assert!(by_country.iter().all(|r| r.get::<_, String>(0) == "DE"));
+    // Sandbox: no file-reading table functions, no writes, no runtime settings.
+    for (sql, state) in [
+        ("SET datafusion.execution.batch_size = 1", "42501"),
+        ("CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'", "25006"),
+        ("COPY (SELECT 1) TO '/tmp/x.csv'", "42501"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "42883"),
+        ("SELECT * FROM '/etc/passwd'", "42P01"),
+    ] {
+        let e = alice.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(&e), state, "{sql}: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_memory_limit_and_per_user_connections() {
+    let limits = Limits {
+        statement_timeout: Duration::from_secs(3),
+        query_memory: 16 << 20,
+        ..Limits::default()
+    };
+    let (t, _d) = secure_server(None, limits, |c| {
+        c.users.get_mut("alice").unwrap().max_connections = Some(2);
+    })
+    .await;
+    let c = login(&t, "ops", "ops-pass").await.unwrap();
+    // The session's own timeout.
+    c.batch_execute("SET statement_timeout = '300ms'").await.unwrap();
+    let started = Instant::now();
+    let e = c.query("SELECT pg_sleep(5)", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "57014");
+    assert!(e.as_db_error().unwrap().message().contains("statement timeout"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The server's limit caps a session that turned its own off.
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
+    let started = Instant::now();
+    let e = c.simple_query("SELECT pg_sleep(10)").await.unwrap_err();
+    assert_eq!(code(&e), "57014");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    // Over the per-query memory limit: 53200, and the session and server carry on.
+    let e = c
+        .query(
+            "SELECT array_length(array_agg(value), 1) FROM generate_series(1, 3000000)",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "53200", "{e}");
+    let n: i64 = c.query_one("SELECT count(*) FROM silver.users", &[]).await.unwrap().get(0);
+    assert!(n > 0);
+    // Enormous and deeply nested statements are refused before planning.
+    let long = format!("SELECT 1 /* {} */", "x".repeat(2 << 20));
+    assert_eq!(code(&c.simple_query(&long).await.unwrap_err()), "54000");
+    let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+    assert_eq!(code(&c.simple_query(&deep).await.unwrap_err()), "54001");
+    assert_eq!(code(&c.query(deep.as_str(), &[]).await.unwrap_err()), "54001");
+    c.simple_query("SELECT 1").await.unwrap();
+    // alice may hold two connections, not three.
+    let _a = login(&t, "alice", "alice-pass").await.unwrap();
+    let b = login(&t, "alice", "alice-pass").await.unwrap();
+    let e = login(&t, "alice", "alice-pass").await.unwrap_err();
+    assert_eq!(code(&e), "53300");
+    drop(b);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            login(&t, "alice", "alice-pass").await.is_ok()
+        })
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_and_idle_connections_are_closed() {
+    let limits = Limits {
+        startup_timeout: Duration::from_millis(500),
+        idle_session_timeout: Duration::from_millis(800),
+        ..Limits::default()
+    };
+    let (t, _d) = secure_server(None, limits, |_| {}).await;
+    let mut raw = std::net::TcpStream::connect(t.server.addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = raw.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the server closes a silent connection");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let c = login(&t, "ops", "ops-pass").await.unwrap();
+    c.simple_query("SELECT 1").await.unwrap();
+    // A running query is not idle.
+    c.simple_query("SELECT pg_sleep(1.2)").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(c.simple_query("SELECT 1").await.is_err(), "idle session closed");
+}
+
+fn psql(args: &[&str]) -> (bool, String) {
+    let out = Command::new("psql")
+        .args(args)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .expect("psql runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A test CA and a server certificate for localhost / 127.0.0.1, made with openssl.
+fn test_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let st = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(st.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&st.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "30", "-subj", "/CN=lakegate test CA"]);
+    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "30", "-extfile", "ext.cnf"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_require_and_verify_full_with_psql() {
+    let certs = TempDir::new().unwrap();
+    test_certificates(certs.path());
+    let tls = TlsConfig {
+        mode: TlsMode::Require,
+        cert: Some(certs.path().join("server.crt")),
+        key: Some(certs.path().join("server.key")),
+    };
+    let (t, _d) = secure_server(Some(tls.clone()), Limits::default(), |_| {}).await;
+    let port = t.server.addr.port().to_string();
+    let ca = certs.path().join("ca.pem");
+    let conninfo = |mode: &str| {
+        format!(
+            "host=localhost port={port} user=alice password=alice-pass dbname=lake \
+             sslmode={mode} sslrootcert={}",
+            ca.display()
+        )
+    };
+    let (ok, out) = tokio::task::spawn_blocking({
+        let c = conninfo("verify-full");
+        move || psql(&[&c, "-tAc", "SELECT count(*) > 0 FROM silver.users", "-c", "\\conninfo"])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    assert!(out.starts_with("t\n"), "{out}");
+    assert!(out.contains("SSL connection (protocol: TLSv1.3"), "{out}");
+    // Plain text is refused under `mode: require`.
+    let (ok, out) = tokio::task::spawn_blocking({
+        let c = conninfo("disable");
+        move || psql(&[&c, "-tAc", "SELECT 1"])
+    })
+    .await
+    .unwrap();
+    assert!(!ok && out.contains("requires TLS"), "{out}");
+    // The wrong CA fails verification on the client.
+    let (ok, out) = tokio::task::spawn_blocking({
+        let c = conninfo("verify-full").replace("ca.pem", "server.crt");
+        move || psql(&[&c, "-tAc", "SELECT 1"])
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "{out}");
+    // A configured certificate that does not load is fatal at start.
+    let mut bad = tls.clone();
+    bad.cert = Some(certs.path().join("missing.crt"));
+    let dir = TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let mut c = config(&lake);
+    c.tls = Some(bad);
+    let err = start(c).await.err().expect("refuses to start").to_string();
+    assert!(err.contains("missing.crt"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_loopback_listen_without_users_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let mut c = config(&lake);
+    c.listen = "0.0.0.0:0".into();
+    let err = start(c).await.err().expect("refuses").to_string();
+    assert!(err.contains("no users are configured"), "{err}");
+}
+
+/// xorshift: deterministic "random" protocol garbage, reproducible from the seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn startup_message(user: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&196608u32.to_be_bytes());
+    for (k, v) in [("user", user), ("database", "lake")] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut m = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    m.extend(body);
+    m
+}
+
+/// One hostile session: a random mix of valid startup, garbage, truncated and oversized
+/// messages. The server may answer with an error and close; it must not hang or die.
+fn hostile_session(addr: std::net::SocketAddr, rng: &mut Rng) {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return };
+    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut out: Vec<u8> = Vec::new();
+    match rng.below(4) {
+        0 => {}
+        1 => out.extend(startup_message("tester")),
+        2 => {
+            let m = startup_message("tester");
+            out.extend(&m[..rng.below(m.len() as u64) as usize]);
+        }
+        _ => out.extend(&(u32::MAX - rng.below(10) as u32).to_be_bytes()),
+    }
+    for _ in 0..rng.below(6) {
+        let tag = [b'Q', b'P', b'B', b'E', b'D', b'S', b'X', b'p', b'C', b'H', b'F', b'd', 0, 255]
+            [rng.below(14) as usize];
+        out.push(tag);
+        let len = match rng.below(5) {
+            0 => u32::MAX,
+            1 => 0x7fff_fff0,
+            2 => rng.below(3) as u32,
+            _ => rng.below(64) as u32 + 4,
+        };
+        out.extend(&len.to_be_bytes());
+        for _ in 0..rng.below(80) {
+            out.push(rng.next() as u8);
+        }
+    }
+    let _ = s.write_all(&out);
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_protocol_input_never_takes_the_server_down() {
+    let t = demo_server().await;
+    let addr = t.server.addr;
+    let seed: u64 = std::env::var("LAKEGATE_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1a4e_6a7e);
+    let budget = Duration::from_secs(
+        std::env::var("LAKEGATE_FUZZ_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5),
+    );
+    let before = t.connect().await;
+    let sessions = tokio::task::spawn_blocking(move || {
+        let mut rng = Rng(seed);
+        let started = Instant::now();
+        let mut n = 0;
+        while started.elapsed() < budget {
+            hostile_session(addr, &mut rng);
+            n += 1;
+        }
+        n
+    })
+    .await
+    .unwrap();
+    assert!(sessions > 20, "only {sessions} sessions ran");
+    // A session opened before the storm, and a new one, both still work.
+    let n: i64 = before
+        .query_one("SELECT count(*) FROM silver.titles", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 60);
+    t.connect().await.simple_query("SELECT 1").await.unwrap();
+}
