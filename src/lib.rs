@@ -7,6 +7,7 @@
 //! - [`catalog`]: zones as schemas, Delta tables discovered by walking the lake, refresh.
 //! - [`engine`]: DataFusion setup, statement classification (read-only), session settings.
 //! - [`wire`]: Postgres protocol handlers, Arrow→Postgres encoding, SQLSTATE mapping.
+//! - [`ingest`]: the slice-based ingestion loop (landing → bronze → silver), lease, logs.
 //! - [`server`]: start/serve/shutdown of the whole process.
 //! - [`views`]: versioned SQL views from a folder, hot reload, history, git commits.
 //! - [`demo`]: the built-in demo lake.
@@ -16,6 +17,7 @@ pub mod catalog;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod ingest;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
@@ -39,6 +41,8 @@ pub enum Error {
     Views(#[from] views::ViewError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
     #[error("{0}")]
     Startup(String),
 }

@@ -43,6 +43,9 @@ enum Command {
         #[arg(long, short, env = "LAKEGATE_CONFIG")]
         config: PathBuf,
     },
+    /// Run the ingestion loop (landing → bronze → silver) of a config's `sources:` and
+    /// `silver:`; with --once, one pass that exits 1 if any slice failed (for cron or CI).
+    Ingest(IngestArgs),
     /// Print a SCRAM-SHA-256 verifier for a user's password, to paste under `users:` in the
     /// config (the password itself is never stored). Reads the password from the terminal
     /// (asked twice), or one line from standard input when it is not a terminal.
@@ -50,6 +53,28 @@ enum Command {
         /// The user name (printed in the YAML line).
         user: String,
     },
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// Config file (YAML) with `lake:`, `sources:` and `silver:`.
+    #[arg(long, short, env = "LAKEGATE_CONFIG")]
+    config: PathBuf,
+    /// One pass, then exit (non-zero if a slice failed).
+    #[arg(long)]
+    once: bool,
+    /// Only this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only this slice id (backfill).
+    #[arg(long)]
+    slice: Option<String>,
+    /// Re-ingest the selected slices even if the lake says they are current.
+    #[arg(long)]
+    force: bool,
+    /// How long to wait for another writer's lease before giving up, e.g. 30s.
+    #[arg(long, default_value = "0s", value_parser = lakegate::config::parse_duration)]
+    wait: std::time::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +157,21 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), lakegate::Error> {
     match command {
+        Command::Ingest(args) => {
+            let config = Config::load(Some(&args.config), &Overrides::default())?;
+            lakegate::server::ingest(
+                config,
+                lakegate::server::IngestOptions {
+                    once: args.once,
+                    source: args.source,
+                    slice: args.slice,
+                    force: args.force,
+                    wait: args.wait,
+                },
+                lakegate::server::shutdown_signal(),
+            )
+            .await
+        }
         Command::Passwd { user } => {
             use std::io::IsTerminal;
             let password = if std::io::stdin().is_terminal() {

@@ -134,6 +134,25 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .map_err(|e| Error::Startup(format!("Failed to read the bound address: {e}")))?;
     let refresher = catalog.spawn_refresher(config.refresh_interval, shutdown.clone());
     spawn_memory_trim(shutdown.clone());
+    if !config.sources.is_empty() {
+        let lake = local_lake(&config)?;
+        register_ingest_logs(&lake, &engine).await;
+        let ingestor = Arc::new(crate::ingest::Ingestor::new(lake.clone(), config.clone()));
+        let (catalog2, engine2) = (catalog.clone(), engine.clone());
+        tokio::spawn(crate::ingest::run_loop(ingestor, shutdown.clone(), move |report| {
+            // New slices are served at once, not at the next catalog refresh.
+            if report.slices.iter().any(|s| s.status == "ok") {
+                let (catalog, engine, lake) = (catalog2.clone(), engine2.clone(), lake.clone());
+                tokio::spawn(async move {
+                    let _ = catalog.refresh().await;
+                    register_ingest_logs(&lake, &engine).await;
+                });
+            } else if !report.slices.is_empty() {
+                let (engine, lake) = (engine2.clone(), lake.clone());
+                tokio::spawn(async move { register_ingest_logs(&lake, &engine).await });
+            }
+        }));
+    }
     let listener = tokio::spawn(crate::wire::run_listener(
         listener,
         engine,
@@ -248,4 +267,108 @@ fn spawn_memory_trim(shutdown: CancellationToken) {
     });
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = shutdown;
+}
+
+/// `lakegate ingest` options.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    pub once: bool,
+    pub source: Option<String>,
+    pub slice: Option<String>,
+    pub force: bool,
+    pub wait: std::time::Duration,
+}
+
+fn local_lake(config: &Config) -> Result<std::path::PathBuf> {
+    let lake = config.lake.as_deref().ok_or_else(|| {
+        Error::Startup("no lake given: set `lake:` in the config".into())
+    })?;
+    let root = LakeUrl::parse(lake)?;
+    root.local_path()
+        .map(|p| p.to_path_buf())
+        .ok_or_else(|| Error::Startup("ingestion writes to a local lake only (for now)".into()))
+}
+
+/// `lakegate ingest`: one pass (`once`) or the loop until `signal`.
+pub async fn ingest(
+    config: Config,
+    options: IngestOptions,
+    signal: impl Future<Output = ()>,
+) -> Result<()> {
+    use crate::ingest::{Ingestor, Lease, Selection};
+    if config.sources.is_empty() {
+        return Err(Error::Startup("the config has no `sources:` to ingest".into()));
+    }
+    let lake = local_lake(&config)?;
+    let ttl = config.ingest.lease_ttl;
+    let ingestor = Arc::new(Ingestor::new(lake.clone(), config));
+    if options.once {
+        let _lease = Lease::acquire(&lake, ttl, options.wait).await?;
+        let report = ingestor
+            .run_once(&Selection {
+                source: options.source,
+                slice: options.slice,
+                force: options.force,
+            })
+            .await?;
+        for s in &report.slices {
+            println!(
+                "{} {} slice {} @ {}: {} in, {} out, {} quarantined, {} dropped, {} deleted{}",
+                s.status,
+                s.table,
+                s.slice,
+                s.watermark,
+                s.rows_in,
+                s.rows_out,
+                s.quarantined,
+                s.dropped,
+                s.deleted,
+                s.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+            );
+        }
+        println!(
+            "run {}: {} ok, {} failed, {} already current, {} files read",
+            report.run_id,
+            report.slices.iter().filter(|s| s.status == "ok").count(),
+            report.failed(),
+            report.skipped,
+            report.files_read
+        );
+        if report.failed() > 0 {
+            return Err(Error::Startup(format!("{} slice(s) failed", report.failed())));
+        }
+        return Ok(());
+    }
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(crate::ingest::run_loop(ingestor, shutdown.clone(), |_| {}));
+    signal.await;
+    shutdown.cancel();
+    let _ = task.await;
+    Ok(())
+}
+
+/// Serves `_lakegate/slices` and `_lakegate/ingest_runs` as `lakegate.slices` and
+/// `lakegate.ingest_runs` (re-opened after each pass: a Delta provider is a snapshot).
+async fn register_ingest_logs(lake: &std::path::Path, engine: &Engine) {
+    use datafusion::catalog::SchemaProvider;
+    let system = engine.system_schema();
+    for (dir, name) in [("slices", "slices"), ("ingest_runs", "ingest_runs")] {
+        let path = lake.join("_lakegate").join(dir);
+        if !path.join("_delta_log").is_dir() {
+            continue;
+        }
+        let Ok(url) = deltalake::ensure_table_uri(path.to_string_lossy()) else {
+            continue;
+        };
+        match deltalake::open_table(url).await {
+            Ok(t) => match t.table_provider().await {
+                Ok(p) => {
+                    let _ = system.deregister_table(name);
+                    let _ = system.register_table(name.to_string(), p);
+                }
+                Err(e) => warn!(table = name, error = %e, "ingest log unavailable"),
+            },
+            Err(e) => warn!(table = name, error = %e, "ingest log unavailable"),
+        }
+    }
 }

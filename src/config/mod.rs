@@ -92,6 +92,180 @@ pub struct Config {
     /// Bounds on sessions and queries.
     #[serde(default)]
     pub limits: Limits,
+    /// The embedded ingestion loop.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// Landing sources: `landing/<source>/<slice_id>/<watermark>/*` → `bronze.<source>`.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, SourceConfig>,
+    /// Silver tables built from a source's bronze table.
+    #[serde(default)]
+    pub silver: std::collections::BTreeMap<String, SilverConfig>,
+}
+
+/// `ingest: {interval, on_failure}`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Time between passes (a local landing zone is also watched for new files).
+    #[serde(default = "default_ingest_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// Shell command run when a slice fails (env: LAKEGATE_TABLE, LAKEGATE_SLICE,
+    /// LAKEGATE_WATERMARK, LAKEGATE_ERROR).
+    #[serde(default)]
+    pub on_failure: Option<String>,
+    /// A lease whose heartbeat is older than this is taken over.
+    #[serde(default = "default_lease_ttl", with = "humantime_serde_compat")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            interval: default_ingest_interval(),
+            on_failure: None,
+            lease_ttl: default_lease_ttl(),
+        }
+    }
+}
+
+fn default_ingest_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    #[default]
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    #[serde(default = "default_true")]
+    pub header: bool,
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            header: true,
+            delimiter: ',',
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_delimiter() -> char {
+    ','
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaChange {
+    #[default]
+    Fail,
+    AppendNewColumns,
+}
+
+/// `sources.<name>`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    #[serde(default)]
+    pub format: SourceFormat,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// The bronze/silver column that holds the slice id.
+    pub slice_column: String,
+    /// Column → type (`bigint`, `int`, `double`, `decimal(p,s)`, `text`, `date`,
+    /// `timestamp`, `timestamptz`, `boolean`). Without it every column is text.
+    #[serde(default)]
+    pub schema: Option<indexmap_compat::OrderedMap>,
+    #[serde(default)]
+    pub on_schema_change: SchemaChange,
+}
+
+/// `silver.<name>`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SilverConfig {
+    /// The source whose bronze table feeds this one.
+    pub from: String,
+    #[serde(default)]
+    pub unique_key: Vec<String>,
+    #[serde(default)]
+    pub latest_by: Option<String>,
+    /// Rows matching this predicate are deletions: removed from silver.
+    #[serde(default)]
+    pub delete_when: Option<String>,
+    #[serde(default)]
+    pub expectations: Vec<Expectation>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub name: String,
+    /// SQL predicate every good row satisfies.
+    pub expect: String,
+    #[serde(default)]
+    pub on_violation: OnViolation,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnViolation {
+    /// Count and keep.
+    #[default]
+    Warn,
+    /// Count and drop.
+    Drop,
+    /// Move to `quarantine.<table>` with the reason.
+    Quarantine,
+    /// Publish nothing of the slice downstream.
+    Fail,
+}
+
+/// YAML maps keep their order (the schema's column order).
+pub mod indexmap_compat {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct OrderedMap(pub Vec<(String, String)>);
+
+    impl<'de> Deserialize<'de> for OrderedMap {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let m = serde_yaml::Mapping::deserialize(d)?;
+            let mut out = Vec::new();
+            for (k, v) in m {
+                let k = k
+                    .as_str()
+                    .ok_or_else(|| serde::de::Error::custom("column names must be strings"))?
+                    .to_string();
+                let v = match v {
+                    serde_yaml::Value::String(s) => s,
+                    other => {
+                        return Err(serde::de::Error::custom(format!(
+                            "type of column `{k}` must be a string, not {other:?}"
+                        )));
+                    }
+                };
+                out.push((k, v));
+            }
+            Ok(OrderedMap(out))
+        }
+    }
 }
 
 /// `tls: {mode, cert, key}`
@@ -223,6 +397,9 @@ impl Default for Config {
             users: Default::default(),
             roles: Default::default(),
             limits: Limits::default(),
+            ingest: IngestConfig::default(),
+            sources: Default::default(),
+            silver: Default::default(),
         }
     }
 }
@@ -414,6 +591,37 @@ impl Config {
             }
             crate::auth::check_password_syntax(&user.password)
                 .map_err(|e| invalid("users", format!("users.{name}.password: {e}")))?;
+        }
+        for (name, silver) in &self.silver {
+            let Some(source) = self.sources.get(&silver.from) else {
+                return Err(invalid(
+                    "silver",
+                    format!("silver.{name}.from: no source `{}` under `sources:`", silver.from),
+                ));
+            };
+            if let Some(schema) = &source.schema {
+                let has = |c: &str| schema.0.iter().any(|(n, _)| n == c);
+                for c in silver
+                    .unique_key
+                    .iter()
+                    .chain(silver.latest_by.iter())
+                    .chain(std::iter::once(&source.slice_column))
+                {
+                    if !has(c) {
+                        return Err(invalid(
+                            "silver",
+                            format!("silver.{name}: column `{c}` is not in sources.{}.schema", silver.from),
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, source) in &self.sources {
+            for (col, ty) in source.schema.iter().flat_map(|s| s.0.iter()) {
+                crate::ingest::parse_type(ty).map_err(|e| {
+                    invalid("sources", format!("sources.{name}.schema.{col}: {e}"))
+                })?;
+            }
         }
         for (name, role) in &self.roles {
             for g in role.grants.iter().chain(role.row_filters.keys()) {
