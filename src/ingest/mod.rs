@@ -38,7 +38,7 @@ use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use tracing::{info, warn};
 
-pub use lease::{Lease, LeaseInfo};
+pub use lease::{Lease, LeaseInfo, hostname};
 use read::{Reject, SliceData};
 use watermark::Watermark;
 
@@ -476,7 +476,15 @@ impl Ingestor {
                 ),
                 None => None,
             };
-            let (files2, source2) = (files.clone(), source.clone());
+            // Lineage names files relative to the lake, so a moved lake keeps its meaning.
+            let files2: Vec<(PathBuf, String)> = files
+                .iter()
+                .map(|f| {
+                    let rel = f.strip_prefix(&self.lake).unwrap_or(f);
+                    (f.clone(), rel.display().to_string())
+                })
+                .collect();
+            let source2 = source.clone();
             let data: SliceData =
                 tokio::task::spawn_blocking(move || read::read_slice(&files2, &source2, columns))
                     .await

@@ -208,20 +208,21 @@ fn open(path: &Path) -> Result<Box<dyn Read>, IngestError> {
 }
 
 /// Reads the files of one slice.
+/// `files`: each file's path and the name recorded for it (relative to the lake root).
 pub fn read_slice(
-    files: &[std::path::PathBuf],
+    files: &[(std::path::PathBuf, String)],
     source: &SourceConfig,
     columns: Option<Vec<(String, DataType)>>,
 ) -> Result<SliceData, IngestError> {
     let mut c = Collector::new(columns, source.on_schema_change);
     let mut bytes = 0u64;
-    for path in files {
+    for (path, shown) in files {
         bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let shown = path.display().to_string();
+        let shown = shown.as_str();
         match source.format {
-            SourceFormat::Csv => read_csv(path, &shown, source, &mut c)?,
-            SourceFormat::Json => read_json(path, &shown, &mut c)?,
-            SourceFormat::Parquet => read_parquet(path, &shown, &mut c)?,
+            SourceFormat::Csv => read_csv(path, shown, source, &mut c)?,
+            SourceFormat::Json => read_json(path, shown, &mut c)?,
+            SourceFormat::Parquet => read_parquet(path, shown, &mut c)?,
         }
     }
     c.finish(bytes)

@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod ingest;
 mod lake;
 mod security;
 mod slt;

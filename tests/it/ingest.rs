@@ -1,0 +1,328 @@
+//! Ingestion end to end: real files in a landing zone, real Delta tables, queried back.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::prelude::SessionContext;
+use lakegate::config::Config;
+use lakegate::ingest::{Ingestor, Lease, Selection};
+use tempfile::TempDir;
+
+use crate::common::*;
+
+const HEADER: &str = "order_id,customer_id,order_date,amount,status,updated_at,deleted_at\n";
+
+fn orders_config(lake: &Path, extra: &str) -> Config {
+    let yaml = format!(
+        r#"
+lake: {}
+sources:
+  orders:
+    format: csv
+    slice_column: order_date
+    schema: {{order_id: bigint, customer_id: bigint, order_date: date, amount: "decimal(12,2)",
+             status: text, updated_at: timestamp, deleted_at: timestamp}}
+silver:
+  orders:
+    from: orders
+    unique_key: [order_id]
+    latest_by: updated_at
+    delete_when: "deleted_at IS NOT NULL"
+    expectations:
+      - {{name: valid_status, expect: "status IN ('new','paid','shipped','cancelled')", on_violation: quarantine}}
+      - {{name: positive_amount, expect: "amount >= 0", on_violation: drop}}
+      - {{name: known_customer, expect: "customer_id < 1000", on_violation: warn}}
+{extra}"#,
+        lake.display()
+    );
+    let c = Config::from_yaml(Path::new("test.yaml"), &yaml).unwrap();
+    c.validate().unwrap();
+    c
+}
+
+fn deliver(lake: &Path, slice: &str, watermark: &str, body: &str) -> PathBuf {
+    let dir = lake.join("landing/orders").join(slice).join(watermark);
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("orders.csv");
+    std::fs::write(&f, format!("{HEADER}{body}")).unwrap();
+    f
+}
+
+/// Rows of a Delta table as sorted text lines, without the columns that differ between runs.
+async fn rows(table: &Path) -> Vec<String> {
+    if !table.join("_delta_log").is_dir() {
+        return vec![];
+    }
+    let url = deltalake::ensure_table_uri(table.to_string_lossy()).unwrap();
+    let t = deltalake::open_table(url).await.unwrap();
+    let ctx = SessionContext::new();
+    ctx.register_table("t", t.table_provider().await.unwrap()).unwrap();
+    let batches = ctx.sql("SELECT * FROM t").await.unwrap().collect().await.unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        let skip: Vec<bool> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| matches!(f.name().as_str(), "_ingested_at" | "_run_id" | "_quarantined_at"))
+            .collect();
+        for r in 0..b.num_rows() {
+            let mut line = Vec::new();
+            for (i, c) in b.columns().iter().enumerate() {
+                if !skip[i] {
+                    line.push(format!(
+                        "{}={}",
+                        b.schema().field(i).name(),
+                        array_value_to_string(c, r).unwrap()
+                    ));
+                }
+            }
+            line.sort();
+            out.push(line.join(" "));
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn silver_ids(lake: &Path) -> Vec<String> {
+    rows(&lake.join("silver/orders"))
+        .await
+        .iter()
+        .map(|r| {
+            let id = r.split(' ').find(|p| p.starts_with("order_id=")).unwrap();
+            let amount = r.split(' ').find(|p| p.starts_with("amount=")).unwrap();
+            format!("{}:{}", &id[9..], &amount[7..])
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_load_rerun_update_late_slice_deletes_duplicates_and_expectations() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    deliver(
+        &lake,
+        "2026-01-01",
+        "20260102T000000",
+        "1,10,2026-01-01,10.50,new,2026-01-01 10:00:00,\n\
+         1,10,2026-01-01,12.00,paid,2026-01-01 11:00:00,\n\
+         2,11,2026-01-01,5.00,shipped,2026-01-01 09:00:00,\n\
+         3,12,2026-01-01,-1.00,paid,2026-01-01 09:00:00,\n\
+         4,13,2026-01-01,7.00,weird,2026-01-01 09:00:00,\n\
+         5,14,2026-01-01,abc,new,2026-01-01 09:00:00,\n\
+         6,15,2026-01-01,3.00,new,2026-01-01 09:00:00,2026-01-01 12:00:00\n\
+         7,16\n\
+         11,5000,2026-01-01,1.00,new,2026-01-01 09:00:00,\n",
+    );
+    deliver(&lake, "2026-01-02", "20260103T000000", "8,10,2026-01-02,1.00,new,2026-01-02 10:00:00,\n");
+    let ing = Ingestor::new(lake.clone(), orders_config(&lake, ""));
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!(r.failed(), 0, "{r:?}");
+    assert_eq!(r.files_read, 2);
+    // Duplicates: latest wins; deletes removed; drop and quarantine applied; warn kept.
+    assert_eq!(silver_ids(&lake).await, ["11:1.00", "1:12.00", "2:5.00", "8:1.00"]);
+    let silver1 = r.slices.iter().find(|s| s.table == "silver.orders" && s.slice == "2026-01-01").unwrap();
+    assert_eq!(
+        (silver1.duplicates, silver1.deleted, silver1.dropped, silver1.quarantined, silver1.warned),
+        (1, 1, 1, 1, 1)
+    );
+    // Unparsable rows and failed expectations in quarantine, with file and line and reason.
+    let q = rows(&lake.join("quarantine/orders")).await;
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert!(q.iter().any(|l| l.contains("_source_line=7") && l.contains("is not a valid numeric(12,2)")), "{q:?}");
+    assert!(q.iter().any(|l| l.contains("_source_line=9") && l.contains("expected 7 fields, found 2")), "{q:?}");
+    assert!(q.iter().any(|l| l.contains("expectation=valid_status") && l.contains("\"order_id\":4")), "{q:?}");
+    let bronze_before = rows(&lake.join("bronze/orders")).await;
+
+    // Unchanged re-run reads no landing data and changes nothing.
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!((r.files_read, r.skipped, r.slices.len()), (0, 2, 0));
+
+    // Slice 2 re-delivered: only it changes downstream; rows gone from the delivery are gone.
+    deliver(&lake, "2026-01-02", "20260104T000000", "9,11,2026-01-02,2.50,paid,2026-01-02 11:00:00,\n");
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!((r.files_read, r.skipped), (1, 1), "{r:?}");
+    assert_eq!(silver_ids(&lake).await, ["11:1.00", "1:12.00", "2:5.00", "9:2.50"]);
+    let bronze_after = rows(&lake.join("bronze/orders")).await;
+    let slice1 = |v: &[String]| v.iter().filter(|l| l.contains("_slice_id=2026-01-01")).cloned().collect::<Vec<_>>();
+    assert_eq!(slice1(&bronze_before), slice1(&bronze_after));
+
+    // A late slice arrives.
+    deliver(&lake, "2025-12-31", "20260105T000000", "12,10,2025-12-31,9.00,new,2025-12-31 10:00:00,\n");
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!((r.files_read, r.skipped), (1, 2));
+    assert!(silver_ids(&lake).await.contains(&"12:9.00".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_expectation_publishes_nothing_and_runs_the_alert_hook() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let alert = dir.path().join("alert.txt");
+    let extra = format!(
+        "ingest: {{on_failure: \"echo $LAKEGATE_TABLE $LAKEGATE_SLICE >> {}\"}}\n",
+        alert.display()
+    );
+    let mut config = orders_config(&lake, &extra);
+    config.silver.get_mut("orders").unwrap().expectations[1].on_violation =
+        lakegate::config::OnViolation::Fail;
+    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n");
+    let ing = Ingestor::new(lake.clone(), config);
+    assert_eq!(ing.run_once(&Selection::default()).await.unwrap().failed(), 0);
+    // The new delivery violates a `fail` expectation: silver keeps the previous version.
+    deliver(&lake, "2026-01-01", "2", "1,10,2026-01-01,-10.00,new,2026-01-01 11:00:00,\n");
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!(r.failed(), 1);
+    let err = r.slices.iter().find(|s| s.status == "failed").unwrap().error.clone().unwrap();
+    assert!(err.contains("positive_amount"), "{err}");
+    assert_eq!(silver_ids(&lake).await, ["1:10.00"]);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            std::fs::read_to_string(&alert).is_ok_and(|s| s.contains("silver.orders 2026-01-01"))
+        })
+        .await
+    );
+    // The failure is in lakegate's log table.
+    let log = rows(&lake.join("_lakegate/slices")).await;
+    assert!(log.iter().any(|l| l.contains("status=failed") && l.contains("positive_amount")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_drift_fails_or_appends_new_columns() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let d = lake.join("landing/orders/2026-01-01/1");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("orders.csv"),
+        format!("{}coupon\n", HEADER.trim_end().to_string() + ","),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,customer_id,order_date,amount,status,updated_at,deleted_at,coupon\n\
+         1,10,2026-01-01,1.00,new,2026-01-01 10:00:00,,XMAS\n",
+    )
+    .unwrap();
+    let ing = Ingestor::new(lake.clone(), orders_config(&lake, ""));
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!(r.failed(), 1);
+    assert!(r.slices[0].error.as_ref().unwrap().contains("coupon"), "{r:?}");
+    let mut config = orders_config(&lake, "");
+    config.sources.get_mut("orders").unwrap().on_schema_change =
+        lakegate::config::SchemaChange::AppendNewColumns;
+    let ing = Ingestor::new(lake.clone(), config);
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!(r.failed(), 0, "{r:?}");
+    let silver = rows(&lake.join("silver/orders")).await;
+    assert!(silver[0].contains("coupon=XMAS"), "{silver:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_writer_per_lake_and_a_dead_holder_is_taken_over() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path();
+    let held = Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO).await.unwrap();
+    let e = Lease::acquire(lake, Duration::from_secs(30), Duration::from_millis(600))
+        .await
+        .err()
+        .expect("second writer refused")
+        .to_string();
+    assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+    drop(held);
+    let again = Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO).await.unwrap();
+    drop(again);
+    // A lease left by a process that no longer exists on this host is taken over at once.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let info = serde_json::json!({
+        "host": lakegate::ingest::hostname(), "pid": dead, "token": "x", "heartbeat": 4102444800u64
+    });
+    std::fs::write(lake.join("_lakegate/ingest.lease"), info.to_string()).unwrap();
+    Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .expect("takes over a dead holder's lease");
+}
+
+fn crash_lake(root: &Path) -> PathBuf {
+    let lake = root.join("lake");
+    for day in 1..=6 {
+        let slice = format!("2026-02-{day:02}");
+        let mut body = String::new();
+        for i in 0..300 {
+            let id = day * 1000 + i;
+            let status = if i % 37 == 0 { "weird" } else { "paid" };
+            body.push_str(&format!("{id},{},{slice},{}.25,{status},{slice} 10:00:00,\n", i % 50, i % 90));
+            if i % 10 == 0 {
+                body.push_str(&format!("{id},{},{slice},{}.75,{status},{slice} 11:00:00,\n", i % 50, i % 90));
+            }
+        }
+        body.push_str("broken,line\n");
+        deliver(&lake, &slice, "20260301T000000", &body);
+    }
+    lake
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_points_then_rerun_gives_the_same_tables_as_a_clean_run() {
+    let bin = env!("CARGO_BIN_EXE_lakegate");
+    let write_config = |root: &Path, lake: &Path| {
+        let c = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ingest_orders.yaml")).unwrap();
+        std::fs::write(root.join("lakegate.yaml"), c.replace("LAKE", &lake.display().to_string())).unwrap();
+    };
+    let clean = TempDir::new().unwrap();
+    let clean_lake = crash_lake(clean.path());
+    write_config(clean.path(), &clean_lake);
+    let st = std::process::Command::new(bin)
+        .args(["ingest", "--once", "--config"])
+        .arg(clean.path().join("lakegate.yaml"))
+        .env("LAKEGATE_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let full = std::time::Instant::now();
+    let crashed = TempDir::new().unwrap();
+    let lake = crash_lake(crashed.path());
+    write_config(crashed.path(), &lake);
+    let _ = full;
+    // Kill the writer at pseudo-random moments, many times; each restart carries on.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    for _ in 0..12 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut child = std::process::Command::new(bin)
+            .args(["ingest", "--once", "--config"])
+            .arg(crashed.path().join("lakegate.yaml"))
+            .env("LAKEGATE_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20 + seed % 400));
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    let st = std::process::Command::new(bin)
+        .args(["ingest", "--once", "--config"])
+        .arg(crashed.path().join("lakegate.yaml"))
+        .env("LAKEGATE_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(kills >= 3, "only {kills} runs were killed mid-way");
+    for t in ["bronze/orders", "silver/orders", "quarantine/orders"] {
+        let a = rows(&clean_lake.join(t)).await;
+        let b = rows(&lake.join(t)).await;
+        assert!(!a.is_empty(), "{t} is empty");
+        assert_eq!(a.len(), b.len(), "{t}: row counts differ after {kills} kills");
+        assert!(a == b, "{t}: contents differ after {kills} kills");
+    }
+}
