@@ -76,6 +76,7 @@ fn write_slice(lake: &Path, day: u64, watermark: &str, rows: u64, first_id: u64)
 
 #[tokio::main]
 async fn main() {
+    lakegate::telemetry::init(&std::env::var("LAKEGATE_LOG").unwrap_or_else(|_| "warn".into()));
     let rows = arg("--rows", 1_000_000);
     let slices = arg("--slices", 10).max(1);
     let dir = tempfile::TempDir::new().unwrap();

@@ -138,19 +138,37 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         let lake = local_lake(&config)?;
         register_ingest_logs(&lake, &engine).await;
         let ingestor = Arc::new(crate::ingest::Ingestor::new(lake.clone(), config.clone()));
-        let (catalog2, engine2) = (catalog.clone(), engine.clone());
+        let (catalog2, engine2, views2, config2) =
+            (catalog.clone(), engine.clone(), views.clone(), config.clone());
+        // One follow-up at a time: catalog refresh, gold models, log tables.
+        let follow = Arc::new(tokio::sync::Mutex::new(()));
         tokio::spawn(crate::ingest::run_loop(ingestor, shutdown.clone(), move |report| {
-            // New slices are served at once, not at the next catalog refresh.
-            if report.slices.iter().any(|s| s.status == "ok") {
-                let (catalog, engine, lake) = (catalog2.clone(), engine2.clone(), lake.clone());
-                tokio::spawn(async move {
+            let changed = report.slices.iter().any(|s| s.status == "ok");
+            let (catalog, engine, lake, views, config, follow) = (
+                catalog2.clone(),
+                engine2.clone(),
+                lake.clone(),
+                views2.clone(),
+                config2.clone(),
+                follow.clone(),
+            );
+            tokio::spawn(async move {
+                let _one = follow.lock().await;
+                if changed {
+                    // New slices are served at once, not at the next catalog refresh.
                     let _ = catalog.refresh().await;
-                    register_ingest_logs(&lake, &engine).await;
-                });
-            } else if !report.slices.is_empty() {
-                let (engine, lake) = (engine2.clone(), lake.clone());
-                tokio::spawn(async move { register_ingest_logs(&lake, &engine).await });
-            }
+                }
+                if let Some(v) = &views {
+                    match crate::ingest::gold::materialize(&engine, &v.served_files(), &lake, &config).await {
+                        Ok(m) if !m.is_empty() => {
+                            let _ = catalog.refresh().await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "gold models not refreshed"),
+                    }
+                }
+                register_ingest_logs(&lake, &engine).await;
+            });
         }));
     }
     let listener = tokio::spawn(crate::wire::run_listener(

@@ -210,6 +210,8 @@ pub struct Access {
     grants: Vec<ObjectPattern>,
     /// (table, predicate) row filters of the user's roles.
     row_filters: Vec<(ObjectPattern, String)>,
+    /// (table, column, expression) masks of the user's roles.
+    column_masks: Vec<(ObjectPattern, String, String)>,
 }
 
 /// Schemas every client may list (their contents are filtered per user).
@@ -223,6 +225,7 @@ impl Access {
             admin: true,
             grants: vec![],
             row_filters: vec![],
+            column_masks: vec![],
         }
     }
 
@@ -248,7 +251,16 @@ impl Access {
     }
 
     pub fn has_row_filters(&self) -> bool {
-        !self.row_filters.is_empty()
+        !self.row_filters.is_empty() || !self.column_masks.is_empty()
+    }
+
+    /// (column, expression) masks on `schema.table` for this user.
+    pub fn column_masks(&self, schema: &str, table: &str) -> Vec<(&str, &str)> {
+        self.column_masks
+            .iter()
+            .filter(|(p, _, _)| p.matches(schema, table))
+            .map(|(_, c, e)| (c.as_str(), e.as_str()))
+            .collect()
     }
 }
 
@@ -282,12 +294,20 @@ impl Security {
             let verifier = resolve_password(name, &u.password)?;
             let mut grants = vec![];
             let mut row_filters = vec![];
+            let mut column_masks = vec![];
             for role in &u.roles {
                 if let Some(r) = config.roles.get(role) {
                     grants.extend(r.grants.iter().filter_map(|g| ObjectPattern::parse(g).ok()));
                     for (t, sql) in &r.row_filters {
                         if let Ok(p) = ObjectPattern::parse(t) {
                             row_filters.push((p, sql.clone()));
+                        }
+                    }
+                    for (t, masks) in &r.column_masks {
+                        if let Ok(p) = ObjectPattern::parse(t) {
+                            for (c, e) in masks {
+                                column_masks.push((p.clone(), c.to_ascii_lowercase(), e.clone()));
+                            }
                         }
                     }
                 }
@@ -297,6 +317,7 @@ impl Security {
                 admin: u.admin,
                 grants,
                 row_filters: if u.admin { vec![] } else { row_filters },
+                column_masks: if u.admin { vec![] } else { column_masks },
             };
             users.insert(
                 name.clone(),
@@ -432,6 +453,7 @@ mod tests {
                 ObjectPattern::parse("silver.Orders").unwrap(),
             ],
             row_filters: vec![],
+            column_masks: vec![],
         };
         assert!(a.can_read("gold", "anything"));
         assert!(a.can_read("SILVER", "orders"));

@@ -315,6 +315,11 @@ pub struct RoleConfig {
     /// `schema.table: <SQL predicate>`: members only see the rows it keeps, also through views.
     #[serde(default)]
     pub row_filters: std::collections::BTreeMap<String, String>,
+    /// `schema.table: {column: <SQL expression>}`: members see the expression instead of the
+    /// column's value (e.g. `"'***'"` or `"left(email, 2) || '***'"`), also through views.
+    #[serde(default)]
+    pub column_masks:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// `limits:`
@@ -624,7 +629,12 @@ impl Config {
             }
         }
         for (name, role) in &self.roles {
-            for g in role.grants.iter().chain(role.row_filters.keys()) {
+            for g in role
+                .grants
+                .iter()
+                .chain(role.row_filters.keys())
+                .chain(role.column_masks.keys())
+            {
                 crate::auth::ObjectPattern::parse(g)
                     .map_err(|e| invalid("roles", format!("roles.{name}: {e}")))?;
             }

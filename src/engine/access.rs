@@ -130,23 +130,54 @@ pub fn apply_row_filters(
             }
         };
         let predicates = access.row_filters(&schema, &table);
-        if predicates.is_empty() {
+        let masks = access.column_masks(&schema, &table);
+        if predicates.is_empty() && masks.is_empty() {
             return Ok(Transformed::no(node));
         }
-        let df_schema: &DFSchema = scan.projected_schema.as_ref();
+        let df_schema: DFSchema = scan.projected_schema.as_ref().clone();
+        let mut plan = node;
         let mut predicate = None;
         for sql in predicates {
-            let e = ctx.parse_sql_expr(sql, df_schema)?;
+            let e = ctx.parse_sql_expr(sql, &df_schema)?;
             predicate = Some(match predicate {
                 None => e,
                 Some(p) => datafusion::logical_expr::and(p, e),
             });
         }
-        let predicate = predicate.expect("at least one predicate");
-        Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
-            predicate,
-            Arc::new(node),
-        )?)))
+        if let Some(predicate) = predicate {
+            plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
+        }
+        if !masks.is_empty() {
+            // Same columns, same names and types: masked ones computed from the expression.
+            let mut exprs = Vec::new();
+            for (qualifier, field) in df_schema.iter() {
+                let column = datafusion::logical_expr::Expr::Column(
+                    datafusion::common::Column::new(qualifier.cloned(), field.name()),
+                );
+                let mask = masks
+                    .iter()
+                    .find(|(c, _)| c.eq_ignore_ascii_case(field.name()));
+                let e = match mask {
+                    Some((_, sql)) => {
+                        let m = ctx.parse_sql_expr(sql, &df_schema)?;
+                        datafusion::logical_expr::Expr::TryCast(
+                            datafusion::logical_expr::TryCast::new(
+                                Box::new(m),
+                                field.data_type().clone(),
+                            ),
+                        )
+                        .alias_qualified(qualifier.cloned(), field.name())
+                    }
+                    None => column,
+                };
+                exprs.push(e);
+            }
+            plan = LogicalPlan::Projection(datafusion::logical_expr::Projection::try_new(
+                exprs,
+                Arc::new(plan),
+            )?);
+        }
+        Ok(Transformed::yes(plan))
     })
     .map(|t| t.data)
 }

@@ -15,6 +15,7 @@
 //! after (table, slice, watermark), so progress and data cannot disagree: a re-run after a
 //! crash skips what committed and redoes what did not. One writer per lake holds a lease.
 
+pub mod gold;
 mod lease;
 mod read;
 pub mod watermark;
@@ -386,36 +387,58 @@ impl Ingestor {
             run_id: run_id.clone(),
             ..Default::default()
         };
+        let mut work = Vec::new();
         for (name, source) in &self.config.sources {
             if selection.source.as_ref().is_some_and(|s| s != name) {
                 continue;
             }
-            let slices = discover(&self.lake, name)?;
-            for (slice, (wm, dir)) in slices {
-                if selection.slice.as_ref().is_some_and(|s| s != &slice) {
-                    continue;
-                }
-                match self
-                    .slice(&run_id, name, source, &slice, &wm, &dir, selection.force, &mut report)
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(e) => {
-                        warn!(source = %name, %slice, watermark = wm.name(), error = %e, "slice failed");
-                        self.alert(&format!("bronze.{name}"), &slice, wm.name(), &e.to_string());
-                        report.slices.push(SliceReport {
-                            source: name.clone(),
-                            table: format!("bronze.{name}"),
-                            slice: slice.clone(),
-                            watermark: wm.name().to_string(),
-                            status: "failed".into(),
-                            error: Some(e.to_string()),
-                            ..Default::default()
-                        });
-                    }
+            for (slice, (wm, dir)) in discover(&self.lake, name)? {
+                if selection.slice.as_ref().is_none_or(|s| s == &slice) {
+                    work.push((name, source, slice, wm, dir));
                 }
             }
         }
+        // Slices are independent (each replaces its own partitions): two at a time keep both
+        // cores busy, one parsing while the other commits.
+        use futures::StreamExt;
+        let parallel = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4);
+        let run = run_id.as_str();
+        type Done<'a> = (RunReport, Result<()>, &'a String, String, Watermark);
+        let tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Done<'_>> + Send + '_>>> =
+            work.into_iter()
+                .map(|(name, source, slice, wm, dir)| {
+                    Box::pin(async move {
+                        let mut part = RunReport::default();
+                        let r = self
+                            .slice(run, name, source, &slice, &wm, &dir, selection.force, &mut part)
+                            .await;
+                        (part, r, name, slice, wm)
+                    }) as std::pin::Pin<Box<dyn std::future::Future<Output = Done<'_>> + Send + '_>>
+                })
+                .collect();
+        let mut results = futures::stream::iter(tasks).buffered(parallel);
+        while let Some((part, r, name, slice, wm)) = results.next().await {
+            report.skipped += part.skipped;
+            report.files_read += part.files_read;
+            report.slices.extend(part.slices);
+            if let Err(e) = r {
+                warn!(source = %name, %slice, watermark = wm.name(), error = %e, "slice failed");
+                self.alert(&format!("bronze.{name}"), &slice, wm.name(), &e.to_string());
+                report.slices.push(SliceReport {
+                    source: name.clone(),
+                    table: format!("bronze.{name}"),
+                    slice: slice.clone(),
+                    watermark: wm.name().to_string(),
+                    status: "failed".into(),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                });
+            }
+        }
+        drop(results);
         if !report.slices.is_empty() {
             if let Err(e) = self.log(&report, started_at).await {
                 warn!(error = %e, "could not append to _lakegate/slices");
@@ -465,6 +488,7 @@ impl Ingestor {
             return Ok(());
         }
         let t0 = Instant::now();
+        let mut fresh: Option<RecordBatch> = None;
         if !bronze_done {
             let files = data_files(dir, source.format)?;
             report.files_read += files.len();
@@ -490,6 +514,7 @@ impl Ingestor {
                     .await
                     .map_err(|e| IngestError::Config(format!("reader task: {e}")))??;
             let rows_in = data.batch.num_rows() as i64 + data.rejects.len() as i64;
+            tracing::debug!(slice, rows = rows_in, elapsed = ?t0.elapsed(), "slice read");
             // Unreadable rows: quarantine first (its own txn), then the slice.
             if !data.rejects.is_empty() {
                 let qpath = self.lake.join("quarantine").join(name);
@@ -514,6 +539,7 @@ impl Ingestor {
             let batch = with_lineage(&data.batch, slice, w, run_id)?;
             let merge = source.schema.is_none()
                 || source.on_schema_change == crate::config::SchemaChange::AppendNewColumns;
+            fresh = Some(batch.clone());
             commit(
                 &bronze_path,
                 name,
@@ -524,6 +550,7 @@ impl Ingestor {
                 merge,
             )
             .await?;
+            tracing::debug!(slice, elapsed = ?t0.elapsed(), "bronze committed");
             report.slices.push(SliceReport {
                 source: name.into(),
                 table: format!("bronze.{name}"),
@@ -547,7 +574,7 @@ impl Ingestor {
         for (table, cfg) in pending {
             let t1 = Instant::now();
             let r = self
-                .silver_slice(run_id, name, source, table, cfg, &bronze, slice, w, force)
+                .silver_slice(run_id, name, source, table, cfg, &bronze, fresh.as_ref(), slice, w, force)
                 .await;
             let mut rep = match r {
                 Ok(rep) => rep,
@@ -585,27 +612,62 @@ impl Ingestor {
         table: &str,
         cfg: &SilverConfig,
         bronze: &DeltaTable,
+        fresh: Option<&RecordBatch>,
         slice: &str,
         w: &str,
         force: bool,
     ) -> Result<SliceReport> {
         let ctx = SessionContext::new();
-        ctx.register_table("bronze", bronze.table_provider().await?)?;
-        let business: Vec<String> = bronze
-            .snapshot()?
-            .schema()
-            .fields()
-            .map(|f| f.name().to_string())
-            .filter(|n| !BRONZE_LINEAGE.contains(&n.as_str()))
-            .collect();
+        // The slice just committed to bronze is still in memory: no need to read it back.
+        let business: Vec<String> = match fresh {
+            Some(b) => {
+                ctx.register_table(
+                    "bronze",
+                    Arc::new(datafusion::datasource::MemTable::try_new(
+                        b.schema(),
+                        vec![vec![b.clone()]],
+                    )?),
+                )?;
+                b.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .filter(|n| !BRONZE_LINEAGE.contains(&n.as_str()))
+                    .collect()
+            }
+            None => {
+                ctx.register_table("bronze", bronze.table_provider().await?)?;
+                bronze
+                    .snapshot()?
+                    .schema()
+                    .fields()
+                    .map(|f| f.name().to_string())
+                    .filter(|n| !BRONZE_LINEAGE.contains(&n.as_str()))
+                    .collect()
+            }
+        };
         let src = format!(
             "SELECT * FROM bronze WHERE _slice_id = '{}'",
             quote(slice)
         );
-        let ranked = if cfg.unique_key.is_empty() {
+        let keys = cfg.unique_key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
+        // Ranking needs a sort; a hash aggregate first tells whether any key repeats at all.
+        let repeats = !cfg.unique_key.is_empty() && {
+            let b = ctx
+                .sql(&format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM ({src}) GROUP BY {keys} HAVING count(*) > 1)"
+                ))
+                .await?
+                .collect()
+                .await?;
+            b.first()
+                .map(|b| b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0))
+                .unwrap_or(0)
+                > 0
+        };
+        let ranked = if !repeats {
             format!("SELECT *, 1 AS _lg_rn FROM ({src})")
         } else {
-            let keys = cfg.unique_key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
             let latest = cfg
                 .latest_by
                 .as_ref()
@@ -625,8 +687,8 @@ impl Ingestor {
             checks.push_str(&format!(", ({}) IS TRUE AS _lg_ok_{i}", e.expect));
         }
         let sql = format!(
-            "SELECT *, {deleted} AS _lg_deleted, CAST({} AS VARCHAR) = '{}' AS _lg_in_slice{checks}, \
-             count(*) OVER () AS _lg_total FROM ({ranked}) WHERE _lg_rn = 1",
+            "SELECT *, {deleted} AS _lg_deleted, CAST({} AS VARCHAR) = '{}' AS _lg_in_slice{checks} \
+             FROM ({ranked}) WHERE _lg_rn = 1",
             ident(&source.slice_column),
             quote(slice)
         );
@@ -652,6 +714,7 @@ impl Ingestor {
         };
         let batch = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
         let n = batch.num_rows();
+        tracing::debug!(slice, rows = n, "silver slice computed");
         let col_bool = |name: &str| -> BooleanArray {
             batch
                 .column_by_name(name)

@@ -377,3 +377,105 @@ async fn serve_ingests_what_lands_and_serves_it_with_its_log() {
         .collect();
     assert!(log.contains(&"silver.orders 2026-01-02 ok".to_string()), "{log:?}");
 }
+
+/// Paths of the Delta data files of a table whose path contains `part`.
+async fn files_of(table: &Path, part: &str) -> Vec<String> {
+    let url = deltalake::ensure_table_uri(table.to_string_lossy()).unwrap();
+    let t = deltalake::open_table(url).await.unwrap();
+    let mut v: Vec<String> = t
+        .get_file_uris()
+        .unwrap()
+        .filter(|f| f.contains(part))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gold_models_are_refreshed_per_changed_slice() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let views = dir.path().join("views/gold");
+    std::fs::create_dir_all(&views).unwrap();
+    std::fs::write(
+        views.join("daily_revenue.sql"),
+        "SELECT order_date, count(*) AS orders, sum(amount) AS revenue FROM silver.orders GROUP BY order_date",
+    )
+    .unwrap();
+    std::fs::write(views.join("daily_revenue.yaml"), "materialize: {slice_column: order_date}\n").unwrap();
+    std::fs::write(
+        views.join("all_revenue.sql"),
+        "SELECT sum(amount) AS revenue FROM silver.orders",
+    )
+    .unwrap();
+    std::fs::write(views.join("all_revenue.yaml"), "materialize: full\n").unwrap();
+    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n2,10,2026-01-01,5.00,new,2026-01-01 10:00:00,\n");
+    deliver(&lake, "2026-01-02", "1", "3,11,2026-01-02,1.00,paid,2026-01-02 10:00:00,\n");
+    let mut c = orders_config(&lake, "ingest: {interval: 30s}\n");
+    c.listen = "127.0.0.1:0".into();
+    c.refresh_interval = Duration::from_millis(300);
+    c.views = Some(lakegate::config::ViewsSource::Folder(dir.path().join("views")));
+    let server = lakegate::server::start(c).await.unwrap();
+    let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
+    let client = std::sync::Arc::new(t.connect().await);
+    let gold = lake.join("gold/daily_revenue");
+    assert!(
+        eventually(Duration::from_secs(15), || async { gold.join("_delta_log").is_dir() }).await,
+        "gold model not written"
+    );
+    let revenue = |c: std::sync::Arc<tokio_postgres::Client>| async move {
+        c.query(
+            "SELECT CAST(order_date AS TEXT), orders, CAST(revenue AS TEXT) FROM gold.daily_revenue ORDER BY 1",
+            &[],
+        )
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| format!("{} {} {}", r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, String>(2)))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    };
+    let _ = &client;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let c = client.clone();
+            async move { revenue(c).await == ["2026-01-01 2 15.00", "2026-01-02 1 1.00"] }
+        })
+        .await
+    );
+    // It is served as a table now (the Delta table shadows the live view).
+    let kind: String = client
+        .query_one(
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = 'gold' AND table_name = 'daily_revenue'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kind, "BASE TABLE");
+    let day1 = files_of(&gold, "2026-01-01").await;
+    // Slice 2 changes: only its gold slice is rewritten; the full model follows.
+    deliver(&lake, "2026-01-02", "2", "3,11,2026-01-02,4.00,paid,2026-01-02 11:00:00,\n4,12,2026-01-02,2.00,new,2026-01-02 11:00:00,\n");
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            let c = client.clone();
+            async move { revenue(c).await == ["2026-01-01 2 15.00", "2026-01-02 2 6.00"] }
+        })
+        .await,
+        "gold slice not refreshed"
+    );
+    assert_eq!(files_of(&gold, "2026-01-01").await, day1, "untouched slice kept its files");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let c = client.clone();
+            async move {
+                c.query_one("SELECT CAST(revenue AS TEXT) FROM gold.all_revenue", &[])
+                    .await
+                    .map(|r| r.get::<_, String>(0) == "21.00")
+                    .unwrap_or(false)
+            }
+        })
+        .await
+    );
+}

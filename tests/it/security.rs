@@ -57,6 +57,14 @@ async fn secure_server(
             row_filters: [("silver.users".to_string(), "country = 'DE'".to_string())]
                 .into_iter()
                 .collect(),
+            column_masks: [(
+                "silver.users".to_string(),
+                [("email".to_string(), "left(email, 2) || '***'".to_string())]
+                    .into_iter()
+                    .collect(),
+            )]
+            .into_iter()
+            .collect(),
         },
     );
     edit(&mut c);
@@ -155,6 +163,20 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
         .unwrap();
     assert!(row.get::<_, i64>(0) > 0);
     assert_eq!(row.get::<_, i64>(1), 0);
+    // Column mask: alice sees a masked email, in both protocols; ops sees the real one.
+    let masked: String = alice
+        .query_one("SELECT email FROM silver.users ORDER BY user_id LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(masked.ends_with("***") && masked.len() == 5, "{masked}");
+    let ops = login(&t, "ops", "ops-pass").await.unwrap();
+    let real: String = ops
+        .query_one("SELECT email FROM silver.users WHERE country = 'DE' ORDER BY user_id LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(real.contains('@') && real.starts_with(&masked[..2]), "{real} vs {masked}");
     // A gold view reading silver tables alice cannot read directly works (definer's rights)
     // and the row filter on silver.users applies inside it too.
     let n: i64 = alice
