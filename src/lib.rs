@@ -8,6 +8,8 @@
 //! - [`engine`]: DataFusion setup, statement classification (read-only), session settings.
 //! - [`wire`]: Postgres protocol handlers, Arrow→Postgres encoding, SQLSTATE mapping.
 //! - [`ingest`]: the slice-based ingestion loop (landing → bronze → silver), lease, logs.
+//! - [`http`], [`metrics`]: the operations listener (/health, /ready, /metrics) and the
+//!   Prometheus registry every layer records into.
 //! - [`server`]: start/serve/shutdown of the whole process.
 //! - [`views`]: versioned SQL views from a folder, hot reload, history, git commits.
 //! - [`demo`]: the built-in demo lake.
@@ -17,7 +19,9 @@ pub mod catalog;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

@@ -28,6 +28,10 @@ struct Cli {
         default_value = "lakegate=info,deltalake_core=error,warn"
     )]
     log: String,
+
+    /// Log format: `text` (human, for terminals) or `json` (one object per line).
+    #[arg(long, global = true, env = "LAKEGATE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,7 +139,7 @@ impl CommonArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lakegate::telemetry::init(&cli.log);
+    lakegate::telemetry::init_with_format(&cli.log, cli.log_format == "json");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -26,6 +26,8 @@ pub struct RunningServer {
     pub catalog: Arc<LakeCatalog>,
     /// The views layer, when a views folder is configured.
     pub views: Option<Arc<ViewRegistry>>,
+    /// Where `/health`, `/ready` and `/metrics` are served, when `http.listen` is set.
+    pub http_addr: Option<SocketAddr>,
     views_task: Option<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     listener: tokio::task::JoinHandle<()>,
@@ -183,9 +185,25 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         },
         shutdown.clone(),
     ));
+    let http_addr = match &config.http {
+        Some(h) => Some(
+            crate::http::start(
+                &h.listen,
+                Arc::new(crate::http::ReadyState {
+                    catalog: catalog.clone(),
+                    views: views.clone(),
+                }),
+                shutdown.clone(),
+            )
+            .await
+            .map_err(|e| Error::Startup(format!("http.listen {}: {e}", h.listen)))?,
+        ),
+        None => None,
+    };
     info!(%addr, database = %config.database, "serving the lake over the Postgres protocol");
     Ok(RunningServer {
         addr,
+        http_addr,
         catalog,
         views,
         views_task,

@@ -168,6 +168,7 @@ impl LakeCatalog {
     /// Re-reads the lake and swaps in the new snapshot.
     pub async fn refresh(&self) -> Result<RefreshMetrics> {
         let _guard = self.refresh_lock.lock().await;
+        let started = std::time::Instant::now();
         let old = self.snapshot();
         let mut metrics = RefreshMetrics::default();
         let mut zones: BTreeMap<String, BTreeMap<String, Arc<TableEntry>>> = BTreeMap::new();
@@ -224,6 +225,19 @@ impl LakeCatalog {
                     metrics.removed += 1;
                     info!(table = %format!("{zone}.{name}"), "table removed from the lake");
                 }
+            }
+        }
+        let m = crate::metrics::metrics();
+        m.catalog_refresh_seconds
+            .observe(started.elapsed().as_secs_f64());
+        m.catalog_tables.set(metrics.tables as i64);
+        for (zone, tables) in &zones {
+            for (name, t) in tables {
+                m.table_version
+                    .get_or_create(&crate::metrics::TableLabel {
+                        table: format!("{zone}.{name}"),
+                    })
+                    .set(t.version);
             }
         }
         *self.current.write().expect("catalog lock poisoned") = Arc::new(Snapshot { zones });

@@ -95,12 +95,23 @@ pub struct Config {
     /// The embedded ingestion loop.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Operations endpoint: `/health`, `/ready`, `/metrics`.
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
     /// Landing sources: `landing/<source>/<slice_id>/<watermark>/*` → `bronze.<source>`.
     #[serde(default)]
     pub sources: std::collections::BTreeMap<String, SourceConfig>,
     /// Silver tables built from a source's bronze table.
     #[serde(default)]
     pub silver: std::collections::BTreeMap<String, SilverConfig>,
+}
+
+/// `http: {listen}`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// e.g. `127.0.0.1:9187`
+    pub listen: String,
 }
 
 /// `ingest: {interval, on_failure}`
@@ -403,6 +414,7 @@ impl Default for Config {
             roles: Default::default(),
             limits: Limits::default(),
             ingest: IngestConfig::default(),
+            http: None,
             sources: Default::default(),
             silver: Default::default(),
         }

@@ -444,6 +444,19 @@ impl Ingestor {
                 warn!(error = %e, "could not append to _lakegate/slices");
             }
         }
+        let m = crate::metrics::metrics();
+        m.ingest_runs.inc();
+        for s in &report.slices {
+            m.ingest_slices
+                .get_or_create(&crate::metrics::Status {
+                    status: s.status.clone(),
+                })
+                .inc();
+            if s.status == "ok" {
+                m.ingest_rows.inc_by(s.rows_out.max(0) as u64);
+                m.quarantined_rows.inc_by(s.quarantined.max(0) as u64);
+            }
+        }
         let ok = report.slices.iter().filter(|s| s.status == "ok").count();
         if ok + report.failed() > 0 {
             info!(run = %run_id, ok, failed = report.failed(), skipped = report.skipped, "ingest pass finished");

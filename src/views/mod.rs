@@ -290,6 +290,12 @@ impl ViewRegistry {
         if let Err(e) = self.publish_status() {
             warn!(error = %e, "failed to publish lakegate.views");
         }
+        let m = crate::metrics::metrics();
+        let status = |s: &str| crate::metrics::Status { status: s.into() };
+        m.view_reloads.get_or_create(&status("ok")).inc_by(report.ok as u64);
+        m.view_reloads
+            .get_or_create(&status("error"))
+            .inc_by(report.errors.len() as u64);
         Ok(report)
     }
 

@@ -298,6 +298,7 @@ fn position(e: &EngineError, sql: Option<&str>) -> Option<String> {
 
 pub fn error_info(e: &EngineError, sql: Option<&str>) -> ErrorInfo {
     let state = sqlstate(e);
+    crate::metrics::metrics().query_error(state.code());
     let mut info = ErrorInfo::new("ERROR".into(), state.code().into(), client_message(e));
     info.position = position(e, sql);
     if state == SqlState::InternalError {

@@ -317,6 +317,7 @@ impl StartupHandler for Connection {
                     .as_ref()
                     .is_some_and(|t| t.mode == TlsMode::Require);
                 if require_tls && !client.is_secure() {
+                    crate::metrics::metrics().rejected("tls_required");
                     warn!(peer = %self.peer, %user, "plain-text connection refused (tls.mode: require)");
                     return Err(fatal(
                         "28000",
@@ -376,6 +377,8 @@ impl StartupHandler for Connection {
                     }
                     Ok(AuthState::Failed(e)) | Err(e) => {
                         let failures = self.shared.security.record_failure(self.peer.ip());
+                        crate::metrics::metrics().logins_failed.inc();
+                        crate::metrics::metrics().rejected("authentication");
                         warn!(peer = %self.peer, %user, failures, reason = %e, "authentication failed");
                         // Same answer whatever was wrong (unknown user, bad proof, bad message).
                         Err(PgWireError::InvalidPassword(user))
@@ -781,15 +784,17 @@ fn cancelable<S>(
 where
     S: Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static,
 {
-    stream::unfold(Some((Box::pin(rows), token)), |state| async move {
-        let (mut rows, token) = state?;
+    let started = std::time::Instant::now();
+    stream::unfold(Some((Box::pin(rows), token, 0u64)), move |state| async move {
+        let (mut rows, token, n) = state?;
         tokio::select! {
             biased;
             _ = token.cancelled() => Some((Err(to_pgwire(token.error(), None)), None)),
             item = rows.next() => match item {
-                Some(i) => Some((i, Some((rows, token)))),
+                Some(i) => Some((i, Some((rows, token, n + 1)))),
                 None => {
                     token.finish();
+                    crate::metrics::metrics().query_done("00000", started.elapsed(), n);
                     None
                 }
             },

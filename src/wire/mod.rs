@@ -72,6 +72,7 @@ pub async fn run_listener(
         let permit = match limit.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
+                crate::metrics::metrics().rejected("max_connections");
                 warn!(%peer, max_connections, "connection refused: too many connections");
                 tracker.spawn(async move {
                     let _ = socket.write_all(&too_many_clients()).await;
@@ -90,6 +91,9 @@ pub async fn run_listener(
         let acceptor = shared.tls.as_ref().map(|t| t.acceptor().0);
         let conn_shutdown = shutdown.clone();
         tracker.spawn(async move {
+            let m = crate::metrics::metrics();
+            m.connections_total.inc();
+            m.connections_open.inc();
             debug!(%peer, "connection opened");
             tokio::select! {
                 r = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
@@ -104,6 +108,7 @@ pub async fn run_listener(
                         std::future::pending::<()>().await;
                     }
                 } => {
+                    crate::metrics::metrics().rejected("startup_timeout");
                     info!(%peer, ?startup_timeout, "connection closed: not authenticated in time");
                 }
                 _ = conn.idle_expired(idle_timeout) => {
@@ -113,6 +118,7 @@ pub async fn run_listener(
                 // are dropped with the runtime.
                 _ = async { conn_shutdown.cancelled().await; tokio::time::sleep(grace).await } => {}
             }
+            m.connections_open.dec();
             drop(permit);
             debug!(%peer, "connection closed");
         });

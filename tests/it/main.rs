@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod ingest;
 mod lake;
+mod ops;
 mod security;
 mod slt;
 mod views;

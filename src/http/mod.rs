@@ -1,0 +1,119 @@
+//! The operations listener (`http.listen`): `/health` (the process answers), `/ready` (lake
+//! reachable, catalog and views loaded; 503 with the reason otherwise) and `/metrics`
+//! (Prometheus text format). Plain hyper: three GET routes need no framework.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::catalog::LakeCatalog;
+use crate::views::ViewRegistry;
+
+/// What `/ready` checks.
+pub struct ReadyState {
+    pub catalog: Arc<LakeCatalog>,
+    pub views: Option<Arc<ViewRegistry>>,
+}
+
+impl ReadyState {
+    /// `Err(reason)` when the server should not get traffic.
+    pub async fn check(&self) -> Result<String, String> {
+        let root = self.catalog.root().clone();
+        if let Some(p) = root.local_path() {
+            let p = p.to_path_buf();
+            let ok = tokio::task::spawn_blocking(move || std::fs::read_dir(&p).is_ok())
+                .await
+                .unwrap_or(false);
+            if !ok {
+                return Err(format!("lake {root} is not reachable"));
+            }
+        }
+        let tables: usize = self.catalog.snapshot().zones.values().map(|t| t.len()).sum();
+        let views = match &self.views {
+            Some(v) => {
+                let statuses = v.status();
+                let broken = statuses.iter().filter(|s| s.served.is_none()).count();
+                format!("{} views ({} without a good definition)", statuses.len(), broken)
+            }
+            None => "no views folder".into(),
+        };
+        Ok(format!("ready: lake {root}, {tables} tables, {views}\n"))
+    }
+}
+
+fn text(status: StatusCode, body: String, content_type: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid response")
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    ready: Arc<ReadyState>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into(), "text/plain"));
+    }
+    Ok(match req.uri().path() {
+        "/health" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
+        "/ready" => match ready.check().await {
+            Ok(s) => text(StatusCode::OK, s, "text/plain"),
+            Err(reason) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n"), "text/plain"),
+        },
+        "/metrics" => text(
+            StatusCode::OK,
+            crate::metrics::metrics().render(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+        _ => text(StatusCode::NOT_FOUND, "not found: try /health, /ready, /metrics\n".into(), "text/plain"),
+    })
+}
+
+/// Binds `addr` and serves until `shutdown`; returns the bound address.
+pub async fn start(
+    addr: &str,
+    ready: Arc<ReadyState>,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    info!(addr = %bound, "operations endpoint: /health /ready /metrics");
+    tokio::spawn(async move {
+        loop {
+            let (socket, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                a = listener.accept() => match a {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!(error = %e, "http accept failed");
+                        continue;
+                    }
+                },
+            };
+            let ready = ready.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(req, ready.clone()));
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await
+                {
+                    debug!(%peer, error = %e, "http connection ended");
+                }
+            });
+        }
+    });
+    Ok(bound)
+}

@@ -1,0 +1,135 @@
+//! Prometheus metrics (prometheus-client), one process-wide registry. Layers record into
+//! [`metrics()`]; the HTTP listener renders it at `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: String,
+    /// First two characters of the SQLSTATE ("00" for success).
+    pub sqlstate_class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    pub table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Status {
+    pub status: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections_open: Gauge,
+    pub connections_total: Counter,
+    pub connections_rejected: Family<Reason, Counter>,
+    pub logins_failed: Counter,
+    pub queries: Family<Outcome, Counter>,
+    pub query_seconds: Histogram,
+    pub rows_sent: Counter,
+    pub catalog_refresh_seconds: Histogram,
+    pub catalog_tables: Gauge,
+    pub table_version: Family<TableLabel, Gauge>,
+    pub view_reloads: Family<Status, Counter>,
+    pub ingest_runs: Counter,
+    pub ingest_slices: Family<Status, Counter>,
+    pub ingest_rows: Counter,
+    pub quarantined_rows: Counter,
+}
+
+pub fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut registry = Registry::with_prefix("lakegate");
+        let m = Metrics {
+            connections_open: Gauge::default(),
+            connections_total: Counter::default(),
+            connections_rejected: Family::default(),
+            logins_failed: Counter::default(),
+            queries: Family::default(),
+            query_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
+            rows_sent: Counter::default(),
+            catalog_refresh_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
+            catalog_tables: Gauge::default(),
+            table_version: Family::default(),
+            view_reloads: Family::default(),
+            ingest_runs: Counter::default(),
+            ingest_slices: Family::default(),
+            ingest_rows: Counter::default(),
+            quarantined_rows: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("connections_open", "Client connections open now", m.connections_open.clone());
+        registry.register("connections", "Client connections accepted", m.connections_total.clone());
+        registry.register(
+            "connections_rejected",
+            "Connections refused (max_connections, authentication, TLS, startup timeout)",
+            m.connections_rejected.clone(),
+        );
+        registry.register("logins_failed", "Failed authentications", m.logins_failed.clone());
+        registry.register("queries", "Statements by outcome and SQLSTATE class", m.queries.clone());
+        registry.register("query_duration_seconds", "Statement run time including streaming", m.query_seconds.clone());
+        registry.register("rows_sent", "Result rows sent to clients", m.rows_sent.clone());
+        registry.register("catalog_refresh_duration_seconds", "Time to re-read the lake", m.catalog_refresh_seconds.clone());
+        registry.register("catalog_tables", "Tables served", m.catalog_tables.clone());
+        registry.register("table_version", "Delta version served per table", m.table_version.clone());
+        registry.register("view_reloads", "View reloads by outcome", m.view_reloads.clone());
+        registry.register("ingest_runs", "Ingestion passes", m.ingest_runs.clone());
+        registry.register("ingest_slices", "Slices written per table, by status", m.ingest_slices.clone());
+        registry.register("ingest_rows", "Rows written by ingestion", m.ingest_rows.clone());
+        registry.register("quarantined_rows", "Rows sent to quarantine", m.quarantined_rows.clone());
+        Metrics { registry, ..m }
+    })
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn query_done(&self, sqlstate: &str, elapsed: Duration, rows: u64) {
+        let ok = sqlstate.starts_with("00");
+        self.queries
+            .get_or_create(&Outcome {
+                outcome: if ok { "ok" } else { "error" }.into(),
+                sqlstate_class: sqlstate.get(..2).unwrap_or("XX").into(),
+            })
+            .inc();
+        self.query_seconds.observe(elapsed.as_secs_f64());
+        self.rows_sent.inc_by(rows);
+    }
+
+    pub fn query_error(&self, sqlstate: &str) {
+        self.queries
+            .get_or_create(&Outcome {
+                outcome: "error".into(),
+                sqlstate_class: sqlstate.get(..2).unwrap_or("XX").into(),
+            })
+            .inc();
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        self.connections_rejected
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,79 @@
+//! The operations endpoint: /health, /ready (flips when the lake is unreachable), /metrics
+//! (counters move with a workload).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::*;
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf[9..12].parse().unwrap();
+    let body = buf.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one sample line (`name{labels} value`) in Prometheus text output.
+fn sample(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_and_metrics_move_with_a_workload() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let mut c = config(&lake);
+    c.http = Some(lakegate::config::HttpConfig {
+        listen: "127.0.0.1:0".into(),
+    });
+    let server = lakegate::server::start(c).await.unwrap();
+    let http = server.http_addr.expect("http listener");
+    let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
+    assert_eq!(get(http, "/health").await, (200, "ok\n".into()));
+    let (code, body) = get(http, "/ready").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("7 tables"), "{body}");
+
+    let (_, before) = get(http, "/metrics").await;
+    let ok = "lakegate_queries_total{outcome=\"ok\",sqlstate_class=\"00\"}";
+    let undefined = "lakegate_queries_total{outcome=\"error\",sqlstate_class=\"42\"}";
+    let client = t.connect().await;
+    for _ in 0..3 {
+        client.simple_query("SELECT * FROM silver.titles").await.unwrap();
+    }
+    let _ = client.simple_query("SELECT * FROM nope").await.unwrap_err();
+    let (_, after) = get(http, "/metrics").await;
+    assert!(sample(&after, ok) >= sample(&before, ok) + 3.0, "{after}");
+    assert!(sample(&after, undefined) >= sample(&before, undefined) + 1.0, "{after}");
+    assert!(sample(&after, "lakegate_rows_sent_total") >= sample(&before, "lakegate_rows_sent_total") + 180.0);
+    assert!(sample(&after, "lakegate_connections_total") >= 1.0);
+    // Versions per table (the registry is process-wide: other test servers report too).
+    assert!(sample(&after, "lakegate_table_version{table=\"silver.users\"}") >= 1.0, "{after}");
+    assert!(after.contains("lakegate_query_duration_seconds_bucket"));
+
+    // The lake goes away: /ready says so with 503; it comes back: 200 again.
+    let moved = lake.with_extension("moved");
+    std::fs::rename(&lake, &moved).unwrap();
+    let (code, body) = get(http, "/ready").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("not reachable"), "{body}");
+    std::fs::rename(&moved, &lake).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || async { get(http, "/ready").await.0 == 200 }).await
+    );
+    assert_eq!(get(http, "/nope").await.0, 404);
+}
