@@ -54,7 +54,11 @@ fn write_slice(lake: &Path, day: u64, watermark: &str, rows: u64, first_id: u64)
     let dir = lake.join("landing/orders").join(&date).join(watermark);
     std::fs::create_dir_all(&dir).unwrap();
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("orders.csv")).unwrap());
-    writeln!(f, "order_id,customer_id,order_date,amount,status,updated_at").unwrap();
+    writeln!(
+        f,
+        "order_id,customer_id,order_date,amount,status,updated_at"
+    )
+    .unwrap();
     let statuses = ["new", "paid", "shipped"];
     for i in 0..rows {
         let id = first_id + i;
@@ -117,7 +121,9 @@ async fn main() {
         "host=127.0.0.1 port={} user=bench dbname=lake",
         server.addr.port()
     );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut samples = Vec::new();

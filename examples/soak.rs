@@ -108,14 +108,14 @@ async fn main() -> ExitCode {
     let mut afters = Vec::new();
     let started = Instant::now();
     for _round in 0..rounds {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for i in 0..clients {
-        let url = url.clone();
-        let outcomes = outcomes.clone();
-        let held = held.clone();
-        let max_held = max_held.clone();
-        tasks.push(tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for i in 0..clients {
+            let url = url.clone();
+            let outcomes = outcomes.clone();
+            let held = held.clone();
+            let max_held = max_held.clone();
+            tasks.push(tokio::spawn(async move {
             let mut n = i * 7919;
             while Instant::now() < deadline {
                 let (c, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
@@ -171,12 +171,12 @@ async fn main() -> ExitCode {
                 held.fetch_sub(1, Ordering::Relaxed);
             }
         }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    afters.push(rss_kib(pid, "VmRSS:") / 1024);
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        afters.push(rss_kib(pid, "VmRSS:") / 1024);
     }
     let elapsed = started.elapsed();
     let after = rss_kib(pid, "VmRSS:");

@@ -30,7 +30,12 @@ struct Cli {
     log: String,
 
     /// Log format: `text` (human, for terminals) or `json` (one object per line).
-    #[arg(long, global = true, env = "LAKEGATE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "LAKEGATE_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: String,
 }
 

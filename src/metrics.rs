@@ -74,25 +74,73 @@ pub fn metrics() -> &'static Metrics {
             quarantined_rows: Counter::default(),
             registry: Registry::default(),
         };
-        registry.register("connections_open", "Client connections open now", m.connections_open.clone());
-        registry.register("connections", "Client connections accepted", m.connections_total.clone());
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            m.connections_open.clone(),
+        );
+        registry.register(
+            "connections",
+            "Client connections accepted",
+            m.connections_total.clone(),
+        );
         registry.register(
             "connections_rejected",
             "Connections refused (max_connections, authentication, TLS, startup timeout)",
             m.connections_rejected.clone(),
         );
-        registry.register("logins_failed", "Failed authentications", m.logins_failed.clone());
-        registry.register("queries", "Statements by outcome and SQLSTATE class", m.queries.clone());
-        registry.register("query_duration_seconds", "Statement run time including streaming", m.query_seconds.clone());
-        registry.register("rows_sent", "Result rows sent to clients", m.rows_sent.clone());
-        registry.register("catalog_refresh_duration_seconds", "Time to re-read the lake", m.catalog_refresh_seconds.clone());
+        registry.register(
+            "logins_failed",
+            "Failed authentications",
+            m.logins_failed.clone(),
+        );
+        registry.register(
+            "queries",
+            "Statements by outcome and SQLSTATE class",
+            m.queries.clone(),
+        );
+        registry.register(
+            "query_duration_seconds",
+            "Statement run time including streaming",
+            m.query_seconds.clone(),
+        );
+        registry.register(
+            "rows_sent",
+            "Result rows sent to clients",
+            m.rows_sent.clone(),
+        );
+        registry.register(
+            "catalog_refresh_duration_seconds",
+            "Time to re-read the lake",
+            m.catalog_refresh_seconds.clone(),
+        );
         registry.register("catalog_tables", "Tables served", m.catalog_tables.clone());
-        registry.register("table_version", "Delta version served per table", m.table_version.clone());
-        registry.register("view_reloads", "View reloads by outcome", m.view_reloads.clone());
+        registry.register(
+            "table_version",
+            "Delta version served per table",
+            m.table_version.clone(),
+        );
+        registry.register(
+            "view_reloads",
+            "View reloads by outcome",
+            m.view_reloads.clone(),
+        );
         registry.register("ingest_runs", "Ingestion passes", m.ingest_runs.clone());
-        registry.register("ingest_slices", "Slices written per table, by status", m.ingest_slices.clone());
-        registry.register("ingest_rows", "Rows written by ingestion", m.ingest_rows.clone());
-        registry.register("quarantined_rows", "Rows sent to quarantine", m.quarantined_rows.clone());
+        registry.register(
+            "ingest_slices",
+            "Slices written per table, by status",
+            m.ingest_slices.clone(),
+        );
+        registry.register(
+            "ingest_rows",
+            "Rows written by ingestion",
+            m.ingest_rows.clone(),
+        );
+        registry.register(
+            "quarantined_rows",
+            "Rows sent to quarantine",
+            m.quarantined_rows.clone(),
+        );
         Metrics { registry, ..m }
     })
 }

@@ -140,38 +140,69 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         let lake = local_lake(&config)?;
         register_ingest_logs(&lake, &engine).await;
         let ingestor = Arc::new(crate::ingest::Ingestor::new(lake.clone(), config.clone()));
-        let (catalog2, engine2, views2, config2) =
-            (catalog.clone(), engine.clone(), views.clone(), config.clone());
+        let (catalog2, engine2, views2, config2) = (
+            catalog.clone(),
+            engine.clone(),
+            views.clone(),
+            config.clone(),
+        );
         // One follow-up at a time: catalog refresh, gold models, log tables.
         let follow = Arc::new(tokio::sync::Mutex::new(()));
-        tokio::spawn(crate::ingest::run_loop(ingestor, shutdown.clone(), move |report| {
-            let changed = report.slices.iter().any(|s| s.status == "ok");
-            let (catalog, engine, lake, views, config, follow) = (
-                catalog2.clone(),
-                engine2.clone(),
-                lake.clone(),
-                views2.clone(),
-                config2.clone(),
-                follow.clone(),
-            );
-            tokio::spawn(async move {
-                let _one = follow.lock().await;
-                if changed {
-                    // New slices are served at once, not at the next catalog refresh.
-                    let _ = catalog.refresh().await;
-                }
-                if let Some(v) = &views {
-                    match crate::ingest::gold::materialize(&engine, &v.served_files(), &lake, &config).await {
-                        Ok(m) if !m.is_empty() => {
-                            let _ = catalog.refresh().await;
-                        }
-                        Ok(_) => {}
-                        Err(e) => warn!(error = %e, "gold models not refreshed"),
+        tokio::spawn(crate::ingest::run_loop(
+            ingestor,
+            shutdown.clone(),
+            move |report| {
+                let changed = report.slices.iter().any(|s| s.status == "ok");
+                let (catalog, engine, lake, views, config, follow) = (
+                    catalog2.clone(),
+                    engine2.clone(),
+                    lake.clone(),
+                    views2.clone(),
+                    config2.clone(),
+                    follow.clone(),
+                );
+                tokio::spawn(async move {
+                    let _one = follow.lock().await;
+                    if changed {
+                        // New slices are served at once, not at the next catalog refresh.
+                        let _ = catalog.refresh().await;
                     }
-                }
-                register_ingest_logs(&lake, &engine).await;
-            });
-        }));
+                    if let Some(v) = &views {
+                        match crate::ingest::gold::materialize(
+                            &engine,
+                            &v.served_files(),
+                            &lake,
+                            &config,
+                        )
+                        .await
+                        {
+                            Ok(m) if !m.is_empty() => {
+                                let _ = catalog.refresh().await;
+                            }
+                            Ok(_) => {}
+                            Err(e) => warn!(error = %e, "gold models not refreshed"),
+                        }
+                    }
+                    register_ingest_logs(&lake, &engine).await;
+                });
+            },
+        ));
+    }
+    let activity = crate::wire::activity::Activity::new(config.limits.slow_query);
+    {
+        use crate::engine::pg_catalog::Computed;
+        use crate::wire::activity::ActivityTable;
+        use datafusion::catalog::SchemaProvider;
+        let system = engine.system_schema();
+        for (name, log) in [("queries", false), ("query_log", true)] {
+            let _ = system.register_table(
+                name.to_string(),
+                Arc::new(Computed(ActivityTable {
+                    activity: activity.clone(),
+                    log,
+                })),
+            );
+        }
     }
     let listener = tokio::spawn(crate::wire::run_listener(
         listener,
@@ -181,7 +212,11 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             grace: config.shutdown_timeout,
             startup_timeout: config.limits.startup_timeout,
             idle_timeout: config.limits.idle_session_timeout,
-            shared: Arc::new(crate::wire::Shared { security, tls }),
+            shared: Arc::new(crate::wire::Shared {
+                security,
+                tls,
+                activity: activity.clone(),
+            }),
         },
         shutdown.clone(),
     ));
@@ -316,9 +351,10 @@ pub struct IngestOptions {
 }
 
 fn local_lake(config: &Config) -> Result<std::path::PathBuf> {
-    let lake = config.lake.as_deref().ok_or_else(|| {
-        Error::Startup("no lake given: set `lake:` in the config".into())
-    })?;
+    let lake = config
+        .lake
+        .as_deref()
+        .ok_or_else(|| Error::Startup("no lake given: set `lake:` in the config".into()))?;
     let root = LakeUrl::parse(lake)?;
     root.local_path()
         .map(|p| p.to_path_buf())
@@ -333,7 +369,9 @@ pub async fn ingest(
 ) -> Result<()> {
     use crate::ingest::{Ingestor, Lease, Selection};
     if config.sources.is_empty() {
-        return Err(Error::Startup("the config has no `sources:` to ingest".into()));
+        return Err(Error::Startup(
+            "the config has no `sources:` to ingest".into(),
+        ));
     }
     let lake = local_lake(&config)?;
     let ttl = config.ingest.lease_ttl;
@@ -359,7 +397,10 @@ pub async fn ingest(
                 s.quarantined,
                 s.dropped,
                 s.deleted,
-                s.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+                s.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
             );
         }
         println!(
@@ -371,7 +412,10 @@ pub async fn ingest(
             report.files_read
         );
         if report.failed() > 0 {
-            return Err(Error::Startup(format!("{} slice(s) failed", report.failed())));
+            return Err(Error::Startup(format!(
+                "{} slice(s) failed",
+                report.failed()
+            )));
         }
         return Ok(());
     }

@@ -45,7 +45,9 @@ impl std::fmt::Debug for Verifier {
 
 impl Verifier {
     pub fn parse(s: &str) -> Result<Verifier, String> {
-        let bad = || "not a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)".to_string();
+        let bad = || {
+            "not a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)".to_string()
+        };
         let rest = s.strip_prefix("SCRAM-SHA-256$").ok_or_else(bad)?;
         let (head, keys) = rest.split_once('$').ok_or_else(bad)?;
         let (iter, salt) = head.split_once(':').ok_or_else(bad)?;
@@ -179,9 +181,7 @@ impl ObjectPattern {
                     table: part(table),
                 })
             }
-            _ => Err(format!(
-                "`{s}` is not `schema.table`, `schema.*` or `*`"
-            )),
+            _ => Err(format!("`{s}` is not `schema.table`, `schema.*` or `*`")),
         }
     }
 
@@ -231,13 +231,17 @@ impl Access {
 
     pub fn can_read(&self, schema: &str, table: &str) -> bool {
         self.admin
-            || CATALOG_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(schema))
+            || CATALOG_SCHEMAS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(schema))
             || self.grants.iter().any(|g| g.matches(schema, table))
     }
 
     pub fn can_see_schema(&self, schema: &str) -> bool {
         self.admin
-            || CATALOG_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(schema))
+            || CATALOG_SCHEMAS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(schema))
             || self.grants.iter().any(|g| g.covers_schema(schema))
     }
 
@@ -374,7 +378,8 @@ impl Security {
         f.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(600));
         match f.get(&ip) {
             Some((n, _)) if *n >= 3 => {
-                Duration::from_millis(100u64.saturating_mul(1 << (n - 3).min(6))).min(Duration::from_secs(5))
+                Duration::from_millis(100u64.saturating_mul(1 << (n - 3).min(6)))
+                    .min(Duration::from_secs(5))
             }
             _ => Duration::ZERO,
         }

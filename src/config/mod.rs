@@ -352,6 +352,9 @@ pub struct Limits {
     /// Memory all queries together may use.
     #[serde(default = "default_memory", with = "bytesize_compat")]
     pub memory: u64,
+    /// Statements running longer are logged with their text, user and duration (0 = off).
+    #[serde(default = "default_slow_query", with = "humantime_serde_compat")]
+    pub slow_query: Duration,
     /// Longest query text accepted (54000 beyond it).
     #[serde(default = "default_max_query_bytes", with = "bytesize_compat")]
     pub max_query_bytes: u64,
@@ -366,6 +369,7 @@ impl Default for Limits {
             query_memory: default_query_memory(),
             memory: default_memory(),
             max_query_bytes: default_max_query_bytes(),
+            slow_query: default_slow_query(),
         }
     }
 }
@@ -378,6 +382,9 @@ fn default_query_memory() -> u64 {
 }
 fn default_memory() -> u64 {
     4 << 30
+}
+fn default_slow_query() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_max_query_bytes() -> u64 {
     1 << 20
@@ -613,7 +620,10 @@ impl Config {
             let Some(source) = self.sources.get(&silver.from) else {
                 return Err(invalid(
                     "silver",
-                    format!("silver.{name}.from: no source `{}` under `sources:`", silver.from),
+                    format!(
+                        "silver.{name}.from: no source `{}` under `sources:`",
+                        silver.from
+                    ),
                 ));
             };
             if let Some(schema) = &source.schema {
@@ -627,7 +637,10 @@ impl Config {
                     if !has(c) {
                         return Err(invalid(
                             "silver",
-                            format!("silver.{name}: column `{c}` is not in sources.{}.schema", silver.from),
+                            format!(
+                                "silver.{name}: column `{c}` is not in sources.{}.schema",
+                                silver.from
+                            ),
                         ));
                     }
                 }
@@ -635,9 +648,8 @@ impl Config {
         }
         for (name, source) in &self.sources {
             for (col, ty) in source.schema.iter().flat_map(|s| s.0.iter()) {
-                crate::ingest::parse_type(ty).map_err(|e| {
-                    invalid("sources", format!("sources.{name}.schema.{col}: {e}"))
-                })?;
+                crate::ingest::parse_type(ty)
+                    .map_err(|e| invalid("sources", format!("sources.{name}.schema.{col}: {e}")))?;
             }
         }
         for (name, role) in &self.roles {

@@ -540,8 +540,7 @@ impl Session {
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))
             .await?;
         verify_read_only(&plan)?;
-        let plan =
-            access::apply_row_filters(plan, &self.access, &self.ctx, &self.engine.database)?;
+        let plan = access::apply_row_filters(plan, &self.access, &self.ctx, &self.engine.database)?;
         Ok(plan)
     }
 
@@ -583,9 +582,13 @@ impl Session {
         if lower.starts_with("datafusion.") {
             // Planner and EXPLAIN knobs are harmless; the rest (execution, runtime, catalog
             // paths) is for admins, and paths and runtime limits for no one.
-            let harmless = ["datafusion.explain.", "datafusion.optimizer.", "datafusion.format."]
-                .iter()
-                .any(|p| lower.starts_with(p));
+            let harmless = [
+                "datafusion.explain.",
+                "datafusion.optimizer.",
+                "datafusion.format.",
+            ]
+            .iter()
+            .any(|p| lower.starts_with(p));
             let never = ["datafusion.catalog.", "datafusion.runtime."]
                 .iter()
                 .any(|p| lower.starts_with(p));

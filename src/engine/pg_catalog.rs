@@ -1008,11 +1008,13 @@ pub fn array_bound_udfs() -> Vec<ScalarUDF> {
                 (l > 0).then_some(if upper { l as i32 } else { 1 })
             };
             let out: Int32Array = (0..n).map(len).collect();
-            Ok(if n == 1 && args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-            } else {
-                ColumnarValue::Array(Arc::new(out))
-            })
+            Ok(
+                if n == 1 && args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+                } else {
+                    ColumnarValue::Array(Arc::new(out))
+                },
+            )
         });
         ScalarUDF::from(SimpleScalarUDF::new_with_signature(
             name,

@@ -415,7 +415,9 @@ mod tests {
 /// A Postgres time setting: a bare number is milliseconds; units us, ms, s, min, h, d.
 pub fn parse_pg_duration(value: &str) -> Option<std::time::Duration> {
     let v = value.trim().trim_matches('\'').trim();
-    let split = v.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(v.len());
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let n: f64 = num.parse().ok()?;
     let ms = match unit.trim().to_ascii_lowercase().as_str() {

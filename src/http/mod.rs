@@ -39,12 +39,22 @@ impl ReadyState {
                 return Err(format!("lake {root} is not reachable"));
             }
         }
-        let tables: usize = self.catalog.snapshot().zones.values().map(|t| t.len()).sum();
+        let tables: usize = self
+            .catalog
+            .snapshot()
+            .zones
+            .values()
+            .map(|t| t.len())
+            .sum();
         let views = match &self.views {
             Some(v) => {
                 let statuses = v.status();
                 let broken = statuses.iter().filter(|s| s.served.is_none()).count();
-                format!("{} views ({} without a good definition)", statuses.len(), broken)
+                format!(
+                    "{} views ({} without a good definition)",
+                    statuses.len(),
+                    broken
+                )
             }
             None => "no views folder".into(),
         };
@@ -65,20 +75,32 @@ async fn handle(
     ready: Arc<ReadyState>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into(), "text/plain"));
+        return Ok(text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET only\n".into(),
+            "text/plain",
+        ));
     }
     Ok(match req.uri().path() {
         "/health" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
         "/ready" => match ready.check().await {
             Ok(s) => text(StatusCode::OK, s, "text/plain"),
-            Err(reason) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n"), "text/plain"),
+            Err(reason) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {reason}\n"),
+                "text/plain",
+            ),
         },
         "/metrics" => text(
             StatusCode::OK,
             crate::metrics::metrics().render(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
-        _ => text(StatusCode::NOT_FOUND, "not found: try /health, /ready, /metrics\n".into(), "text/plain"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /health, /ready, /metrics\n".into(),
+            "text/plain",
+        ),
     })
 }
 

@@ -126,7 +126,10 @@ pub async fn materialize(
                     .collect::<Vec<_>>()
                     .join(", ");
                 (
-                    format!("SELECT * FROM ({sql}) WHERE CAST({} AS VARCHAR) IN ({list})", ident(col)),
+                    format!(
+                        "SELECT * FROM ({sql}) WHERE CAST({} AS VARCHAR) IN ({list})",
+                        ident(col)
+                    ),
                     Some(format!("CAST({} AS VARCHAR) IN ({list})", ident(col))),
                     vec![col.clone()],
                 )
@@ -144,16 +147,29 @@ pub async fn materialize(
             .map(|b| plain_types(&b))
             .collect::<Result<Vec<_>>>()?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let app = format!("lakegate:gold:{name}:{}", chrono::Utc::now().timestamp_micros());
+        let app = format!(
+            "lakegate:gold:{name}:{}",
+            chrono::Utc::now().timestamp_micros()
+        );
         if matches!(mode, Mode::Full) && exists {
             overwrite(&table_path, &view.name, batches, &app).await?;
         } else {
-            commit(&table_path, &view.name, batches, replace, &partition, &app, true).await?;
+            commit(
+                &table_path,
+                &view.name,
+                batches,
+                replace,
+                &partition,
+                &app,
+                true,
+            )
+            .await?;
         }
         if let Some(parent) = state_path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        if let Err(e) = std::fs::write(&state_path, serde_json::to_string(&now).unwrap_or_default()) {
+        if let Err(e) = std::fs::write(&state_path, serde_json::to_string(&now).unwrap_or_default())
+        {
             warn!(model = %name, error = %e, "gold state not saved; the next pass recomputes");
         }
         info!(model = %name, rows, "gold model refreshed");

@@ -54,7 +54,11 @@ fn write_new(path: &Path, info: &LeaseInfo) -> std::io::Result<()> {
         .write(true)
         .create_new(true)
         .open(path)?;
-    f.write_all(serde_json::to_string(info).expect("lease serializes").as_bytes())?;
+    f.write_all(
+        serde_json::to_string(info)
+            .expect("lease serializes")
+            .as_bytes(),
+    )?;
     f.sync_all()
 }
 
@@ -82,7 +86,10 @@ impl Lease {
                     let stale = match &holder {
                         None => true,
                         Some(h) if h.host == info.host && !alive(h.pid) => {
-                            info!(pid = h.pid, "taking over the ingest lease of a process that is gone");
+                            info!(
+                                pid = h.pid,
+                                "taking over the ingest lease of a process that is gone"
+                            );
                             true
                         }
                         Some(h) if now().saturating_sub(h.heartbeat) > ttl.as_secs() => {
@@ -135,8 +142,11 @@ impl Lease {
                         let mut next = info.clone();
                         next.heartbeat = now();
                         let tmp = path.with_extension("lease.tmp");
-                        let ok = std::fs::write(&tmp, serde_json::to_string(&next).expect("lease serializes"))
-                            .and_then(|_| std::fs::rename(&tmp, &path));
+                        let ok = std::fs::write(
+                            &tmp,
+                            serde_json::to_string(&next).expect("lease serializes"),
+                        )
+                        .and_then(|_| std::fs::rename(&tmp, &path));
                         if let Err(e) = ok {
                             warn!(error = %e, "ingest lease heartbeat failed");
                         }

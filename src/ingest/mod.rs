@@ -77,10 +77,18 @@ pub fn parse_type(t: &str) -> std::result::Result<DataType, String> {
     let l = t.trim().to_ascii_lowercase();
     let dec = |inner: &str| -> std::result::Result<DataType, String> {
         let (p, s) = inner.split_once(',').unwrap_or((inner, "0"));
-        let p: u8 = p.trim().parse().map_err(|_| format!("bad precision in `{t}`"))?;
-        let s: i8 = s.trim().parse().map_err(|_| format!("bad scale in `{t}`"))?;
+        let p: u8 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad precision in `{t}`"))?;
+        let s: i8 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad scale in `{t}`"))?;
         if p == 0 || p > 38 || s < 0 || s as u8 > p {
-            return Err(format!("`{t}`: precision 1..38 and 0 <= scale <= precision"));
+            return Err(format!(
+                "`{t}`: precision 1..38 and 0 <= scale <= precision"
+            ));
         }
         Ok(DataType::Decimal128(p, s))
     };
@@ -266,7 +274,12 @@ struct QuarantineRow {
     record: Option<String>,
 }
 
-fn quarantine_batch(run: &str, slice: &str, wm: &str, rows: &[QuarantineRow]) -> Result<RecordBatch> {
+fn quarantine_batch(
+    run: &str,
+    slice: &str,
+    wm: &str,
+    rows: &[QuarantineRow],
+) -> Result<RecordBatch> {
     let n = rows.len();
     let now = chrono::Utc::now().timestamp_micros();
     let s = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
@@ -277,7 +290,9 @@ fn quarantine_batch(run: &str, slice: &str, wm: &str, rows: &[QuarantineRow]) ->
             s(vec![Some(slice.to_string()); n]),
             s(vec![Some(wm.to_string()); n]),
             s(rows.iter().map(|r| r.file.clone()).collect()),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.line).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+            )),
             s(rows.iter().map(|r| Some(r.stage.to_string())).collect()),
             s(rows.iter().map(|r| r.expectation.clone()).collect()),
             s(rows.iter().map(|r| Some(r.reason.clone())).collect()),
@@ -333,7 +348,14 @@ pub fn discover(lake: &Path, source: &str) -> Result<BTreeMap<String, (Watermark
 fn data_files(dir: &Path, format: SourceFormat) -> Result<Vec<PathBuf>> {
     let exts: &[&str] = match format {
         SourceFormat::Csv => &[".csv", ".csv.gz", ".tsv", ".txt"],
-        SourceFormat::Json => &[".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz"],
+        SourceFormat::Json => &[
+            ".json",
+            ".jsonl",
+            ".ndjson",
+            ".json.gz",
+            ".jsonl.gz",
+            ".ndjson.gz",
+        ],
         SourceFormat::Parquet => &[".parquet"],
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -345,7 +367,10 @@ fn data_files(dir: &Path, format: SourceFormat) -> Result<Vec<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| p.is_file())
         .filter(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
             !n.starts_with(['.', '_']) && exts.iter().any(|e| n.ends_with(e))
         })
         .collect();
@@ -413,10 +438,22 @@ impl Ingestor {
                     Box::pin(async move {
                         let mut part = RunReport::default();
                         let r = self
-                            .slice(run, name, source, &slice, &wm, &dir, selection.force, &mut part)
+                            .slice(
+                                run,
+                                name,
+                                source,
+                                &slice,
+                                &wm,
+                                &dir,
+                                selection.force,
+                                &mut part,
+                            )
                             .await;
                         (part, r, name, slice, wm)
-                    }) as std::pin::Pin<Box<dyn std::future::Future<Output = Done<'_>> + Send + '_>>
+                    })
+                        as std::pin::Pin<
+                            Box<dyn std::future::Future<Output = Done<'_>> + Send + '_>,
+                        >
                 })
                 .collect();
         let mut results = futures::stream::iter(tasks).buffered(parallel);
@@ -486,7 +523,11 @@ impl Ingestor {
         for (table, cfg) in &silvers {
             let path = self.lake.join("silver").join(table);
             let done = !force
-                && committed(&open_table(&path).await?, &app_id("silver", table, slice, w)).await?;
+                && committed(
+                    &open_table(&path).await?,
+                    &app_id("silver", table, slice, w),
+                )
+                .await?;
             let known_bad = self.failed.lock().expect("failed lock").contains(&(
                 table.to_string(),
                 slice.to_string(),
@@ -587,7 +628,18 @@ impl Ingestor {
         for (table, cfg) in pending {
             let t1 = Instant::now();
             let r = self
-                .silver_slice(run_id, name, source, table, cfg, &bronze, fresh.as_ref(), slice, w, force)
+                .silver_slice(
+                    run_id,
+                    name,
+                    source,
+                    table,
+                    cfg,
+                    &bronze,
+                    fresh.as_ref(),
+                    slice,
+                    w,
+                    force,
+                )
                 .await;
             let mut rep = match r {
                 Ok(rep) => rep,
@@ -659,25 +711,32 @@ impl Ingestor {
                     .collect()
             }
         };
-        let src = format!(
-            "SELECT * FROM bronze WHERE _slice_id = '{}'",
-            quote(slice)
-        );
-        let keys = cfg.unique_key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
+        let src = format!("SELECT * FROM bronze WHERE _slice_id = '{}'", quote(slice));
+        let keys = cfg
+            .unique_key
+            .iter()
+            .map(|k| ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
         // Ranking needs a sort; a hash aggregate first tells whether any key repeats at all.
-        let repeats = !cfg.unique_key.is_empty() && {
-            let b = ctx
+        let repeats = !cfg.unique_key.is_empty()
+            && {
+                let b = ctx
                 .sql(&format!(
                     "SELECT count(*) FROM (SELECT 1 FROM ({src}) GROUP BY {keys} HAVING count(*) > 1)"
                 ))
                 .await?
                 .collect()
                 .await?;
-            b.first()
-                .map(|b| b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0))
-                .unwrap_or(0)
-                > 0
-        };
+                b.first()
+                    .map(|b| {
+                        b.column(0)
+                            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                            .value(0)
+                    })
+                    .unwrap_or(0)
+                    > 0
+            };
         let ranked = if !repeats {
             format!("SELECT *, 1 AS _lg_rn FROM ({src})")
         } else {
@@ -712,7 +771,11 @@ impl Ingestor {
                 .collect()
                 .await?;
             b.first()
-                .map(|b| b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0))
+                .map(|b| {
+                    b.column(0)
+                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .value(0)
+                })
                 .unwrap_or(0)
         };
         let batches = ctx
@@ -784,7 +847,10 @@ impl Ingestor {
                 }
             }
             if violations > 0 && e.on_violation == OnViolation::Fail {
-                failures.push(format!("{} ({} rows violate `{}`)", e.name, violations, e.expect));
+                failures.push(format!(
+                    "{} ({} rows violate `{}`)",
+                    e.name, violations, e.expect
+                ));
             }
             if violations > 0 && e.on_violation == OnViolation::Warn {
                 warn!(table, slice, expectation = %e.name, violations, "expectation warning");
@@ -817,15 +883,18 @@ impl Ingestor {
                     .column_by_name("_source_file")
                     .and_then(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).ok())
                     .map(|c| c.as_string::<i32>().clone());
-                let lines = batch
-                    .column_by_name("_source_line")
-                    .map(|c| c.as_primitive::<datafusion::arrow::datatypes::Int64Type>().clone());
+                let lines = batch.column_by_name("_source_line").map(|c| {
+                    c.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .clone()
+                });
                 let rows: Vec<QuarantineRow> = quarantine
                     .iter()
                     .enumerate()
                     .map(|(k, (r, exp, reason, stage))| QuarantineRow {
                         file: files.as_ref().map(|f| f.value(*r).to_string()),
-                        line: lines.as_ref().and_then(|l| l.is_valid(*r).then(|| l.value(*r))),
+                        line: lines
+                            .as_ref()
+                            .and_then(|l| l.is_valid(*r).then(|| l.value(*r))),
                         stage,
                         expectation: exp.clone(),
                         reason: reason.clone(),
@@ -851,7 +920,11 @@ impl Ingestor {
             &spath,
             table,
             vec![kept],
-            Some(format!("{} = '{}'", ident(&source.slice_column), quote(slice))),
+            Some(format!(
+                "{} = '{}'",
+                ident(&source.slice_column),
+                quote(slice)
+            )),
             &[source.slice_column.clone()],
             &sapp,
             merge,
@@ -905,16 +978,24 @@ impl Ingestor {
         let now = chrono::Utc::now().timestamp_micros();
         let n = report.slices.len();
         let s = |f: &dyn Fn(&SliceReport) -> Option<String>| -> ArrayRef {
-            Arc::new(StringArray::from(report.slices.iter().map(f).collect::<Vec<_>>()))
+            Arc::new(StringArray::from(
+                report.slices.iter().map(f).collect::<Vec<_>>(),
+            ))
         };
         let i = |f: &dyn Fn(&SliceReport) -> i64| -> ArrayRef {
-            Arc::new(Int64Array::from(report.slices.iter().map(f).collect::<Vec<_>>()))
+            Arc::new(Int64Array::from(
+                report.slices.iter().map(f).collect::<Vec<_>>(),
+            ))
         };
         let ts = || {
             Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")) as ArrayRef
         };
         let tsf = |name: &str| {
-            Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
+            Field::new(
+                name,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            )
         };
         let schema = Arc::new(Schema::new(vec![
             Field::new("run_id", DataType::Utf8, false),
@@ -984,7 +1065,12 @@ impl Ingestor {
                 Arc::new(Int64Array::from(vec![report.files_read as i64])),
             ],
         )?;
-        append_log(&self.lake.join("_lakegate/ingest_runs"), "ingest_runs", runs).await?;
+        append_log(
+            &self.lake.join("_lakegate/ingest_runs"),
+            "ingest_runs",
+            runs,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -1033,7 +1119,9 @@ fn with_lineage(batch: &RecordBatch, slice: &str, wm: &str, run: &str) -> Result
         DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         false,
     ));
-    cols.push(Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")));
+    cols.push(Arc::new(
+        TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC"),
+    ));
     fields.push(Field::new("_run_id", DataType::Utf8, false));
     cols.push(Arc::new(StringArray::from(vec![run; n])));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)

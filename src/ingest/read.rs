@@ -235,7 +235,10 @@ fn read_csv(
     c: &mut Collector,
 ) -> Result<(), IngestError> {
     let delimiter = u8::try_from(source.csv.delimiter).map_err(|_| {
-        IngestError::Config(format!("csv.delimiter `{}` is not one byte", source.csv.delimiter))
+        IngestError::Config(format!(
+            "csv.delimiter `{}` is not one byte",
+            source.csv.delimiter
+        ))
     })?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -268,7 +271,10 @@ fn read_csv(
         };
         let line = rec.position().map(|p| p.line() as i64).unwrap_or(0);
         if rec.len() != mapping.len() {
-            let raw = rec.iter().collect::<Vec<_>>().join(&(delimiter as char).to_string());
+            let raw = rec
+                .iter()
+                .collect::<Vec<_>>()
+                .join(&(delimiter as char).to_string());
             c.reject(
                 shown,
                 Some(line),
@@ -277,8 +283,11 @@ fn read_csv(
             );
             continue;
         }
-        let values: Vec<(usize, Option<&str>)> =
-            rec.iter().enumerate().map(|(i, v)| (mapping[i], Some(v))).collect();
+        let values: Vec<(usize, Option<&str>)> = rec
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (mapping[i], Some(v)))
+            .collect();
         c.push_row(shown, line, &values);
     }
     Ok(())

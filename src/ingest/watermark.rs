@@ -59,7 +59,12 @@ fn timestamp_micros(s: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    for f in ["%Y%m%dT%H%M%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S"] {
+    for f in [
+        "%Y%m%dT%H%M%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y%m%d%H%M%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc().timestamp_micros());
         }
@@ -90,6 +95,9 @@ mod tests {
         assert!(matches!(w("42"), Watermark::Integer(..)));
         let mut v = vec![w("3"), w("20"), w("1")];
         v.sort();
-        assert_eq!(v.iter().map(|x| x.name()).collect::<Vec<_>>(), ["1", "3", "20"]);
+        assert_eq!(
+            v.iter().map(|x| x.name()).collect::<Vec<_>>(),
+            ["1", "3", "20"]
+        );
     }
 }

@@ -292,7 +292,9 @@ impl ViewRegistry {
         }
         let m = crate::metrics::metrics();
         let status = |s: &str| crate::metrics::Status { status: s.into() };
-        m.view_reloads.get_or_create(&status("ok")).inc_by(report.ok as u64);
+        m.view_reloads
+            .get_or_create(&status("ok"))
+            .inc_by(report.ok as u64);
         m.view_reloads
             .get_or_create(&status("error"))
             .inc_by(report.errors.len() as u64);

@@ -89,9 +89,9 @@ impl SqlState {
 /// SQLSTATE of an engine error.
 pub fn sqlstate(e: &EngineError) -> SqlState {
     match e {
-        EngineError::Syntax(datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded) => {
-            SqlState::StatementTooComplex
-        }
+        EngineError::Syntax(
+            datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded,
+        ) => SqlState::StatementTooComplex,
         EngineError::Syntax(_) => SqlState::SyntaxError,
         EngineError::QueryTooLong { .. } => SqlState::ProgramLimitExceeded,
         EngineError::DataFusion(df) => datafusion_state(df),

@@ -171,6 +171,7 @@ impl Drop for Busy<'_> {
 pub struct Shared {
     pub security: Arc<Security>,
     pub tls: Option<Arc<super::tls::TlsSetup>>,
+    pub activity: Arc<super::activity::Activity>,
 }
 
 impl Connection {
@@ -321,8 +322,7 @@ impl StartupHandler for Connection {
                     warn!(peer = %self.peer, %user, "plain-text connection refused (tls.mode: require)");
                     return Err(fatal(
                         "28000",
-                        "this server requires TLS: connect with sslmode=require or stronger"
-                            .into(),
+                        "this server requires TLS: connect with sslmode=require or stronger".into(),
                     ));
                 }
                 if self.shared.security.trust() {
@@ -365,7 +365,9 @@ impl StartupHandler for Connection {
                 match mechanism.next(&*client, message).await {
                     Ok(AuthState::InProgress(next)) => {
                         *self.mechanism.lock().expect("mechanism lock") = Some(mechanism);
-                        client.send(PgWireBackendMessage::Authentication(next)).await?;
+                        client
+                            .send(PgWireBackendMessage::Authentication(next))
+                            .await?;
                         Ok(())
                     }
                     Ok(AuthState::Ok { final_message, .. }) => {
@@ -785,21 +787,24 @@ where
     S: Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static,
 {
     let started = std::time::Instant::now();
-    stream::unfold(Some((Box::pin(rows), token, 0u64)), move |state| async move {
-        let (mut rows, token, n) = state?;
-        tokio::select! {
-            biased;
-            _ = token.cancelled() => Some((Err(to_pgwire(token.error(), None)), None)),
-            item = rows.next() => match item {
-                Some(i) => Some((i, Some((rows, token, n + 1)))),
-                None => {
-                    token.finish();
-                    crate::metrics::metrics().query_done("00000", started.elapsed(), n);
-                    None
-                }
-            },
-        }
-    })
+    stream::unfold(
+        Some((Box::pin(rows), token, 0u64)),
+        move |state| async move {
+            let (mut rows, token, n) = state?;
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Some((Err(to_pgwire(token.error(), None)), None)),
+                item = rows.next() => match item {
+                    Some(i) => Some((i, Some((rows, token, n + 1)))),
+                    None => {
+                        token.finish();
+                        crate::metrics::metrics().query_done("00000", started.elapsed(), n);
+                        None
+                    }
+                },
+            }
+        },
+    )
 }
 
 /// Builds a one-batch text result (SHOW).
@@ -1090,6 +1095,12 @@ impl SimpleQueryHandler for Connection {
         client.set_state(PgWireConnectionState::QueryInProgress);
         let sql = query.query;
         debug!(sql, "query");
+        let mut running = self.shared.activity.begin(
+            self.pid.load(Ordering::Relaxed),
+            &session.access().user,
+            Arc::from(sql.as_str()),
+        );
+        let mut errored = false;
         let fail =
             |e: &EngineError| PgWireBackendMessage::ErrorResponse(error_info(e, Some(&sql)).into());
         match session.commands(&sql) {
@@ -1123,6 +1134,7 @@ impl SimpleQueryHandler for Connection {
                                 client
                                     .feed(PgWireBackendMessage::ErrorResponse(info.into()))
                                     .await?;
+                                errored = true;
                                 status = status.to_error_state();
                                 break;
                             }
@@ -1149,6 +1161,7 @@ impl SimpleQueryHandler for Connection {
                             client
                                 .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
                                 .await?;
+                            errored = true;
                             status = status.to_error_state();
                             break;
                         }
@@ -1156,11 +1169,13 @@ impl SimpleQueryHandler for Connection {
                             client
                                 .feed(fail(&EngineError::Unsupported("COPY".into())))
                                 .await?;
+                            errored = true;
                             status = status.to_error_state();
                             break;
                         }
                         Err(e) => {
                             client.feed(fail(&e)).await?;
+                            errored = true;
                             status = status.to_error_state();
                             break;
                         }
@@ -1169,9 +1184,14 @@ impl SimpleQueryHandler for Connection {
             }
             Err(e) => {
                 client.feed(fail(&e)).await?;
+                errored = true;
                 status = status.to_error_state();
             }
         }
+        if !errored {
+            running.ok();
+        }
+        drop(running);
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client.set_transaction_status(status);
         send_ready_for_query(client, status).await
@@ -1378,6 +1398,14 @@ impl ExtendedQueryHandler for Connection {
             }
             None => return Err(PgWireError::PortalNotFound(name.to_owned())),
         };
+        let mut running = match self.session.get() {
+            Some(s) => Some(self.shared.activity.begin(
+                self.pid.load(Ordering::Relaxed),
+                &s.access().user,
+                portal.statement.statement.sql.clone(),
+            )),
+            None => None,
+        };
         let state = portal.state();
         let mut state = state.lock().await;
         if matches!(*state, PortalExecutionState::Initial) {
@@ -1456,6 +1484,12 @@ impl ExtendedQueryHandler for Connection {
             }
             PortalExecutionState::Initial => {}
         }
+        if status != TransactionStatus::Error {
+            if let Some(r) = running.as_mut() {
+                r.ok();
+            }
+        }
+        drop(running);
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client.set_transaction_status(status);
         Ok(())

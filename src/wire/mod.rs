@@ -5,6 +5,7 @@
 //! every task watches. On shutdown the listener stops accepting and running connections get a
 //! grace period to finish their queries.
 
+pub mod activity;
 pub mod encode;
 pub mod error;
 mod handler;

@@ -38,10 +38,13 @@ fn load(cert: &Path, key: &Path) -> Result<Loaded, String> {
         .collect::<Result<_, _>>()
         .map_err(|e| format!("tls.cert {}: {e}", cert.display()))?;
     if chain.is_empty() {
-        return Err(format!("tls.cert {}: no certificate in the file", cert.display()));
+        return Err(format!(
+            "tls.cert {}: no certificate in the file",
+            cert.display()
+        ));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("tls.key {}: {e}", key.display()))?;
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls.key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

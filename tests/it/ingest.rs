@@ -57,15 +57,27 @@ async fn rows(table: &Path) -> Vec<String> {
     let url = deltalake::ensure_table_uri(table.to_string_lossy()).unwrap();
     let t = deltalake::open_table(url).await.unwrap();
     let ctx = SessionContext::new();
-    ctx.register_table("t", t.table_provider().await.unwrap()).unwrap();
-    let batches = ctx.sql("SELECT * FROM t").await.unwrap().collect().await.unwrap();
+    ctx.register_table("t", t.table_provider().await.unwrap())
+        .unwrap();
+    let batches = ctx
+        .sql("SELECT * FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     let mut out = Vec::new();
     for b in batches {
         let skip: Vec<bool> = b
             .schema()
             .fields()
             .iter()
-            .map(|f| matches!(f.name().as_str(), "_ingested_at" | "_run_id" | "_quarantined_at"))
+            .map(|f| {
+                matches!(
+                    f.name().as_str(),
+                    "_ingested_at" | "_run_id" | "_quarantined_at"
+                )
+            })
             .collect();
         for r in 0..b.num_rows() {
             let mut line = Vec::new();
@@ -116,24 +128,54 @@ async fn first_load_rerun_update_late_slice_deletes_duplicates_and_expectations(
          7,16\n\
          11,5000,2026-01-01,1.00,new,2026-01-01 09:00:00,\n",
     );
-    deliver(&lake, "2026-01-02", "20260103T000000", "8,10,2026-01-02,1.00,new,2026-01-02 10:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-02",
+        "20260103T000000",
+        "8,10,2026-01-02,1.00,new,2026-01-02 10:00:00,\n",
+    );
     let ing = Ingestor::new(lake.clone(), orders_config(&lake, ""));
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!(r.failed(), 0, "{r:?}");
     assert_eq!(r.files_read, 2);
     // Duplicates: latest wins; deletes removed; drop and quarantine applied; warn kept.
-    assert_eq!(silver_ids(&lake).await, ["11:1.00", "1:12.00", "2:5.00", "8:1.00"]);
-    let silver1 = r.slices.iter().find(|s| s.table == "silver.orders" && s.slice == "2026-01-01").unwrap();
     assert_eq!(
-        (silver1.duplicates, silver1.deleted, silver1.dropped, silver1.quarantined, silver1.warned),
+        silver_ids(&lake).await,
+        ["11:1.00", "1:12.00", "2:5.00", "8:1.00"]
+    );
+    let silver1 = r
+        .slices
+        .iter()
+        .find(|s| s.table == "silver.orders" && s.slice == "2026-01-01")
+        .unwrap();
+    assert_eq!(
+        (
+            silver1.duplicates,
+            silver1.deleted,
+            silver1.dropped,
+            silver1.quarantined,
+            silver1.warned
+        ),
         (1, 1, 1, 1, 1)
     );
     // Unparsable rows and failed expectations in quarantine, with file and line and reason.
     let q = rows(&lake.join("quarantine/orders")).await;
     assert_eq!(q.len(), 3, "{q:?}");
-    assert!(q.iter().any(|l| l.contains("_source_line=7") && l.contains("is not a valid numeric(12,2)")), "{q:?}");
-    assert!(q.iter().any(|l| l.contains("_source_line=9") && l.contains("expected 7 fields, found 2")), "{q:?}");
-    assert!(q.iter().any(|l| l.contains("expectation=valid_status") && l.contains("\"order_id\":4")), "{q:?}");
+    assert!(
+        q.iter()
+            .any(|l| l.contains("_source_line=7") && l.contains("is not a valid numeric(12,2)")),
+        "{q:?}"
+    );
+    assert!(
+        q.iter()
+            .any(|l| l.contains("_source_line=9") && l.contains("expected 7 fields, found 2")),
+        "{q:?}"
+    );
+    assert!(
+        q.iter()
+            .any(|l| l.contains("expectation=valid_status") && l.contains("\"order_id\":4")),
+        "{q:?}"
+    );
     let bronze_before = rows(&lake.join("bronze/orders")).await;
 
     // Unchanged re-run reads no landing data and changes nothing.
@@ -141,16 +183,34 @@ async fn first_load_rerun_update_late_slice_deletes_duplicates_and_expectations(
     assert_eq!((r.files_read, r.skipped, r.slices.len()), (0, 2, 0));
 
     // Slice 2 re-delivered: only it changes downstream; rows gone from the delivery are gone.
-    deliver(&lake, "2026-01-02", "20260104T000000", "9,11,2026-01-02,2.50,paid,2026-01-02 11:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-02",
+        "20260104T000000",
+        "9,11,2026-01-02,2.50,paid,2026-01-02 11:00:00,\n",
+    );
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!((r.files_read, r.skipped), (1, 1), "{r:?}");
-    assert_eq!(silver_ids(&lake).await, ["11:1.00", "1:12.00", "2:5.00", "9:2.50"]);
+    assert_eq!(
+        silver_ids(&lake).await,
+        ["11:1.00", "1:12.00", "2:5.00", "9:2.50"]
+    );
     let bronze_after = rows(&lake.join("bronze/orders")).await;
-    let slice1 = |v: &[String]| v.iter().filter(|l| l.contains("_slice_id=2026-01-01")).cloned().collect::<Vec<_>>();
+    let slice1 = |v: &[String]| {
+        v.iter()
+            .filter(|l| l.contains("_slice_id=2026-01-01"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(slice1(&bronze_before), slice1(&bronze_after));
 
     // A late slice arrives.
-    deliver(&lake, "2025-12-31", "20260105T000000", "12,10,2025-12-31,9.00,new,2025-12-31 10:00:00,\n");
+    deliver(
+        &lake,
+        "2025-12-31",
+        "20260105T000000",
+        "12,10,2025-12-31,9.00,new,2025-12-31 10:00:00,\n",
+    );
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!((r.files_read, r.skipped), (1, 2));
     assert!(silver_ids(&lake).await.contains(&"12:9.00".to_string()));
@@ -168,14 +228,34 @@ async fn failed_expectation_publishes_nothing_and_runs_the_alert_hook() {
     let mut config = orders_config(&lake, &extra);
     config.silver.get_mut("orders").unwrap().expectations[1].on_violation =
         lakegate::config::OnViolation::Fail;
-    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-01",
+        "1",
+        "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n",
+    );
     let ing = Ingestor::new(lake.clone(), config);
-    assert_eq!(ing.run_once(&Selection::default()).await.unwrap().failed(), 0);
+    assert_eq!(
+        ing.run_once(&Selection::default()).await.unwrap().failed(),
+        0
+    );
     // The new delivery violates a `fail` expectation: silver keeps the previous version.
-    deliver(&lake, "2026-01-01", "2", "1,10,2026-01-01,-10.00,new,2026-01-01 11:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-01",
+        "2",
+        "1,10,2026-01-01,-10.00,new,2026-01-01 11:00:00,\n",
+    );
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!(r.failed(), 1);
-    let err = r.slices.iter().find(|s| s.status == "failed").unwrap().error.clone().unwrap();
+    let err = r
+        .slices
+        .iter()
+        .find(|s| s.status == "failed")
+        .unwrap()
+        .error
+        .clone()
+        .unwrap();
     assert!(err.contains("positive_amount"), "{err}");
     assert_eq!(silver_ids(&lake).await, ["1:10.00"]);
     assert!(
@@ -186,7 +266,10 @@ async fn failed_expectation_publishes_nothing_and_runs_the_alert_hook() {
     );
     // The failure is in lakegate's log table.
     let log = rows(&lake.join("_lakegate/slices")).await;
-    assert!(log.iter().any(|l| l.contains("status=failed") && l.contains("positive_amount")));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("status=failed") && l.contains("positive_amount"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +292,10 @@ async fn schema_drift_fails_or_appends_new_columns() {
     let ing = Ingestor::new(lake.clone(), orders_config(&lake, ""));
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!(r.failed(), 1);
-    assert!(r.slices[0].error.as_ref().unwrap().contains("coupon"), "{r:?}");
+    assert!(
+        r.slices[0].error.as_ref().unwrap().contains("coupon"),
+        "{r:?}"
+    );
     let mut config = orders_config(&lake, "");
     config.sources.get_mut("orders").unwrap().on_schema_change =
         lakegate::config::SchemaChange::AppendNewColumns;
@@ -224,7 +310,9 @@ async fn schema_drift_fails_or_appends_new_columns() {
 async fn one_writer_per_lake_and_a_dead_holder_is_taken_over() {
     let dir = TempDir::new().unwrap();
     let lake = dir.path();
-    let held = Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO).await.unwrap();
+    let held = Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
     let e = Lease::acquire(lake, Duration::from_secs(30), Duration::from_millis(600))
         .await
         .err()
@@ -232,7 +320,9 @@ async fn one_writer_per_lake_and_a_dead_holder_is_taken_over() {
         .to_string();
     assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
     drop(held);
-    let again = Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO).await.unwrap();
+    let again = Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
     drop(again);
     // A lease left by a process that no longer exists on this host is taken over at once.
     let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -255,9 +345,17 @@ fn crash_lake(root: &Path) -> PathBuf {
         for i in 0..300 {
             let id = day * 1000 + i;
             let status = if i % 37 == 0 { "weird" } else { "paid" };
-            body.push_str(&format!("{id},{},{slice},{}.25,{status},{slice} 10:00:00,\n", i % 50, i % 90));
+            body.push_str(&format!(
+                "{id},{},{slice},{}.25,{status},{slice} 10:00:00,\n",
+                i % 50,
+                i % 90
+            ));
             if i % 10 == 0 {
-                body.push_str(&format!("{id},{},{slice},{}.75,{status},{slice} 11:00:00,\n", i % 50, i % 90));
+                body.push_str(&format!(
+                    "{id},{},{slice},{}.75,{status},{slice} 11:00:00,\n",
+                    i % 50,
+                    i % 90
+                ));
             }
         }
         body.push_str("broken,line\n");
@@ -270,8 +368,15 @@ fn crash_lake(root: &Path) -> PathBuf {
 async fn killed_at_random_points_then_rerun_gives_the_same_tables_as_a_clean_run() {
     let bin = env!("CARGO_BIN_EXE_lakegate");
     let write_config = |root: &Path, lake: &Path| {
-        let c = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ingest_orders.yaml")).unwrap();
-        std::fs::write(root.join("lakegate.yaml"), c.replace("LAKE", &lake.display().to_string())).unwrap();
+        let c = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ingest_orders.yaml"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("lakegate.yaml"),
+            c.replace("LAKE", &lake.display().to_string()),
+        )
+        .unwrap();
     };
     let clean = TempDir::new().unwrap();
     let clean_lake = crash_lake(clean.path());
@@ -282,7 +387,11 @@ async fn killed_at_random_points_then_rerun_gives_the_same_tables_as_a_clean_run
         .env("LAKEGATE_LOG", "error")
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let full = std::time::Instant::now();
     let crashed = TempDir::new().unwrap();
     let lake = crash_lake(crashed.path());
@@ -316,13 +425,21 @@ async fn killed_at_random_points_then_rerun_gives_the_same_tables_as_a_clean_run
         .env("LAKEGATE_LOG", "error")
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     assert!(kills >= 3, "only {kills} runs were killed mid-way");
     for t in ["bronze/orders", "silver/orders", "quarantine/orders"] {
         let a = rows(&clean_lake.join(t)).await;
         let b = rows(&lake.join(t)).await;
         assert!(!a.is_empty(), "{t} is empty");
-        assert_eq!(a.len(), b.len(), "{t}: row counts differ after {kills} kills");
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "{t}: row counts differ after {kills} kills"
+        );
         assert!(a == b, "{t}: contents differ after {kills} kills");
     }
 }
@@ -331,7 +448,12 @@ async fn killed_at_random_points_then_rerun_gives_the_same_tables_as_a_clean_run
 async fn serve_ingests_what_lands_and_serves_it_with_its_log() {
     let dir = TempDir::new().unwrap();
     let lake = dir.path().join("lake");
-    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-01",
+        "1",
+        "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n",
+    );
     let mut c = orders_config(&lake, "ingest: {interval: 30s}\n");
     c.listen = "127.0.0.1:0".into();
     c.refresh_interval = Duration::from_secs(30);
@@ -351,7 +473,12 @@ async fn serve_ingests_what_lands_and_serves_it_with_its_log() {
     // A new slice lands: the landing watcher runs a pass at once (the interval is 30 s and
     // so is the catalog refresh), and the rows are served within a few seconds.
     let landed = std::time::Instant::now();
-    deliver(&lake, "2026-01-02", "1", "2,11,2026-01-02,5.00,paid,2026-01-02 10:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-02",
+        "1",
+        "2,11,2026-01-02,5.00,paid,2026-01-02 10:00:00,\n",
+    );
     assert!(
         eventually(Duration::from_secs(10), || async {
             client
@@ -363,7 +490,11 @@ async fn serve_ingests_what_lands_and_serves_it_with_its_log() {
         .await,
         "new slice not served"
     );
-    assert!(landed.elapsed() < Duration::from_secs(5), "{:?}", landed.elapsed());
+    assert!(
+        landed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        landed.elapsed()
+    );
     let rows = client
         .query(
             "SELECT table_name, slice_id, status FROM lakegate.slices ORDER BY finished_at, table_name",
@@ -373,9 +504,19 @@ async fn serve_ingests_what_lands_and_serves_it_with_its_log() {
         .unwrap();
     let log: Vec<String> = rows
         .iter()
-        .map(|r| format!("{} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2)
+            )
+        })
         .collect();
-    assert!(log.contains(&"silver.orders 2026-01-02 ok".to_string()), "{log:?}");
+    assert!(
+        log.contains(&"silver.orders 2026-01-02 ok".to_string()),
+        "{log:?}"
+    );
 }
 
 /// Paths of the Delta data files of a table whose path contains `part`.
@@ -402,25 +543,44 @@ async fn gold_models_are_refreshed_per_changed_slice() {
         "SELECT order_date, count(*) AS orders, sum(amount) AS revenue FROM silver.orders GROUP BY order_date",
     )
     .unwrap();
-    std::fs::write(views.join("daily_revenue.yaml"), "materialize: {slice_column: order_date}\n").unwrap();
+    std::fs::write(
+        views.join("daily_revenue.yaml"),
+        "materialize: {slice_column: order_date}\n",
+    )
+    .unwrap();
     std::fs::write(
         views.join("all_revenue.sql"),
         "SELECT sum(amount) AS revenue FROM silver.orders",
     )
     .unwrap();
     std::fs::write(views.join("all_revenue.yaml"), "materialize: full\n").unwrap();
-    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n2,10,2026-01-01,5.00,new,2026-01-01 10:00:00,\n");
-    deliver(&lake, "2026-01-02", "1", "3,11,2026-01-02,1.00,paid,2026-01-02 10:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-01",
+        "1",
+        "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n2,10,2026-01-01,5.00,new,2026-01-01 10:00:00,\n",
+    );
+    deliver(
+        &lake,
+        "2026-01-02",
+        "1",
+        "3,11,2026-01-02,1.00,paid,2026-01-02 10:00:00,\n",
+    );
     let mut c = orders_config(&lake, "ingest: {interval: 30s}\n");
     c.listen = "127.0.0.1:0".into();
     c.refresh_interval = Duration::from_millis(300);
-    c.views = Some(lakegate::config::ViewsSource::Folder(dir.path().join("views")));
+    c.views = Some(lakegate::config::ViewsSource::Folder(
+        dir.path().join("views"),
+    ));
     let server = lakegate::server::start(c).await.unwrap();
     let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
     let client = std::sync::Arc::new(t.connect().await);
     let gold = lake.join("gold/daily_revenue");
     assert!(
-        eventually(Duration::from_secs(15), || async { gold.join("_delta_log").is_dir() }).await,
+        eventually(Duration::from_secs(15), || async {
+            gold.join("_delta_log").is_dir()
+        })
+        .await,
         "gold model not written"
     );
     let revenue = |c: std::sync::Arc<tokio_postgres::Client>| async move {
@@ -456,7 +616,12 @@ async fn gold_models_are_refreshed_per_changed_slice() {
     assert_eq!(kind, "BASE TABLE");
     let day1 = files_of(&gold, "2026-01-01").await;
     // Slice 2 changes: only its gold slice is rewritten; the full model follows.
-    deliver(&lake, "2026-01-02", "2", "3,11,2026-01-02,4.00,paid,2026-01-02 11:00:00,\n4,12,2026-01-02,2.00,new,2026-01-02 11:00:00,\n");
+    deliver(
+        &lake,
+        "2026-01-02",
+        "2",
+        "3,11,2026-01-02,4.00,paid,2026-01-02 11:00:00,\n4,12,2026-01-02,2.00,new,2026-01-02 11:00:00,\n",
+    );
     assert!(
         eventually(Duration::from_secs(15), || {
             let c = client.clone();
@@ -465,7 +630,11 @@ async fn gold_models_are_refreshed_per_changed_slice() {
         .await,
         "gold slice not refreshed"
     );
-    assert_eq!(files_of(&gold, "2026-01-01").await, day1, "untouched slice kept its files");
+    assert_eq!(
+        files_of(&gold, "2026-01-01").await,
+        day1,
+        "untouched slice kept its files"
+    );
     assert!(
         eventually(Duration::from_secs(10), || {
             let c = client.clone();

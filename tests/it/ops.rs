@@ -16,7 +16,10 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut buf = String::new();
     s.read_to_string(&mut buf).await.unwrap();
     let status = buf[9..12].parse().unwrap();
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -53,16 +56,28 @@ async fn health_ready_and_metrics_move_with_a_workload() {
     let undefined = "lakegate_queries_total{outcome=\"error\",sqlstate_class=\"42\"}";
     let client = t.connect().await;
     for _ in 0..3 {
-        client.simple_query("SELECT * FROM silver.titles").await.unwrap();
+        client
+            .simple_query("SELECT * FROM silver.titles")
+            .await
+            .unwrap();
     }
     let _ = client.simple_query("SELECT * FROM nope").await.unwrap_err();
     let (_, after) = get(http, "/metrics").await;
     assert!(sample(&after, ok) >= sample(&before, ok) + 3.0, "{after}");
-    assert!(sample(&after, undefined) >= sample(&before, undefined) + 1.0, "{after}");
-    assert!(sample(&after, "lakegate_rows_sent_total") >= sample(&before, "lakegate_rows_sent_total") + 180.0);
+    assert!(
+        sample(&after, undefined) >= sample(&before, undefined) + 1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "lakegate_rows_sent_total")
+            >= sample(&before, "lakegate_rows_sent_total") + 180.0
+    );
     assert!(sample(&after, "lakegate_connections_total") >= 1.0);
     // Versions per table (the registry is process-wide: other test servers report too).
-    assert!(sample(&after, "lakegate_table_version{table=\"silver.users\"}") >= 1.0, "{after}");
+    assert!(
+        sample(&after, "lakegate_table_version{table=\"silver.users\"}") >= 1.0,
+        "{after}"
+    );
     assert!(after.contains("lakegate_query_duration_seconds_bucket"));
 
     // The lake goes away: /ready says so with 503; it comes back: 200 again.
@@ -73,7 +88,54 @@ async fn health_ready_and_metrics_move_with_a_workload() {
     assert!(body.contains("not reachable"), "{body}");
     std::fs::rename(&moved, &lake).unwrap();
     assert!(
-        eventually(Duration::from_secs(5), || async { get(http, "/ready").await.0 == 200 }).await
+        eventually(Duration::from_secs(5), || async {
+            get(http, "/ready").await.0 == 200
+        })
+        .await
     );
     assert_eq!(get(http, "/nope").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_queries_and_the_query_log_are_queryable() {
+    let t = demo_server().await;
+    let a = t.connect().await;
+    let b = t.connect().await;
+    let sleeper = tokio::spawn(async move {
+        a.simple_query("SELECT pg_sleep(1.5) /* long one */")
+            .await
+            .unwrap();
+        a
+    });
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            b.query("SELECT query, duration_ms FROM lakegate.queries", &[])
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.get::<_, String>(0).contains("long one"))
+        })
+        .await,
+        "running statement not listed"
+    );
+    let _a = sleeper.await.unwrap();
+    let _ = b.simple_query("SELECT * FROM nope").await.unwrap_err();
+    let rows = b
+        .query(
+            "SELECT query, status, duration_ms FROM lakegate.query_log ORDER BY started_at",
+            &[],
+        )
+        .await
+        .unwrap();
+    let long = rows
+        .iter()
+        .find(|r| r.get::<_, String>(0).contains("long one"))
+        .expect("logged");
+    assert_eq!(long.get::<_, String>(1), "ok");
+    assert!(long.get::<_, i64>(2) >= 1400);
+    assert!(
+        rows.iter()
+            .any(|r| r.get::<_, String>(0) == "SELECT * FROM nope"
+                && r.get::<_, String>(1) == "error")
+    );
 }

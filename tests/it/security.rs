@@ -44,7 +44,11 @@ async fn secure_server(
     c.limits = limits;
     c.users.insert(
         "alice".into(),
-        user(&Verifier::generate("alice-pass").to_string(), &["analyst"], false),
+        user(
+            &Verifier::generate("alice-pass").to_string(),
+            &["analyst"],
+            false,
+        ),
     );
     c.users.insert(
         "ops".into(),
@@ -92,7 +96,9 @@ async fn login(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scram_logins_succeed_and_failures_give_28p01_without_hints() {
     let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
-    let c = login(&t, "alice", "alice-pass").await.expect("alice logs in");
+    let c = login(&t, "alice", "alice-pass")
+        .await
+        .expect("alice logs in");
     let row = c.query_one("SELECT current_user", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "alice");
     // The file: reference works for ops.
@@ -102,7 +108,12 @@ async fn scram_logins_succeed_and_failures_give_28p01_without_hints() {
     let unknown = login(&t, "mallory", "nope").await.unwrap_err();
     assert_eq!(code(&wrong), "28P01");
     assert_eq!(code(&unknown), "28P01");
-    let msg = |e: &tokio_postgres::Error| e.as_db_error().unwrap().message().replace("mallory", "alice");
+    let msg = |e: &tokio_postgres::Error| {
+        e.as_db_error()
+            .unwrap()
+            .message()
+            .replace("mallory", "alice")
+    };
     assert_eq!(msg(&wrong), msg(&unknown));
     // Repeated failures from one address are slowed down; the right password still works.
     for _ in 0..4 {
@@ -110,8 +121,14 @@ async fn scram_logins_succeed_and_failures_give_28p01_without_hints() {
     }
     let started = Instant::now();
     let _ = login(&t, "alice", "nope").await.unwrap_err();
-    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
-    login(&t, "alice", "alice-pass").await.expect("still logs in");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    login(&t, "alice", "alice-pass")
+        .await
+        .expect("still logs in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,11 +145,17 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
             )
             .await
             .unwrap();
-        rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
     };
     let seen = listed(alice).await;
     assert!(seen.contains(&"silver.users".to_string()), "{seen:?}");
-    assert!(seen.iter().all(|t| t.starts_with("gold.") || t == "silver.users"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|t| t.starts_with("gold.") || t == "silver.users"),
+        "{seen:?}"
+    );
     assert!(listed(ops).await.contains(&"silver.titles".to_string()));
     let alice = login(&t, "alice", "alice-pass").await.unwrap();
     // pg_class and pg_namespace hide the same objects (psql's \dt reads them).
@@ -152,7 +175,10 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "42501");
-    assert!(e.as_db_error().unwrap().message().contains("silver.titles"), "{e}");
+    assert!(
+        e.as_db_error().unwrap().message().contains("silver.titles"),
+        "{e}"
+    );
     // Row filter: only German users.
     let row = alice
         .query_one(
@@ -165,18 +191,27 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
     assert_eq!(row.get::<_, i64>(1), 0);
     // Column mask: alice sees a masked email, in both protocols; ops sees the real one.
     let masked: String = alice
-        .query_one("SELECT email FROM silver.users ORDER BY user_id LIMIT 1", &[])
+        .query_one(
+            "SELECT email FROM silver.users ORDER BY user_id LIMIT 1",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert!(masked.ends_with("***") && masked.len() == 5, "{masked}");
     let ops = login(&t, "ops", "ops-pass").await.unwrap();
     let real: String = ops
-        .query_one("SELECT email FROM silver.users WHERE country = 'DE' ORDER BY user_id LIMIT 1", &[])
+        .query_one(
+            "SELECT email FROM silver.users WHERE country = 'DE' ORDER BY user_id LIMIT 1",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
-    assert!(real.contains('@') && real.starts_with(&masked[..2]), "{real} vs {masked}");
+    assert!(
+        real.contains('@') && real.starts_with(&masked[..2]),
+        "{real} vs {masked}"
+    );
     // A gold view reading silver tables alice cannot read directly works (definer's rights)
     // and the row filter on silver.users applies inside it too.
     let n: i64 = alice
@@ -194,7 +229,10 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
     // Sandbox: no file-reading table functions, no writes, no runtime settings.
     for (sql, state) in [
         ("SET datafusion.execution.batch_size = 1", "42501"),
-        ("CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'", "25006"),
+        (
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+            "25006",
+        ),
         ("COPY (SELECT 1) TO '/tmp/x.csv'", "42501"),
         ("SELECT * FROM read_csv('/etc/passwd')", "42883"),
         ("SELECT * FROM '/etc/passwd'", "42P01"),
@@ -217,11 +255,18 @@ async fn statement_timeout_memory_limit_and_per_user_connections() {
     .await;
     let c = login(&t, "ops", "ops-pass").await.unwrap();
     // The session's own timeout.
-    c.batch_execute("SET statement_timeout = '300ms'").await.unwrap();
+    c.batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
     let started = Instant::now();
     let e = c.query("SELECT pg_sleep(5)", &[]).await.unwrap_err();
     assert_eq!(code(&e), "57014");
-    assert!(e.as_db_error().unwrap().message().contains("statement timeout"));
+    assert!(
+        e.as_db_error()
+            .unwrap()
+            .message()
+            .contains("statement timeout")
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     // The server's limit caps a session that turned its own off.
     c.batch_execute("SET statement_timeout = 0").await.unwrap();
@@ -238,14 +283,21 @@ async fn statement_timeout_memory_limit_and_per_user_connections() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "53200", "{e}");
-    let n: i64 = c.query_one("SELECT count(*) FROM silver.users", &[]).await.unwrap().get(0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM silver.users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(n > 0);
     // Enormous and deeply nested statements are refused before planning.
     let long = format!("SELECT 1 /* {} */", "x".repeat(2 << 20));
     assert_eq!(code(&c.simple_query(&long).await.unwrap_err()), "54000");
     let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
     assert_eq!(code(&c.simple_query(&deep).await.unwrap_err()), "54001");
-    assert_eq!(code(&c.query(deep.as_str(), &[]).await.unwrap_err()), "54001");
+    assert_eq!(
+        code(&c.query(deep.as_str(), &[]).await.unwrap_err()),
+        "54001"
+    );
     c.simple_query("SELECT 1").await.unwrap();
     // alice may hold two connections, not three.
     let _a = login(&t, "alice", "alice-pass").await.unwrap();
@@ -281,7 +333,10 @@ async fn unauthenticated_and_idle_connections_are_closed() {
     // A running query is not idle.
     c.simple_query("SELECT pg_sleep(1.2)").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(c.simple_query("SELECT 1").await.is_err(), "idle session closed");
+    assert!(
+        c.simple_query("SELECT 1").await.is_err(),
+        "idle session closed"
+    );
 }
 
 fn psql(args: &[&str]) -> (bool, String) {
@@ -308,15 +363,63 @@ fn test_certificates(dir: &Path) {
             .current_dir(dir)
             .output()
             .expect("openssl runs");
-        assert!(st.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            st.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
     };
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "30", "-subj", "/CN=lakegate test CA"]);
-    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "30", "-extfile", "ext.cnf"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=lakegate test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "30",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,7 +443,15 @@ async fn tls_require_and_verify_full_with_psql() {
     };
     let (ok, out) = tokio::task::spawn_blocking({
         let c = conninfo("verify-full");
-        move || psql(&[&c, "-tAc", "SELECT count(*) > 0 FROM silver.users", "-c", "\\conninfo"])
+        move || {
+            psql(&[
+                &c,
+                "-tAc",
+                "SELECT count(*) > 0 FROM silver.users",
+                "-c",
+                "\\conninfo",
+            ])
+        }
     })
     .await
     .unwrap();
@@ -420,9 +531,13 @@ fn startup_message(user: &str) -> Vec<u8> {
 /// One hostile session: a random mix of valid startup, garbage, truncated and oversized
 /// messages. The server may answer with an error and close; it must not hang or die.
 fn hostile_session(addr: std::net::SocketAddr, rng: &mut Rng) {
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return };
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    s.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return;
+    };
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut out: Vec<u8> = Vec::new();
     match rng.below(4) {
         0 => {}
@@ -434,8 +549,9 @@ fn hostile_session(addr: std::net::SocketAddr, rng: &mut Rng) {
         _ => out.extend(&(u32::MAX - rng.below(10) as u32).to_be_bytes()),
     }
     for _ in 0..rng.below(6) {
-        let tag = [b'Q', b'P', b'B', b'E', b'D', b'S', b'X', b'p', b'C', b'H', b'F', b'd', 0, 255]
-            [rng.below(14) as usize];
+        let tag = [
+            b'Q', b'P', b'B', b'E', b'D', b'S', b'X', b'p', b'C', b'H', b'F', b'd', 0, 255,
+        ][rng.below(14) as usize];
         out.push(tag);
         let len = match rng.below(5) {
             0 => u32::MAX,
