@@ -189,6 +189,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         ));
     }
     let activity = crate::wire::activity::Activity::new(config.limits.slow_query);
+    let registry = Arc::new(crate::wire::CancelRegistry::default());
     {
         use crate::engine::pg_catalog::Computed;
         use crate::wire::activity::ActivityTable;
@@ -213,7 +214,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             startup_timeout: config.limits.startup_timeout,
             idle_timeout: config.limits.idle_session_timeout,
             shared: Arc::new(crate::wire::Shared {
-                security,
+                registry: registry.clone(),
+                security: security.clone(),
                 tls,
                 activity: activity.clone(),
             }),
@@ -227,6 +229,10 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                 Arc::new(crate::http::ReadyState {
                     catalog: catalog.clone(),
                     views: views.clone(),
+                    security: security.clone(),
+                    activity: activity.clone(),
+                    registry: registry.clone(),
+                    database: config.database.clone(),
                 }),
                 shutdown.clone(),
             )

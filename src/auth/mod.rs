@@ -364,6 +364,19 @@ impl Security {
         }
     }
 
+    /// Checks a password against the user's verifier (HTTP Basic on the status page).
+    pub fn verify(&self, user: &str, password: &str) -> Option<Access> {
+        let u = self.users.get(user)?;
+        let v = Verifier::derive(password, &u.verifier.salt, u.verifier.iterations);
+        // Constant-time comparison of the derived and stored keys.
+        let diff = v
+            .stored_key
+            .iter()
+            .zip(&u.verifier.stored_key)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        (diff == 0 && v.stored_key.len() == u.verifier.stored_key.len()).then(|| u.access.clone())
+    }
+
     pub fn access(&self, user: &str) -> Access {
         match self.users.get(user) {
             Some(u) => u.access.clone(),

@@ -1,6 +1,9 @@
 //! The operations listener (`http.listen`): `/health` (the process answers), `/ready` (lake
 //! reachable, catalog and views loaded; 503 with the reason otherwise) and `/metrics`
-//! (Prometheus text format). Plain hyper: three GET routes need no framework.
+//! (Prometheus text format), and the status page at `/` (same users as the wire, HTTP Basic;
+//! open when the server trusts loopback clients). Plain hyper: a few routes need no framework.
+
+pub mod status;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +27,40 @@ use crate::views::ViewRegistry;
 pub struct ReadyState {
     pub catalog: Arc<LakeCatalog>,
     pub views: Option<Arc<ViewRegistry>>,
+    pub security: Arc<crate::auth::Security>,
+    pub activity: Arc<crate::wire::activity::Activity>,
+    pub registry: Arc<crate::wire::CancelRegistry>,
+    pub database: String,
+}
+
+/// The HTTP Basic user, if the request carries valid credentials (or the server trusts all).
+fn authenticate(
+    req: &Request<Incoming>,
+    security: &crate::auth::Security,
+) -> Option<crate::auth::Access> {
+    use base64::Engine as _;
+    if security.trust() {
+        return Some(crate::auth::Access::everything("trust"));
+    }
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    let encoded = header.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    security.verify(user, password)
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::UNAUTHORIZED)
+        .header(
+            "www-authenticate",
+            "Basic realm=\"lakegate\", charset=\"UTF-8\"",
+        )
+        .body(Full::new(Bytes::from("authentication required\n")))
+        .expect("valid response")
 }
 
 impl ReadyState {
@@ -74,6 +111,35 @@ async fn handle(
     req: Request<Incoming>,
     ready: Arc<ReadyState>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() == Method::POST && req.uri().path() == "/cancel" {
+        let Some(access) = authenticate(&req, &ready.security) else {
+            return Ok(unauthorized());
+        };
+        if !access.admin {
+            return Ok(text(
+                StatusCode::FORBIDDEN,
+                "admins only\n".into(),
+                "text/plain",
+            ));
+        }
+        use http_body_util::BodyExt;
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let pid = String::from_utf8_lossy(&body)
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("pid=").and_then(|v| v.parse::<i32>().ok()));
+        let canceled = pid.is_some_and(|p| ready.registry.cancel_pid(p));
+        info!(?pid, canceled, user = %access.user, "cancel from the status page");
+        return Ok(Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header("location", "/")
+            .body(Full::new(Bytes::new()))
+            .expect("valid response"));
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -82,6 +148,14 @@ async fn handle(
         ));
     }
     Ok(match req.uri().path() {
+        "/" => match authenticate(&req, &ready.security) {
+            Some(access) => text(
+                StatusCode::OK,
+                status::render(&ready, access.admin).await,
+                "text/html; charset=utf-8",
+            ),
+            None => unauthorized(),
+        },
         "/health" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
         "/ready" => match ready.check().await {
             Ok(s) => text(StatusCode::OK, s, "text/plain"),
@@ -98,7 +172,7 @@ async fn handle(
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /health, /ready, /metrics\n".into(),
+            "not found: try /, /health, /ready, /metrics\n".into(),
             "text/plain",
         ),
     })

@@ -67,6 +67,19 @@ impl Activity {
         }
     }
 
+    /// (pid, user, query, running for) of every statement running now.
+    pub fn running(&self) -> Vec<(i32, String, String, Duration)> {
+        let mut v: Vec<_> = self
+            .active
+            .lock()
+            .expect("activity lock")
+            .iter()
+            .map(|(p, a)| (*p, a.user.clone(), a.text.to_string(), a.started.elapsed()))
+            .collect();
+        v.sort_by_key(|r| r.0);
+        v
+    }
+
     fn end(&self, pid: i32, outcome: &'static str) {
         let Some(a) = self.active.lock().expect("activity lock").remove(&pid) else {
             return;

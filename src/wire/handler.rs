@@ -62,6 +62,25 @@ pub struct CancelRegistry {
     live: Mutex<HashMap<i32, (SecretKey, Arc<QuerySlot>)>>,
 }
 
+impl CancelRegistry {
+    /// Cancels what connection `pid` runs (the status page's cancel button, for admins).
+    pub fn cancel_pid(&self, pid: i32) -> bool {
+        let slot = self
+            .live
+            .lock()
+            .expect("registry lock")
+            .get(&pid)
+            .map(|(_, s)| s.clone());
+        match slot {
+            Some(s) => {
+                s.current().cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl Debug for CancelRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CancelRegistry").finish()
@@ -169,6 +188,7 @@ impl Drop for Busy<'_> {
 
 /// What every connection of a listener shares.
 pub struct Shared {
+    pub registry: Arc<CancelRegistry>,
     pub security: Arc<Security>,
     pub tls: Option<Arc<super::tls::TlsSetup>>,
     pub activity: Arc<super::activity::Activity>,

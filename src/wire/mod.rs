@@ -55,7 +55,7 @@ pub async fn run_listener(
         shared,
     } = options;
     let limit = Arc::new(Semaphore::new(max_connections));
-    let registry = Arc::new(CancelRegistry::default());
+    let registry = shared.registry.clone();
     let tracker = TaskTracker::new();
     loop {
         let (mut socket, peer) = tokio::select! {

@@ -20,9 +20,9 @@ if [ ! -x "$cache/venv/bin/python" ]; then python3 -m venv "$cache/venv" || exit
   "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest pyodbc || exit 1
 jar=/usr/share/java/postgresql.jar
 odbc=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so
-if [ ! -f "$jar" ] || [ ! -f "$odbc" ]; then
+if [ ! -f "$jar" ] || [ ! -f "$odbc" ] || ! command -v chromium >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
-  pkgs="libpostgresql-jdbc-java odbc-postgresql unixodbc"
+  pkgs="libpostgresql-jdbc-java odbc-postgresql unixodbc chromium"
   apt-get install -y -q $pkgs >/dev/null 2>&1 ||
     { apt-get update -q >/dev/null && apt-get install -y -q $pkgs >/dev/null; } || exit 1
 fi
@@ -67,7 +67,34 @@ grep -q '^# fail 0' "$work/node.log" || failed_clients=$((failed_clients + 1))
 node_pass=$(grep -Eo '^# pass [0-9]+' "$work/node.log" | grep -Eo '[0-9]+' || echo 0)
 node_fail=$(grep -Eo '^# fail [0-9]+' "$work/node.log" | grep -Eo '[0-9]+' || echo 1)
 echo "node-postgres: ${node_pass} passed, ${node_fail} failed"
-echo "clients: $((py_pass + java_pass + node_pass)) passed, $((py_fail + java_fail + node_fail)) failed"
+# The status page in headless Chromium: a second server on the same demo lake with the
+# operations endpoint; the rendered DOM must show the lake's tables and views, and a screenshot
+# is kept as an artifact.
+page_pass=0
+page_fail=0
+hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'lake: %s\nlisten: 127.0.0.1:%s\nviews: views\nhttp: {listen: 127.0.0.1:%s}\n' "$work/lake" "$wport" "$hport" >"$work/status.yaml"
+"$bin" serve --config "$work/status.yaml" >"$work/status.log" 2>&1 &
+status_server=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$hport/health" >/dev/null 2>&1 && break; sleep 0.2; done
+mkdir -p "$cache/artifacts"
+if timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom "http://127.0.0.1:$hport/" 2>/dev/null >"$work/status.html" &&
+   grep -q '<td>silver</td><td>titles</td>' "$work/status.html" &&
+   grep -q 'gold.top_titles' "$work/status.html" &&
+   grep -q '<svg' "$work/status.html" &&
+   timeout 120 chromium --headless --no-sandbox --disable-gpu --window-size=1280,1000 \
+     --screenshot="$cache/artifacts/status.png" "http://127.0.0.1:$hport/" >/dev/null 2>&1 &&
+   [ -s "$cache/artifacts/status.png" ]; then
+  page_pass=1
+  echo "status page: rendered in headless Chromium, screenshot $cache/artifacts/status.png"
+else
+  page_fail=1
+  failed_clients=$((failed_clients + 1))
+  echo "status page: FAILED"; head -c 2000 "$work/status.html"; tail -5 "$work/status.log"
+fi
+kill $status_server 2>/dev/null; wait $status_server 2>/dev/null
+echo "clients: $((py_pass + java_pass + node_pass + page_pass)) passed, $((py_fail + java_fail + node_fail + page_fail)) failed"
 
 if [ "$failed_clients" -ne 0 ]; then
   echo "--- server log ---"; tail -20 "$work/server.log"

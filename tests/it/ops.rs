@@ -139,3 +139,138 @@ async fn active_queries_and_the_query_log_are_queryable() {
                 && r.get::<_, String>(1) == "error")
     );
 }
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    use base64::Engine as _;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = auth
+        .map(|a| {
+            format!(
+                "Authorization: Basic {}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(a)
+            )
+        })
+        .unwrap_or_default();
+    s.write_all(
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf[9..12].parse().unwrap();
+    (
+        status,
+        buf.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_needs_a_user_and_only_admins_cancel() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let mut c = config(&lake);
+    c.http = Some(lakegate::config::HttpConfig {
+        listen: "127.0.0.1:0".into(),
+    });
+    let user = |pw: &str, admin: bool, roles: Vec<String>| lakegate::config::UserConfig {
+        password: lakegate::auth::Verifier::generate(pw).to_string(),
+        roles,
+        admin,
+        max_connections: None,
+    };
+    c.roles.insert(
+        "reader".into(),
+        lakegate::config::RoleConfig {
+            grants: vec!["silver.*".into()],
+            ..Default::default()
+        },
+    );
+    c.users
+        .insert("alice".into(), user("a", false, vec!["reader".into()]));
+    c.users.insert("ops".into(), user("o", true, vec![]));
+    let server = lakegate::server::start(c).await.unwrap();
+    let http = server.http_addr.unwrap();
+    let port = server.addr.port();
+    let _t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
+    assert_eq!(request(http, "GET", "/", None, "").await.0, 401);
+    assert_eq!(
+        request(http, "GET", "/", Some("alice:wrong"), "").await.0,
+        401
+    );
+    let (code, page) = request(http, "GET", "/", Some("alice:a"), "").await;
+    assert_eq!(code, 200);
+    assert!(page.contains("<td>silver</td><td>titles</td>"), "{page}");
+    // ops runs a long statement; alice may not cancel it, ops may.
+    let (ops, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=ops password=o dbname=lake"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let long = tokio::spawn(async move { ops.simple_query("SELECT pg_sleep(30)").await });
+    let mut pid = None;
+    for _ in 0..50 {
+        let (_, page) = request(http, "GET", "/", Some("ops:o"), "").await;
+        if let Some(i) = page.find("name=pid value=") {
+            pid = page[i + 15..].split('>').next().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = pid.expect("running statement with a cancel button for admins");
+    let (_, alice_page) = request(http, "GET", "/", Some("alice:a"), "").await;
+    assert!(
+        !alice_page.contains("name=pid"),
+        "no cancel button for non-admins"
+    );
+    assert_eq!(
+        request(
+            http,
+            "POST",
+            "/cancel",
+            Some("alice:a"),
+            &format!("pid={pid}")
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        request(
+            http,
+            "POST",
+            "/cancel",
+            Some("ops:o"),
+            &format!("pid={pid}")
+        )
+        .await
+        .0,
+        303
+    );
+    let e = tokio::time::timeout(Duration::from_secs(5), long)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(code_of(&e), "57014");
+}
+
+fn code_of(e: &tokio_postgres::Error) -> String {
+    e.code().map(|c| c.code().to_string()).unwrap_or_default()
+}
