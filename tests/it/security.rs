@@ -597,6 +597,7 @@ async fn hostile_protocol_input_never_takes_the_server_down() {
     .await
     .unwrap();
     assert!(sessions > 20, "only {sessions} sessions ran");
+    eprintln!("hostile input: {sessions} sessions in {budget:?} (seed {seed:#x})");
     // A session opened before the storm, and a new one, both still work.
     let n: i64 = before
         .query_one("SELECT count(*) FROM silver.titles", &[])
