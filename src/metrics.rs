@@ -50,6 +50,10 @@ pub struct Metrics {
     pub ingest_slices: Family<Status, Counter>,
     pub ingest_rows: Counter,
     pub quarantined_rows: Counter,
+    /// Unix time of each table's last successfully ingested slice (alert on `time() - x`).
+    pub table_last_ingest: Family<TableLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// 1 while this process holds the lake's ingest lease.
+    pub ingest_lease_held: Gauge,
 }
 
 pub fn metrics() -> &'static Metrics {
@@ -72,6 +76,8 @@ pub fn metrics() -> &'static Metrics {
             ingest_slices: Family::default(),
             ingest_rows: Counter::default(),
             quarantined_rows: Counter::default(),
+            table_last_ingest: Family::default(),
+            ingest_lease_held: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -140,6 +146,16 @@ pub fn metrics() -> &'static Metrics {
             "quarantined_rows",
             "Rows sent to quarantine",
             m.quarantined_rows.clone(),
+        );
+        registry.register(
+            "table_last_ingest_timestamp_seconds",
+            "Unix time of the table's last ingested slice (freshness: time() minus this)",
+            m.table_last_ingest.clone(),
+        );
+        registry.register(
+            "ingest_lease_held",
+            "1 while this process holds the ingest lease",
+            m.ingest_lease_held.clone(),
         );
         Metrics { registry, ..m }
     })

@@ -123,6 +123,7 @@ impl Lease {
                 }
             }
         }
+        crate::metrics::metrics().ingest_lease_held.set(1);
         let stop = CancellationToken::new();
         let lease = Lease {
             path: path.clone(),
@@ -169,6 +170,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.stop.cancel();
+        crate::metrics::metrics().ingest_lease_held.set(0);
         if read(&self.path).is_some_and(|h| h.token == self.info.token) {
             let _ = std::fs::remove_file(&self.path);
         }

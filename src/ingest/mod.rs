@@ -490,6 +490,11 @@ impl Ingestor {
                 })
                 .inc();
             if s.status == "ok" {
+                m.table_last_ingest
+                    .get_or_create(&crate::metrics::TableLabel {
+                        table: s.table.clone(),
+                    })
+                    .set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
                 m.ingest_rows.inc_by(s.rows_out.max(0) as u64);
                 m.quarantined_rows.inc_by(s.quarantined.max(0) as u64);
             }

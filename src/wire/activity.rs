@@ -19,6 +19,8 @@ const CAPACITY: usize = 1000;
 
 #[derive(Clone)]
 struct Active {
+    /// Ties a statement's log lines together (`query_id` in logs and `lakegate.query_log`).
+    id: u64,
     user: String,
     text: Arc<str>,
     started: Instant,
@@ -34,6 +36,7 @@ struct Done {
 }
 
 pub struct Activity {
+    next_id: std::sync::atomic::AtomicU64,
     active: Mutex<HashMap<i32, Active>>,
     log: Mutex<VecDeque<Done>>,
     slow: Duration,
@@ -42,6 +45,7 @@ pub struct Activity {
 impl Activity {
     pub fn new(slow: Duration) -> Arc<Activity> {
         Arc::new(Activity {
+            next_id: std::sync::atomic::AtomicU64::new(1),
             active: Mutex::new(HashMap::new()),
             log: Mutex::new(VecDeque::new()),
             slow,
@@ -51,9 +55,14 @@ impl Activity {
     /// Marks `pid` as running `text`; the guard records the end (as an error unless
     /// [`Running::ok`] was called).
     pub fn begin(self: &Arc<Self>, pid: i32, user: &str, text: Arc<str>) -> Running {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(query_id = id, pid, %user, sql = %text, "statement started");
         self.active.lock().expect("activity lock").insert(
             pid,
             Active {
+                id,
                 user: user.to_string(),
                 text,
                 started: Instant::now(),
@@ -85,8 +94,15 @@ impl Activity {
             return;
         };
         let duration = a.started.elapsed();
+        tracing::debug!(
+            query_id = a.id,
+            pid,
+            duration_ms = duration.as_millis() as u64,
+            outcome,
+            "statement ended"
+        );
         if !self.slow.is_zero() && duration >= self.slow {
-            warn!(pid, user = %a.user, duration_ms = duration.as_millis() as u64, outcome,
+            warn!(query_id = a.id, pid, user = %a.user, duration_ms = duration.as_millis() as u64, outcome,
                 sql = %a.text, "slow query");
         }
         let mut log = self.log.lock().expect("activity lock");
@@ -145,6 +161,7 @@ impl std::fmt::Debug for ActivityTable {
 impl ComputedTable for ActivityTable {
     fn table_schema(&self) -> SchemaRef {
         let mut f = vec![
+            Field::new("query_id", DataType::Int64, false),
             Field::new("pid", DataType::Int32, false),
             Field::new("usename", DataType::Utf8, false),
             Field::new("started_at", ts(), false),
@@ -179,6 +196,9 @@ impl ComputedTable for ActivityTable {
             v
         };
         let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.1.id as i64).collect::<Vec<_>>(),
+            )),
             Arc::new(Int32Array::from(
                 rows.iter().map(|r| r.0).collect::<Vec<_>>(),
             )),

@@ -167,6 +167,7 @@ pub struct Connection {
     /// For `limits.idle_session_timeout`: when the last request ended, and how many run.
     last_active: Mutex<std::time::Instant>,
     busy: AtomicI32,
+    span: Mutex<Option<tracing::Span>>,
 }
 
 /// Marks the connection busy while a request runs.
@@ -209,6 +210,7 @@ impl Connection {
             user_slot: Mutex::new(None),
             last_active: Mutex::new(std::time::Instant::now()),
             busy: AtomicI32::new(0),
+            span: Mutex::new(None),
             engine,
             parser: Arc::new(StatementParser {
                 session: session.clone(),
@@ -449,6 +451,9 @@ impl Connection {
         let (pid, secret) = self.registry.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret.clone());
         self.pid.store(pid, Ordering::Relaxed);
+        if let Some(span) = self.span.lock().expect("span lock").as_ref() {
+            span.record("pid", pid);
+        }
         self.registry
             .live
             .lock()
@@ -456,6 +461,11 @@ impl Connection {
             .insert(pid, (secret, self.slot.clone()));
         debug!(%user, pid, peer = %self.peer, method, tls = client.is_secure(), "connection authenticated");
         finish_authentication(client, &StartupParameters(reported)).await
+    }
+
+    /// The connection's log span (its `pid` field is filled at authentication).
+    pub fn set_span(&self, span: tracing::Span) {
+        *self.span.lock().expect("span lock") = Some(span);
     }
 
     /// Resolves once the session has been idle (no request running) for `timeout`; never

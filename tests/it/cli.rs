@@ -132,3 +132,87 @@ async fn sigterm_lets_running_queries_finish_and_exits_zero() {
         "no longer accepting"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_connection_and_query_ids_and_slow_queries_are_logged() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("l.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "lake: {}\nlisten: 127.0.0.1:{port}\nshutdown_timeout: 1s\nlimits: {{slow_query: 200ms}}\n",
+            lake.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = lakegate()
+        .args([
+            "--log-format",
+            "json",
+            "--log",
+            "lakegate=info",
+            "serve",
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url =
+        format!("host=127.0.0.1 port={port} user=carol password=secret-not-logged dbname=lake");
+    let mut client = None;
+    let start = Instant::now();
+    while client.is_none() && start.elapsed() < Duration::from_secs(30) {
+        if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            tokio::spawn(conn);
+            client = Some(c);
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let client = client.expect("server came up");
+    client
+        .simple_query("SELECT pg_sleep(0.4) AS slow_one")
+        .await
+        .unwrap();
+    client.simple_query("SELECT 1 AS fast_one").await.unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let slow: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "slow query")
+        .collect();
+    assert_eq!(slow.len(), 1, "{text}");
+    let s = slow[0];
+    assert!(
+        s["fields"]["sql"].as_str().unwrap().contains("slow_one"),
+        "{s}"
+    );
+    assert_eq!(s["fields"]["user"], "carol");
+    assert!(s["fields"]["query_id"].as_u64().is_some(), "{s}");
+    assert!(s["fields"]["duration_ms"].as_u64().unwrap() >= 400);
+    // The connection span ties the line to its client and backend pid.
+    assert!(
+        s["span"]["pid"].as_i64().is_some() || s["spans"][0]["pid"].as_i64().is_some(),
+        "{s}"
+    );
+    assert!(!text.contains("secret-not-logged"));
+}

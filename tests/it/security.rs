@@ -442,7 +442,8 @@ async fn tls_require_and_verify_full_with_psql() {
         )
     };
     let (ok, out) = tokio::task::spawn_blocking({
-        let c = conninfo("verify-full");
+        // channel_binding=require: the client insists on SCRAM-SHA-256-PLUS.
+        let c = conninfo("verify-full") + " channel_binding=require";
         move || {
             psql(&[
                 &c,
