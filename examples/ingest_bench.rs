@@ -6,21 +6,15 @@
 //! target/release/examples/ingest_bench --rows 10000000 --slices 10
 //! ```
 
+mod common;
+use common::*;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lakegate::config::Config;
 use lakegate::ingest::{Ingestor, Selection};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn config(lake: &Path) -> Config {
     let yaml = format!(

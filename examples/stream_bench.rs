@@ -7,6 +7,9 @@
 //! ```
 //! (any profile works; the server binary is taken from the same target folder.)
 
+mod common;
+use common::*;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -20,15 +23,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 use futures::{StreamExt, pin_mut};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn batch(start: i64, n: i64) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
@@ -65,17 +59,6 @@ fn batch(start: i64, n: i64) -> RecordBatch {
         ],
     )
     .unwrap()
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::main]

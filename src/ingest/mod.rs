@@ -725,23 +725,14 @@ impl Ingestor {
             .join(", ");
         // Ranking needs a sort; a hash aggregate first tells whether any key repeats at all.
         let repeats = !cfg.unique_key.is_empty()
-            && {
-                let b = ctx
-                .sql(&format!(
+            && count(
+                &ctx,
+                &format!(
                     "SELECT count(*) FROM (SELECT 1 FROM ({src}) GROUP BY {keys} HAVING count(*) > 1)"
-                ))
-                .await?
-                .collect()
-                .await?;
-                b.first()
-                    .map(|b| {
-                        b.column(0)
-                            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-                            .value(0)
-                    })
-                    .unwrap_or(0)
-                    > 0
-            };
+                ),
+            )
+            .await?
+                > 0;
         let ranked = if !repeats {
             format!("SELECT *, 1 AS _lg_rn FROM ({src})")
         } else {
@@ -769,20 +760,7 @@ impl Ingestor {
             ident(&source.slice_column),
             quote(slice)
         );
-        let rows_in: i64 = {
-            let b = ctx
-                .sql(&format!("SELECT count(*) FROM ({src})"))
-                .await?
-                .collect()
-                .await?;
-            b.first()
-                .map(|b| {
-                    b.column(0)
-                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-                        .value(0)
-                })
-                .unwrap_or(0)
-        };
+        let rows_in = count(&ctx, &format!("SELECT count(*) FROM ({src})")).await?;
         let batches = ctx
             .sql(&sql)
             .await
@@ -1078,6 +1056,18 @@ impl Ingestor {
         .await?;
         Ok(())
     }
+}
+
+/// The single `count(*)` a query returns.
+async fn count(ctx: &SessionContext, sql: &str) -> Result<i64> {
+    let b = ctx.sql(sql).await?.collect().await?;
+    Ok(b.first()
+        .map(|b| {
+            b.column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(0)
+        })
+        .unwrap_or(0))
 }
 
 async fn append_log(path: &Path, name: &str, batch: RecordBatch) -> Result<()> {
