@@ -51,14 +51,14 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .listen_addrs()
         .map_err(|message| Error::Startup(format!("listen: {message}")))?;
     let security = Arc::new(crate::auth::Security::from_config(&config)?);
-    if security.trust() {
-        if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            return Err(Error::Startup(format!(
-                "refusing to listen on {a}: it is not a loopback address and no users are \
+    if security.trust()
+        && let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback())
+    {
+        return Err(Error::Startup(format!(
+            "refusing to listen on {a}: it is not a loopback address and no users are \
                  configured, so anyone who can reach it could read the lake; listen on \
                  127.0.0.1 or ::1, or add `users:` (see `lakegate passwd`)"
-            )));
-        }
+        )));
     }
     let tls = match &config.tls {
         Some(t) => crate::wire::tls::TlsSetup::from_config(t).map_err(Error::Startup)?,
@@ -68,13 +68,13 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into())
     })?;
     let root = LakeUrl::parse(lake)?;
-    if let Some(p) = root.local_path() {
-        if !p.is_dir() {
-            return Err(Error::Startup(format!(
-                "lake root {} is not a directory",
-                p.display()
-            )));
-        }
+    if let Some(p) = root.local_path()
+        && !p.is_dir()
+    {
+        return Err(Error::Startup(format!(
+            "lake root {} is not a directory",
+            p.display()
+        )));
     }
     let catalog = LakeCatalog::new(root.clone())?;
     let metrics = catalog.refresh().await?;

@@ -596,13 +596,14 @@ impl Config {
             crate::storage::LakeUrl::parse(lake)
                 .map_err(|e| invalid("lake", format!("lake: {e}")))?;
         }
-        if let Some(tls) = &self.tls {
-            if tls.mode != TlsMode::Disable && (tls.cert.is_none() || tls.key.is_none()) {
-                return Err(invalid(
-                    "tls",
-                    "tls: `cert` and `key` are required unless `mode: disable`".into(),
-                ));
-            }
+        if let Some(tls) = &self.tls
+            && tls.mode != TlsMode::Disable
+            && (tls.cert.is_none() || tls.key.is_none())
+        {
+            return Err(invalid(
+                "tls",
+                "tls: `cert` and `key` are required unless `mode: disable`".into(),
+            ));
         }
         for (name, user) in &self.users {
             for role in &user.roles {

@@ -338,18 +338,18 @@ impl Engine {
             Ok(rt) => builder = builder.with_runtime_env(rt),
             Err(e) => tracing::warn!(error = %e, "session runtime without its own memory pool"),
         }
-        if !access.admin {
-            if let Some(catalog) = base.catalog_list().catalog(&self.database) {
-                let list = MemoryCatalogProviderList::new();
-                list.register_catalog(
-                    self.database.clone(),
-                    Arc::new(access::AuthorizedCatalog {
-                        inner: catalog,
-                        access: access.clone(),
-                    }),
-                );
-                builder = builder.with_catalog_list(Arc::new(list));
-            }
+        if !access.admin
+            && let Some(catalog) = base.catalog_list().catalog(&self.database)
+        {
+            let list = MemoryCatalogProviderList::new();
+            list.register_catalog(
+                self.database.clone(),
+                Arc::new(access::AuthorizedCatalog {
+                    inner: catalog,
+                    access: access.clone(),
+                }),
+            );
+            builder = builder.with_catalog_list(Arc::new(list));
         }
         let ctx = SessionContext::new_with_state(builder.build());
         ctx.register_udf(constant_udf("session_user", user.to_string()));

@@ -25,17 +25,16 @@ fn query(q: &mut Query) {
 /// one, returns int8 as a string).
 fn int4_literal(e: &mut Expr) {
     use datafusion::sql::sqlparser::ast::{CastKind, DataType, Value};
-    if let Expr::Value(v) = e {
-        if let Value::Number(n, _) = &v.value {
-            if n.parse::<i32>().is_ok() {
-                *e = Expr::Cast {
-                    kind: CastKind::Cast,
-                    expr: Box::new(e.clone()),
-                    data_type: DataType::Int(None),
-                    format: None,
-                };
-            }
-        }
+    if let Expr::Value(v) = e
+        && let Value::Number(n, _) = &v.value
+        && n.parse::<i32>().is_ok()
+    {
+        *e = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(e.clone()),
+            data_type: DataType::Int(None),
+            format: None,
+        };
     }
 }
 
@@ -138,54 +137,6 @@ fn pg_name(e: &Expr) -> Option<String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    fn named(sql: &str) -> String {
-        let mut s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .unwrap()
-            .remove(0);
-        apply(&mut s);
-        s.to_string()
-    }
-
-    #[test]
-    fn functions_and_casts_get_postgres_names() {
-        assert_eq!(
-            named("SELECT count(*), min(t.a), b::text FROM t"),
-            "SELECT count(*) AS \"count\", min(t.a) AS \"min\", b::TEXT AS \"b\" FROM t"
-        );
-        assert_eq!(
-            named("SELECT a, 1 + 1 AS two FROM t"),
-            "SELECT a, 1 + 1 AS two FROM t"
-        );
-    }
-
-    #[test]
-    fn duplicate_names_are_left_alone() {
-        assert_eq!(
-            named("SELECT 1, 2"),
-            "SELECT CAST(1 AS INT), CAST(2 AS INT)"
-        );
-        assert_eq!(named("SELECT 1"), "SELECT CAST(1 AS INT) AS \"?column?\"");
-        assert_eq!(
-            named("SELECT 5000000000 AS big"),
-            "SELECT 5000000000 AS big"
-        );
-        assert_eq!(
-            named("SELECT max(a), max(b) FROM t"),
-            "SELECT max(a), max(b) FROM t"
-        );
-        assert_eq!(
-            named("SELECT a, lower(a) FROM t"),
-            "SELECT a, lower(a) AS \"lower\" FROM t"
-        );
-    }
-}
-
 /// `ARRAY(SELECT x ...)` (psql's `\d+` uses it) → `(SELECT array_agg(x) FROM (SELECT x ...))`,
 /// which DataFusion plans; it has no array constructor over a subquery.
 pub fn array_subqueries(statement: &mut Statement, catalog_only: bool) {
@@ -211,27 +162,27 @@ pub fn array_subqueries(statement: &mut Statement, catalog_only: bool) {
                     return std::ops::ControlFlow::Continue(());
                 }
                 let mut inner = q.as_ref().clone();
-                if let SetExpr::Select(select) = inner.body.as_mut() {
-                    if let Some(first) = select.projection.first_mut() {
-                        let e = match first {
-                            SelectItem::UnnamedExpr(e) => Some(e.clone()),
-                            SelectItem::ExprWithAlias { expr, .. } => Some(expr.clone()),
-                            _ => None,
+                if let SetExpr::Select(select) = inner.body.as_mut()
+                    && let Some(first) = select.projection.first_mut()
+                {
+                    let e = match first {
+                        SelectItem::UnnamedExpr(e) => Some(e.clone()),
+                        SelectItem::ExprWithAlias { expr, .. } => Some(expr.clone()),
+                        _ => None,
+                    };
+                    if let Some(e) = e {
+                        *first = SelectItem::ExprWithAlias {
+                            expr: e,
+                            alias: Ident::new("__array_elem"),
                         };
-                        if let Some(e) = e {
-                            *first = SelectItem::ExprWithAlias {
-                                expr: e,
-                                alias: Ident::new("__array_elem"),
-                            };
-                            let text = format!(
-                                "(SELECT array_agg(__array_sub.__array_elem) FROM ({inner}) AS __array_sub)"
-                            );
-                            if let Ok(new) = Parser::new(&PostgreSqlDialect {})
-                                .try_with_sql(&text)
-                                .and_then(|mut p| p.parse_expr())
-                            {
-                                *expr = new;
-                            }
+                        let text = format!(
+                            "(SELECT array_agg(__array_sub.__array_elem) FROM ({inner}) AS __array_sub)"
+                        );
+                        if let Ok(new) = Parser::new(&PostgreSqlDialect {})
+                            .try_with_sql(&text)
+                            .and_then(|mut p| p.parse_expr())
+                        {
+                            *expr = new;
                         }
                     }
                 }
@@ -269,10 +220,10 @@ pub fn function_aliases(statement: &mut Statement) {
                 } if array_exprs.len() == 1 => Some(alias),
                 _ => None,
             };
-            if let Some(alias) = alias {
-                if alias.columns.is_empty() {
-                    alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
-                }
+            if let Some(alias) = alias
+                && alias.columns.is_empty()
+            {
+                alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
             }
             std::ops::ControlFlow::Continue(())
         }
@@ -311,10 +262,10 @@ fn is_correlated(q: &Query) -> bool {
         fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
             // `t.col` names a table; `t.col.field` may be a struct field of `t.col`, so only the
             // first part is a qualifier candidate.
-            if let Expr::CompoundIdentifier(parts) = e {
-                if parts.len() >= 2 {
-                    self.used.push(parts[0].value.to_lowercase());
-                }
+            if let Expr::CompoundIdentifier(parts) = e
+                && parts.len() >= 2
+            {
+                self.used.push(parts[0].value.to_lowercase());
             }
             std::ops::ControlFlow::Continue(())
         }
@@ -470,10 +421,10 @@ pub fn is_catalog_only(statement: &Statement) -> bool {
 pub fn null_correlated_subqueries(statement: &mut Statement) {
     use datafusion::sql::sqlparser::ast::{Value, visit_expressions_mut};
     let _ = visit_expressions_mut(statement, |expr| {
-        if let Expr::Subquery(q) = expr {
-            if is_correlated(q) {
-                *expr = Expr::Value(Value::Null.into());
-            }
+        if let Expr::Subquery(q) = expr
+            && is_correlated(q)
+        {
+            *expr = Expr::Value(Value::Null.into());
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
@@ -568,14 +519,14 @@ pub fn set_returning_functions(statement: &mut Statement) {
             let series = function == "generate_series" && !args.args.iter().all(literal);
             if !scalar && !series {
                 // `generate_series(1, 3) AS g`: Postgres names the column after the alias.
-                if function == "generate_series" {
-                    if let Some(a) = alias.as_mut().filter(|a| a.columns.is_empty()) {
-                        a.columns
-                            .push(datafusion::sql::sqlparser::ast::TableAliasColumnDef {
-                                name: a.name.clone(),
-                                data_type: None,
-                            });
-                    }
+                if function == "generate_series"
+                    && let Some(a) = alias.as_mut().filter(|a| a.columns.is_empty())
+                {
+                    a.columns
+                        .push(datafusion::sql::sqlparser::ast::TableAliasColumnDef {
+                            name: a.name.clone(),
+                            data_type: None,
+                        });
                 }
                 return std::ops::ControlFlow::Continue(());
             }
@@ -610,12 +561,10 @@ pub fn set_returning_functions(statement: &mut Statement) {
             )
             .try_with_sql(&sql)
             .and_then(|mut p| p.parse_statement())
+                && let SetExpr::Select(s) = *q.body
+                && let Some(t) = s.from.into_iter().next()
             {
-                if let SetExpr::Select(s) = *q.body {
-                    if let Some(t) = s.from.into_iter().next() {
-                        *factor = t.relation;
-                    }
-                }
+                *factor = t.relation;
             }
             std::ops::ControlFlow::Continue(())
         }
@@ -637,4 +586,52 @@ pub fn bare_user(statement: &mut Statement) {
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn named(sql: &str) -> String {
+        let mut s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        apply(&mut s);
+        s.to_string()
+    }
+
+    #[test]
+    fn functions_and_casts_get_postgres_names() {
+        assert_eq!(
+            named("SELECT count(*), min(t.a), b::text FROM t"),
+            "SELECT count(*) AS \"count\", min(t.a) AS \"min\", b::TEXT AS \"b\" FROM t"
+        );
+        assert_eq!(
+            named("SELECT a, 1 + 1 AS two FROM t"),
+            "SELECT a, 1 + 1 AS two FROM t"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_left_alone() {
+        assert_eq!(
+            named("SELECT 1, 2"),
+            "SELECT CAST(1 AS INT), CAST(2 AS INT)"
+        );
+        assert_eq!(named("SELECT 1"), "SELECT CAST(1 AS INT) AS \"?column?\"");
+        assert_eq!(
+            named("SELECT 5000000000 AS big"),
+            "SELECT 5000000000 AS big"
+        );
+        assert_eq!(
+            named("SELECT max(a), max(b) FROM t"),
+            "SELECT max(a), max(b) FROM t"
+        );
+        assert_eq!(
+            named("SELECT a, lower(a) FROM t"),
+            "SELECT a, lower(a) AS \"lower\" FROM t"
+        );
+    }
 }

@@ -1181,10 +1181,10 @@ pub fn regclass_oid(name: &str) -> i32 {
         ),
         None => ("pg_catalog".to_string(), name.trim_matches('"').to_string()),
     };
-    if schema == "pg_catalog" {
-        if let Some((_, oid)) = builtin.iter().find(|(n, _)| *n == rel) {
-            return *oid;
-        }
+    if schema == "pg_catalog"
+        && let Some((_, oid)) = builtin.iter().find(|(n, _)| *n == rel)
+    {
+        return *oid;
     }
     rel.parse::<i32>()
         .unwrap_or_else(|_| relation_oid(&schema, &rel))
@@ -1344,10 +1344,11 @@ impl datafusion::logical_expr::async_udf::AsyncScalarUDFImpl for PgSleep {
                 0,
             )?,
         };
-        if let ScalarValue::Float64(Some(s)) = secs {
-            if s > 0.0 && s.is_finite() {
-                tokio::time::sleep(std::time::Duration::from_secs_f64(s)).await;
-            }
+        if let ScalarValue::Float64(Some(s)) = secs
+            && s > 0.0
+            && s.is_finite()
+        {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(s)).await;
         }
         Ok(ColumnarValue::Scalar(ScalarValue::Null))
     }

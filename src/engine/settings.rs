@@ -383,6 +383,39 @@ fn normalize(name: &str, value: &str) -> Result<String> {
     }
 }
 
+/// A Postgres time setting: a bare number is milliseconds; units us, ms, s, min, h, d.
+pub fn parse_pg_duration(value: &str) -> Option<std::time::Duration> {
+    let v = value.trim().trim_matches('\'').trim();
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let ms = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => n,
+        "us" => n / 1000.0,
+        "s" => n * 1000.0,
+        "min" => n * 60_000.0,
+        "h" => n * 3_600_000.0,
+        "d" => n * 86_400_000.0,
+        _ => return None,
+    };
+    (ms >= 0.0 && ms.is_finite()).then(|| std::time::Duration::from_micros((ms * 1000.0) as u64))
+}
+
+/// How Postgres shows a time setting: the largest unit that divides it exactly.
+fn format_pg_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis() as u64;
+    match ms {
+        0 => "0".into(),
+        _ if ms.is_multiple_of(86_400_000) => format!("{}d", ms / 86_400_000),
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("{}min", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,38 +442,5 @@ mod tests {
         let mut s = Settings::new("demo");
         assert!(s.set("transaction_read_only", Some("off")).is_err());
         assert!(s.set("transaction_read_only", Some("on")).is_ok());
-    }
-}
-
-/// A Postgres time setting: a bare number is milliseconds; units us, ms, s, min, h, d.
-pub fn parse_pg_duration(value: &str) -> Option<std::time::Duration> {
-    let v = value.trim().trim_matches('\'').trim();
-    let split = v
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let ms = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" => n,
-        "us" => n / 1000.0,
-        "s" => n * 1000.0,
-        "min" => n * 60_000.0,
-        "h" => n * 3_600_000.0,
-        "d" => n * 86_400_000.0,
-        _ => return None,
-    };
-    (ms >= 0.0 && ms.is_finite()).then(|| std::time::Duration::from_micros((ms * 1000.0) as u64))
-}
-
-/// How Postgres shows a time setting: the largest unit that divides it exactly.
-fn format_pg_duration(d: std::time::Duration) -> String {
-    let ms = d.as_millis() as u64;
-    match ms {
-        0 => "0".into(),
-        _ if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
-        _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
-        _ if ms % 60_000 == 0 => format!("{}min", ms / 60_000),
-        _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
-        _ => format!("{ms}ms"),
     }
 }

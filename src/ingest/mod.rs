@@ -476,10 +476,10 @@ impl Ingestor {
             }
         }
         drop(results);
-        if !report.slices.is_empty() {
-            if let Err(e) = self.log(&report, started_at).await {
-                warn!(error = %e, "could not append to _lakegate/slices");
-            }
+        if !report.slices.is_empty()
+            && let Err(e) = self.log(&report, started_at).await
+        {
+            warn!(error = %e, "could not append to _lakegate/slices");
         }
         let m = crate::metrics::metrics();
         m.ingest_runs.inc();

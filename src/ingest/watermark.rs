@@ -71,10 +71,10 @@ fn timestamp_micros(s: &str) -> Option<i64> {
     }
     // `YYYYMMDD` would also read as an integer: a date wins, as the examples mean.
     for f in ["%Y%m%d", "%Y-%m-%d"] {
-        if s.len() >= 8 {
-            if let Ok(d) = NaiveDate::parse_from_str(s, f) {
-                return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros());
-            }
+        if s.len() >= 8
+            && let Ok(d) = NaiveDate::parse_from_str(s, f)
+        {
+            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros());
         }
     }
     None
@@ -93,7 +93,7 @@ mod tests {
         assert!(w("b") > w("a"));
         assert!(matches!(w("20260101"), Watermark::Timestamp(..)));
         assert!(matches!(w("42"), Watermark::Integer(..)));
-        let mut v = vec![w("3"), w("20"), w("1")];
+        let mut v = [w("3"), w("20"), w("1")];
         v.sort();
         assert_eq!(
             v.iter().map(|x| x.name()).collect::<Vec<_>>(),

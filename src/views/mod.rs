@@ -450,10 +450,10 @@ impl ViewRegistry {
                         for e in &report.errors {
                             warn!("{e}");
                         }
-                        if let Some(h) = &history {
-                            if let Err(e) = h.record(&registry.served_files()).await {
-                                warn!(error = %e, "failed to record view history");
-                            }
+                        if let Some(h) = &history
+                            && let Err(e) = h.record(&registry.served_files()).await
+                        {
+                            warn!(error = %e, "failed to record view history");
                         }
                     }
                     Err(e) => warn!(error = %e, "views reload failed; serving the previous set"),
@@ -602,7 +602,7 @@ async fn plan_view(
         .await
         .map_err(|e| {
             let msg = e.find_root().to_string();
-            located(file, &msg, &format!("{}", msg))
+            located(file, &msg, &msg.to_string())
         })?;
     if !matches!(
         plan,

@@ -738,7 +738,7 @@ fn put_clock(buf: &mut BytesMut, hours: u64, minutes: u32, micros_in_minute: u64
     let mut frac = (micros_in_minute % 1_000_000) as u32;
     if frac > 0 {
         let mut width = 6;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }

@@ -356,13 +356,13 @@ impl StartupHandler for Connection {
                     tokio::time::sleep(delay).await;
                 }
                 let mut scram = ScramAuth::new(Arc::new(Verifiers(self.shared.security.clone())));
-                if client.is_secure() {
-                    if let Some(tls) = &self.shared.tls {
-                        let (_, pem) = tls.acceptor();
-                        // SCRAM-SHA-256-PLUS: the proof is bound to this TLS channel.
-                        if let Err(e) = scram.configure_certificate(&pem) {
-                            debug!(error = %e, "no channel binding for this certificate");
-                        }
+                if client.is_secure()
+                    && let Some(tls) = &self.shared.tls
+                {
+                    let (_, pem) = tls.acceptor();
+                    // SCRAM-SHA-256-PLUS: the proof is bound to this TLS channel.
+                    if let Err(e) = scram.configure_certificate(&pem) {
+                        debug!(error = %e, "no channel binding for this certificate");
                     }
                 }
                 let mut mechanism = scram.create();
@@ -1428,14 +1428,13 @@ impl ExtendedQueryHandler for Connection {
             }
             None => return Err(PgWireError::PortalNotFound(name.to_owned())),
         };
-        let mut running = match self.session.get() {
-            Some(s) => Some(self.shared.activity.begin(
+        let mut running = self.session.get().map(|s| {
+            self.shared.activity.begin(
                 self.pid.load(Ordering::Relaxed),
                 &s.access().user,
                 portal.statement.statement.sql.clone(),
-            )),
-            None => None,
-        };
+            )
+        });
         let state = portal.state();
         let mut state = state.lock().await;
         if matches!(*state, PortalExecutionState::Initial) {
@@ -1514,10 +1513,10 @@ impl ExtendedQueryHandler for Connection {
             }
             PortalExecutionState::Initial => {}
         }
-        if status != TransactionStatus::Error {
-            if let Some(r) = running.as_mut() {
-                r.ok();
-            }
+        if status != TransactionStatus::Error
+            && let Some(r) = running.as_mut()
+        {
+            r.ok();
         }
         drop(running);
         client.set_state(PgWireConnectionState::ReadyForQuery);

@@ -28,15 +28,13 @@ async fn tables_written_by_spark_and_databricks_read_correctly() {
     for (name, _) in fixtures {
         copy_dir(
             &fixture(name),
-            &t.lake
-                .join("silver")
-                .join(name.replace('-', "_").replace('.', "_")),
+            &t.lake.join("silver").join(name.replace(['-', '.'], "_")),
         );
     }
     t.server.catalog.refresh().await.unwrap();
     let c = t.connect().await;
     for (name, rows) in fixtures {
-        let table = format!("silver.{}", name.replace('-', "_").replace('.', "_"));
+        let table = format!("silver.{}", name.replace(['-', '.'], "_"));
         let n: i64 = c
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .await

@@ -469,7 +469,7 @@ async fn cancel_stops_a_running_query_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_database_is_refused_with_3d000() {
     let t = demo_server().await;
-    let e = connect_to(&t.server, "other").await.err().expect("refused");
+    let e = connect_to(&t.server, "other").await.expect_err("refused");
     assert_eq!(code(&e), "3D000");
     let _ = t.url("lake");
 }
@@ -501,8 +501,7 @@ async fn connections_beyond_the_limit_get_53300() {
     let first = connect_to(&server, "lake").await.unwrap();
     let e = connect_to(&server, "lake")
         .await
-        .err()
-        .expect("second connection refused");
+        .expect_err("second connection refused");
     assert_eq!(code(&e), "53300");
     first.simple_query("SELECT 1").await.unwrap();
     drop(first);
