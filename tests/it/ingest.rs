@@ -604,16 +604,28 @@ async fn gold_models_are_refreshed_per_changed_slice() {
         })
         .await
     );
-    // It is served as a table now (the Delta table shadows the live view).
-    let kind: String = client
-        .query_one(
-            "SELECT table_type FROM information_schema.tables WHERE table_schema = 'gold' AND table_name = 'daily_revenue'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(kind, "BASE TABLE");
+    // It is served as a table once the catalog has picked the commit up (the Delta table then
+    // shadows the live view, which computes the same numbers until then).
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let c = client.clone();
+            async move {
+                c.query_one(
+                    "SELECT table_type FROM information_schema.tables WHERE table_schema = 'gold' AND table_name = 'daily_revenue'",
+                    &[],
+                )
+                .await
+                .map(|r| r.get::<_, String>(0) == "BASE TABLE")
+                .unwrap_or(false)
+            }
+        })
+        .await,
+        "gold.daily_revenue not served as a table"
+    );
+    assert_eq!(
+        revenue(client.clone()).await,
+        ["2026-01-01 2 15.00", "2026-01-02 1 1.00"]
+    );
     let day1 = files_of(&gold, "2026-01-01").await;
     // Slice 2 changes: only its gold slice is rewritten; the full model follows.
     deliver(
