@@ -409,14 +409,7 @@ fn current_setting_udf(settings: Arc<Mutex<Settings>>) -> datafusion::logical_ex
 
 /// Postgres output names for unaliased select items (see `names`).
 pub fn names_apply(statement: &mut Statement) {
-    names::array_subqueries(statement, false);
-    names::function_aliases(statement);
-    names::like_escapes(statement);
-    names::reg_casts(statement);
-    names::set_returning_functions(statement);
-    names::bare_user(statement);
-    names::field_access(statement);
-    names::apply(statement)
+    names::rewrite(statement, false)
 }
 
 fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUDF {
@@ -524,17 +517,7 @@ impl Session {
     /// Plans a query; the plan is verified read-only.
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
         let catalog_only = names::is_catalog_only(&statement);
-        names::array_subqueries(&mut statement, catalog_only);
-        names::function_aliases(&mut statement);
-        names::like_escapes(&mut statement);
-        names::reg_casts(&mut statement);
-        names::set_returning_functions(&mut statement);
-        names::bare_user(&mut statement);
-        names::field_access(&mut statement);
-        if catalog_only {
-            names::null_correlated_subqueries(&mut statement);
-        }
-        names::apply(&mut statement);
+        names::rewrite(&mut statement, catalog_only);
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))

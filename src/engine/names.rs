@@ -10,6 +10,22 @@ use std::collections::HashMap;
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, Statement};
 
+/// Every rewrite from Postgres' dialect to what DataFusion plans, in order. `catalog_only`:
+/// the statement reads only catalog tables (see [`is_catalog_only`]).
+pub fn rewrite(statement: &mut Statement, catalog_only: bool) {
+    array_subqueries(statement, catalog_only);
+    function_aliases(statement);
+    like_escapes(statement);
+    reg_casts(statement);
+    set_returning_functions(statement);
+    bare_user(statement);
+    field_access(statement);
+    if catalog_only {
+        null_correlated_subqueries(statement);
+    }
+    apply(statement)
+}
+
 pub fn apply(statement: &mut Statement) {
     if let Statement::Query(q) = statement {
         query(q);
