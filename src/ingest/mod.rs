@@ -20,7 +20,7 @@ mod lease;
 mod read;
 pub mod watermark;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -153,6 +153,12 @@ impl RunReport {
     pub fn failed(&self) -> usize {
         self.slices.iter().filter(|s| s.status == "failed").count()
     }
+}
+
+/// A source's tables as the pass found them (for the skip check).
+struct Opened {
+    bronze: Option<DeltaTable>,
+    silver: HashMap<String, Option<DeltaTable>>,
 }
 
 /// Which slices a pass looks at (backfill on demand).
@@ -413,16 +419,35 @@ impl Ingestor {
             ..Default::default()
         };
         let mut work = Vec::new();
+        let mut opened = HashMap::new();
         for (name, source) in &self.config.sources {
             if selection.source.as_ref().is_some_and(|s| s != name) {
                 continue;
             }
+            // Each table's log is read once per pass, not once per slice: what a slice's
+            // application transaction says is all the skip check needs (only this process
+            // writes, under the lease).
+            let mut silver = HashMap::new();
+            for (table, _) in self.silver_of(name) {
+                silver.insert(
+                    table.clone(),
+                    open_table(&self.lake.join("silver").join(table)).await?,
+                );
+            }
+            opened.insert(
+                name.clone(),
+                Opened {
+                    bronze: open_table(&self.lake.join("bronze").join(name)).await?,
+                    silver,
+                },
+            );
             for (slice, (wm, dir)) in discover(&self.lake, name)? {
                 if selection.slice.as_ref().is_none_or(|s| s == &slice) {
                     work.push((name, source, slice, wm, dir));
                 }
             }
         }
+        let opened = &opened;
         // Slices are independent (each replaces its own partitions): two at a time keep both
         // cores busy, one parsing while the other commits.
         use futures::StreamExt;
@@ -442,6 +467,7 @@ impl Ingestor {
                                 run,
                                 name,
                                 source,
+                                &opened[name],
                                 &slice,
                                 &wm,
                                 &dir,
@@ -512,6 +538,7 @@ impl Ingestor {
         run_id: &str,
         name: &str,
         source: &SourceConfig,
+        opened: &Opened,
         slice: &str,
         wm: &Watermark,
         dir: &Path,
@@ -520,16 +547,14 @@ impl Ingestor {
     ) -> Result<()> {
         let w = wm.name();
         let bronze_path = self.lake.join("bronze").join(name);
-        let bronze = open_table(&bronze_path).await?;
         let bronze_app = app_id("bronze", name, slice, w);
-        let bronze_done = !force && committed(&bronze, &bronze_app).await?;
+        let bronze_done = !force && committed(&opened.bronze, &bronze_app).await?;
         let silvers = self.silver_of(name);
         let mut pending = Vec::new();
         for (table, cfg) in &silvers {
-            let path = self.lake.join("silver").join(table);
             let done = !force
                 && committed(
-                    &open_table(&path).await?,
+                    opened.silver.get(*table).unwrap_or(&None),
                     &app_id("silver", table, slice, w),
                 )
                 .await?;
