@@ -148,11 +148,19 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         );
         // One follow-up at a time: catalog refresh, gold models, log tables.
         let follow = Arc::new(tokio::sync::Mutex::new(()));
+        // The first pass also builds gold models that do not exist yet; later passes that
+        // wrote nothing leave everything as it is (gold's silver-state query scans every
+        // silver table, too much for every idle interval).
+        let first = std::sync::atomic::AtomicBool::new(true);
         tokio::spawn(crate::ingest::run_loop(
             ingestor,
             shutdown.clone(),
             move |report| {
                 let changed = report.slices.iter().any(|s| s.status == "ok");
+                let first = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+                if !changed && !first && report.slices.is_empty() {
+                    return;
+                }
                 let (catalog, engine, lake, views, config, follow) = (
                     catalog2.clone(),
                     engine2.clone(),
@@ -167,7 +175,15 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                         // New slices are served at once, not at the next catalog refresh.
                         let _ = catalog.refresh().await;
                     }
-                    if let Some(v) = &views {
+                    if let Some(v) = views.as_ref().filter(|_| changed || first) {
+                        // Views over tables that did not exist before this pass plan only now:
+                        // re-plan them here rather than wait for the watcher, so their gold
+                        // models are built in the same follow-up.
+                        if changed {
+                            if let Err(e) = v.reload().await {
+                                warn!(error = %e, "views not reloaded after ingestion");
+                            }
+                        }
                         match crate::ingest::gold::materialize(
                             &engine,
                             &v.served_files(),

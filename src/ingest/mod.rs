@@ -1178,7 +1178,9 @@ pub async fn run_loop(
     let _ = std::fs::create_dir_all(&landing);
     let w2 = wake.clone();
     let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if ev.is_ok() {
+        // Deliveries create, write and rename; reading the files (our own pass) is no reason
+        // for another pass.
+        if ev.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
             w2.notify_one();
         }
     });

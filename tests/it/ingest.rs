@@ -495,27 +495,37 @@ async fn serve_ingests_what_lands_and_serves_it_with_its_log() {
         "{:?}",
         landed.elapsed()
     );
-    let rows = client
-        .query(
-            "SELECT table_name, slice_id, status FROM lakegate.slices ORDER BY finished_at, table_name",
-            &[],
-        )
-        .await
-        .unwrap();
-    let log: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} {}",
-                r.get::<_, String>(0),
-                r.get::<_, String>(1),
-                r.get::<_, String>(2)
+    // The log table is re-registered right after the catalog refresh that served the rows.
+    let log = || async {
+        client
+            .query(
+                "SELECT table_name, slice_id, status FROM lakegate.slices ORDER BY finished_at, table_name",
+                &[],
             )
-        })
-        .collect();
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} {}",
+                            r.get::<_, String>(0),
+                            r.get::<_, String>(1),
+                            r.get::<_, String>(2)
+                        )
+                    })
+                    .collect::<Vec<String>>()
+            })
+            .unwrap_or_default()
+    };
     assert!(
-        log.contains(&"silver.orders 2026-01-02 ok".to_string()),
-        "{log:?}"
+        eventually(Duration::from_secs(5), || async {
+            log()
+                .await
+                .contains(&"silver.orders 2026-01-02 ok".to_string())
+        })
+        .await,
+        "{:?}",
+        log().await
     );
 }
 
