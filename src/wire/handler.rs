@@ -828,7 +828,7 @@ where
                     Some(i) => Some((i, Some((rows, token, n + 1)))),
                     None => {
                         token.finish();
-                        crate::metrics::metrics().query_done("00000", started.elapsed(), n);
+                        crate::metrics::metrics().query_ok(started.elapsed(), n);
                         None
                     }
                 },

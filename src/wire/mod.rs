@@ -98,12 +98,11 @@ pub async fn run_listener(
             debug!(%peer, "connection opened");
             // Every log line of this connection carries its peer and (once known) its pid.
             let span = tracing::info_span!("conn", %peer, pid = tracing::field::Empty);
-            let conn_for_span = conn.clone();
             let process = tracing::Instrument::instrument(
                 pgwire::tokio::process_socket(socket, acceptor, handlers),
                 span.clone(),
             );
-            conn_for_span.set_span(span);
+            conn.set_span(span);
             tokio::select! {
                 r = process => {
                     if let Err(e) = r {
