@@ -697,12 +697,11 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
         )
         .expect("valid regex")
     });
-    // Checked on every query: no lowercase copy of the text.
+    // Checked on every query: no lowercase copy of the text (`::reg…` or `pg_catalog.reg…`).
     if !sql
         .as_bytes()
         .windows(4)
-        .any(|w| w[0] == b':' && w[1..].eq_ignore_ascii_case(b"reg"))
-        && !sql.contains("pg_catalog.")
+        .any(|w| matches!(w[0], b':' | b'.') && w[1..].eq_ignore_ascii_case(b"reg"))
     {
         return std::borrow::Cow::Borrowed(sql);
     }
