@@ -6,6 +6,14 @@
 //! target/release/examples/stream_bench --rows 10000000
 //! ```
 //! (any profile works; the server binary is taken from the same target folder.)
+//!
+//! Client-only mode, used by `bench/run.sh` against lakegate and PostgreSQL alike: stream one
+//! query's rows in text (simple protocol) and binary (extended protocol) from any server and
+//! print one JSON line of timings.
+//! ```sh
+//! stream_bench --url "host=127.0.0.1 port=5433 user=bench dbname=lake" \
+//!     --query "SELECT * FROM gold.lineitem" --runs 3
+//! ```
 
 mod common;
 use common::*;
@@ -61,8 +69,68 @@ fn batch(start: i64, n: i64) -> RecordBatch {
     .unwrap()
 }
 
+/// Rows of `query` read through the simple (text) or extended (binary) protocol.
+async fn stream_rows(client: &tokio_postgres::Client, query: &str, binary: bool) -> u64 {
+    let mut rows = 0u64;
+    if binary {
+        let stream = client
+            .query_raw(query, std::iter::empty::<i64>())
+            .await
+            .unwrap();
+        pin_mut!(stream);
+        while let Some(r) = stream.next().await {
+            r.unwrap();
+            rows += 1;
+        }
+    } else {
+        let stream = client.simple_query_raw(query).await.unwrap();
+        pin_mut!(stream);
+        while let Some(m) = stream.next().await {
+            if let tokio_postgres::SimpleQueryMessage::Row(_) = m.unwrap() {
+                rows += 1;
+            }
+        }
+    }
+    rows
+}
+
+fn str_arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+/// `--url` mode: time `--query` against an existing server, `--runs` times per protocol.
+async fn client_only(url: &str) {
+    let query = str_arg("--query").expect("--query is required with --url");
+    let runs = arg("--runs", 3);
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(conn);
+    let mut out = Vec::new();
+    for (name, binary) in [("text", false), ("binary", true)] {
+        let mut secs = Vec::new();
+        let mut rows = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            rows = stream_rows(&client, &query, binary).await;
+            secs.push(t.elapsed().as_secs_f64());
+        }
+        secs.sort_by(f64::total_cmp);
+        out.push(format!(
+            "\"{name}\": {{\"rows\": {rows}, \"seconds\": {:?}}}",
+            secs
+        ));
+    }
+    println!("{{{}}}", out.join(", "));
+}
+
 #[tokio::main]
 async fn main() {
+    if let Some(url) = str_arg("--url") {
+        return client_only(&url).await;
+    }
     let rows = arg("--rows", 10_000_000) as i64;
     let dir = tempfile::TempDir::new().unwrap();
     let lake = dir.path().join("lake");
@@ -124,30 +192,11 @@ async fn main() {
     };
 
     let t = Instant::now();
-    let stream = client
-        .simple_query_raw("SELECT * FROM gold.events")
-        .await
-        .unwrap();
-    pin_mut!(stream);
-    let mut text_rows = 0u64;
-    while let Some(m) = stream.next().await {
-        if let tokio_postgres::SimpleQueryMessage::Row(_) = m.unwrap() {
-            text_rows += 1;
-        }
-    }
+    let text_rows = stream_rows(&client, "SELECT * FROM gold.events", false).await;
     let text_secs = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let stream = client
-        .query_raw("SELECT * FROM gold.events", std::iter::empty::<i64>())
-        .await
-        .unwrap();
-    pin_mut!(stream);
-    let mut bin_rows = 0u64;
-    while let Some(r) = stream.next().await {
-        r.unwrap();
-        bin_rows += 1;
-    }
+    let bin_rows = stream_rows(&client, "SELECT * FROM gold.events", true).await;
     let bin_secs = t.elapsed().as_secs_f64();
     sampler.abort();
     let hwm = rss_kib(pid, "VmHWM:");

@@ -55,6 +55,10 @@ enum Command {
     /// Run the ingestion loop (landing → bronze → silver) of a config's `sources:` and
     /// `silver:`; with --once, one pass that exits 1 if any slice failed (for cron or CI).
     Ingest(IngestArgs),
+    /// Load files (.parquet, .csv, .csv.gz, .ndjson) into a Delta table of the lake as one
+    /// commit, e.g. `lakegate import --lake ./lake gold.lineitem lineitem.parquet`. The table
+    /// is served at the next catalog refresh.
+    Import(ImportArgs),
     /// Print a SCRAM-SHA-256 verifier for a user's password, to paste under `users:` in the
     /// config (the password itself is never stored). Reads the password from the terminal
     /// (asked twice), or one line from standard input when it is not a terminal.
@@ -84,6 +88,24 @@ struct IngestArgs {
     /// How long to wait for another writer's lease before giving up, e.g. 30s.
     #[arg(long, default_value = "0s", value_parser = lakegate::config::parse_duration)]
     wait: std::time::Duration,
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// Lake root (a local path).
+    #[arg(long, env = "LAKEGATE_LAKE")]
+    lake: PathBuf,
+    /// Target table as zone.name, e.g. gold.lineitem.
+    table: String,
+    /// Input files, all of one format.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Replace the table's content (and schema) instead of appending.
+    #[arg(long)]
+    overwrite: bool,
+    /// Partition columns of a new table (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    partition_by: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +202,25 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
                 lakegate::server::shutdown_signal(),
             )
             .await
+        }
+        Command::Import(args) => {
+            let started = std::time::Instant::now();
+            let done = lakegate::ingest::import::import(
+                &args.lake,
+                &args.table,
+                &args.files,
+                args.overwrite,
+                &args.partition_by,
+            )
+            .await?;
+            println!(
+                "{}: version {}, {} data file(s), {:.1} s",
+                done.table.display(),
+                done.version,
+                done.files,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::Passwd { user } => {
             use std::io::IsTerminal;

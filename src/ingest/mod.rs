@@ -16,6 +16,7 @@
 //! crash skips what committed and redoes what did not. One writer per lake holds a lease.
 
 pub mod gold;
+pub mod import;
 mod lease;
 mod read;
 pub mod watermark;

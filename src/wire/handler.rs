@@ -441,12 +441,14 @@ impl Connection {
         *self.user_slot.lock().expect("slot lock") = Some(slot);
         let access = self.shared.security.access(user);
         let session = Arc::new(self.engine.new_session(user, access));
-        let mut reported = session_parameters(&session);
-        if let Some(app) = client.metadata().get("application_name").cloned() {
-            let _ = session.set("application_name", Some(&app));
-            reported.retain(|(k, _)| k != "application_name");
-            reported.push(("application_name".into(), app));
+        for (name, value) in startup_settings(client.metadata()) {
+            // As in Postgres, a startup parameter is a session default; lakegate skips the ones
+            // it does not know instead of refusing the connection (drivers send extras).
+            if let Err(e) = session.set(&name, Some(&value)) {
+                debug!(%user, name, value, error = %e, "startup parameter ignored");
+            }
         }
+        let reported = session_parameters(&session);
         let _ = self.session.set(session);
         let (pid, secret) = self.registry.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret.clone());
@@ -489,6 +491,60 @@ impl Connection {
     pub fn authenticated(&self) -> bool {
         self.session.get().is_some()
     }
+}
+
+/// Session settings a client asks for at startup: GUC-named parameters (asyncpg's
+/// `server_settings`, pgjdbc's `ApplicationName`) and libpq's `options` (`-c name=value`,
+/// `--name=value`; a backslash escapes the next character), as `PGOPTIONS` sends them.
+fn startup_settings(metadata: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    const PROTOCOL: &[&str] = &[
+        "user",
+        "database",
+        "options",
+        "replication",
+        "client_encoding",
+    ];
+    let mut out: Vec<(String, String)> = metadata
+        .iter()
+        .filter(|(k, _)| !PROTOCOL.contains(&k.as_str()) && !k.starts_with("_pq_."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.sort();
+    if let Some(options) = metadata.get("options") {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut chars = options.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => word.extend(chars.next()),
+                c if c.is_whitespace() => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        let mut words = words.into_iter();
+        while let Some(w) = words.next() {
+            let setting = if w == "-c" {
+                words.next()
+            } else if let Some(rest) = w.strip_prefix("--").or_else(|| w.strip_prefix("-c")) {
+                Some(rest.to_string())
+            } else {
+                None
+            };
+            if let Some((k, v)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+                out.push((k.replace('-', "_"), v.to_string()));
+            }
+        }
+    }
+    // DataFusion's own options stay behind `SET`, where the sandbox checks them.
+    out.retain(|(k, _)| !k.to_ascii_lowercase().starts_with("datafusion."));
+    out
 }
 
 fn session_parameters(session: &Session) -> Vec<(String, String)> {

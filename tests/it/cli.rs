@@ -216,3 +216,90 @@ async fn json_logs_carry_the_connection_and_query_ids_and_slow_queries_are_logge
     );
     assert!(!text.contains("secret-not-logged"));
 }
+
+/// `lakegate import` writes a Delta table a server then serves: CSV creates, CSV appends,
+/// Parquet (written from the served table) overwrites; bad input names the file and changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_loads_files_into_a_served_delta_table() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(lake.join("gold")).unwrap();
+    let csv = dir.path().join("a.csv");
+    std::fs::write(&csv, "id,name,amount\n1,one,1.5\n2,two,2.5\n3,three,3.5\n").unwrap();
+    let import = |args: &[&std::path::Path], extra: &[&str]| {
+        let out = lakegate()
+            .args(["import", "--lake"])
+            .arg(&lake)
+            .args(extra)
+            .arg("gold.things")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = import(&[&csv], &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("version 0"), "{out}");
+    let (ok, out) = import(&[&csv], &[]);
+    assert!(ok && out.contains("version 1"), "{out}");
+
+    let server = lakegate::server::start(crate::common::config(&lake))
+        .await
+        .unwrap();
+    let c = crate::common::connect_to(&server, "lake").await.unwrap();
+    let count = |c: tokio_postgres::Client| async move {
+        let row = c
+            .query_one("SELECT count(*), sum(amount) FROM gold.things", &[])
+            .await
+            .unwrap();
+        (row.get::<_, i64>(0), row.get::<_, f64>(1))
+    };
+    assert_eq!(count(c).await, (6, 15.0));
+
+    // Parquet in, replacing the content.
+    let parquet = dir.path().join("p.parquet");
+    {
+        use datafusion::prelude::*;
+        let ctx = SessionContext::new();
+        let df = ctx
+            .sql("SELECT CAST(10 AS BIGINT) AS id, 'ten' AS name, CAST(10.25 AS DOUBLE) AS amount")
+            .await
+            .unwrap();
+        df.write_parquet(
+            parquet.to_str().unwrap(),
+            datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let (ok, out) = import(&[&parquet], &["--overwrite"]);
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = crate::common::connect_to(&server, "lake").await.unwrap();
+        if count(c).await == (1, 10.25) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "overwrite not served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A file of unknown type and a missing file: errors naming them, table unchanged.
+    let txt = dir.path().join("x.txt");
+    std::fs::write(&txt, "hello").unwrap();
+    let (ok, out) = import(&[&txt], &[]);
+    assert!(
+        !ok && out.contains("x.txt") && out.contains("unknown file type"),
+        "{out}"
+    );
+    let (ok, out) = import(&[&dir.path().join("missing.csv")], &[]);
+    assert!(!ok && out.contains("missing.csv"), "{out}");
+    let c = crate::common::connect_to(&server, "lake").await.unwrap();
+    assert_eq!(count(c).await, (1, 10.25));
+}

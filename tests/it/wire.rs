@@ -612,3 +612,43 @@ async fn discard_all_and_deallocate_drop_prepared_statements() {
     let three = c.prepare("SELECT 3::int4").await.unwrap();
     assert_eq!(c.query_one(&three, &[]).await.unwrap().get::<_, i32>(0), 3);
 }
+
+/// libpq's `options` (PGOPTIONS) and GUC-named startup parameters set session defaults, so
+/// `options='-c search_path=gold'` lets unqualified names resolve, as in Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_options_set_session_defaults() {
+    let t = demo_server().await;
+    let url = format!(
+        "{} options='-c search_path=gold,silver --application-name=bench -c no_such_setting=1'",
+        t.url("lake")
+    );
+    let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    assert_eq!(
+        simple_row(&c, "SHOW search_path").await,
+        vec![Some("gold,silver".into())]
+    );
+    assert_eq!(
+        simple_row(&c, "SHOW application_name").await,
+        vec![Some("bench".into())]
+    );
+    // Unqualified names now resolve in gold (the first schema of the path).
+    let n = simple_row(&c, "SELECT count(*) FROM daily_watch_time").await;
+    let direct = simple_row(
+        &t.connect().await,
+        "SELECT count(*) FROM gold.daily_watch_time",
+    )
+    .await;
+    assert_eq!(n, direct);
+    // Without options the default path does not find it.
+    let plain = t.connect().await;
+    assert_eq!(
+        code(
+            &plain
+                .simple_query("SELECT count(*) FROM daily_watch_time")
+                .await
+                .unwrap_err()
+        ),
+        "42P01"
+    );
+}
