@@ -54,6 +54,8 @@ pub enum CatalogError {
     Storage(#[from] crate::storage::StorageError),
 }
 
+pub mod travel;
+
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
 /// One served Delta table at one version.
@@ -461,6 +463,12 @@ impl std::fmt::Debug for ZoneSchema {
 }
 
 impl ZoneSchema {
+    /// Whether `name` is a time-travel or metadata name of a lake table of this zone.
+    fn suffixed(&self, name: &str) -> bool {
+        travel::split(name)
+            .is_some_and(|(base, _)| self.lake.snapshot().table(&self.zone, base).is_some())
+    }
+
     fn view(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
         self.views
             .read()
@@ -496,20 +504,36 @@ impl SchemaProvider for ZoneSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if let Some(t) = self.lake.snapshot().table(&self.zone, name) {
+        let snapshot = self.lake.snapshot();
+        if let Some(t) = snapshot.table(&self.zone, name) {
             return Ok(Some(t.provider()));
         }
-        Ok(self.view(name))
+        if let Some(view) = self.view(name) {
+            return Ok(Some(view));
+        }
+        // `t@v12`, `t@20260101000000000`, `t$history`, `t$files` of a lake table.
+        match travel::split(name) {
+            Some((base, r)) => match snapshot.table(&self.zone, base) {
+                Some(t) => travel::provider(t, r).await.map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
     }
 
     async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
         if self.lake.snapshot().table(&self.zone, name).is_some() {
             return Ok(Some(TableType::Base));
         }
-        Ok(self.view(name).map(|_| TableType::View))
+        if let Some(v) = self.view(name) {
+            return Ok(Some(v.table_type()));
+        }
+        Ok(self.suffixed(name).then_some(TableType::Base))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.lake.snapshot().table(&self.zone, name).is_some() || self.view(name).is_some()
+        self.lake.snapshot().table(&self.zone, name).is_some()
+            || self.view(name).is_some()
+            || self.suffixed(name)
     }
 }

@@ -3,6 +3,7 @@
 //! injected above table scans (also inside views, which otherwise run with their definer's
 //! rights), and the memory pool that bounds one session's query inside the global budget.
 
+use crate::catalog::travel::base_name;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -83,7 +84,8 @@ impl SchemaProvider for AuthorizedSchema {
             .collect()
     }
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if self.access.can_read(&self.name, name) {
+        // Earlier versions and metadata of a table are governed by the table's own grant.
+        if self.access.can_read(&self.name, base_name(name)) {
             return self.inner.table(name).await;
         }
         if self.inner.table_exist(name) {
@@ -96,7 +98,7 @@ impl SchemaProvider for AuthorizedSchema {
         Ok(None)
     }
     fn table_exist(&self, name: &str) -> bool {
-        self.access.can_read(&self.name, name) && self.inner.table_exist(name)
+        self.access.can_read(&self.name, base_name(name)) && self.inner.table_exist(name)
     }
 }
 
@@ -129,8 +131,9 @@ pub fn apply_row_filters(
                 (schema.clone(), table.clone())
             }
         };
-        let predicates = access.row_filters(&schema, &table);
-        let masks = access.column_masks(&schema, &table);
+        let table = base_name(&table);
+        let predicates = access.row_filters(&schema, table);
+        let masks = access.column_masks(&schema, table);
         if predicates.is_empty() && masks.is_empty() {
             return Ok(Transformed::no(node));
         }

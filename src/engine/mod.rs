@@ -12,6 +12,7 @@ pub mod information_schema;
 mod names;
 pub mod pg_catalog;
 pub mod settings;
+pub mod time_travel;
 
 use std::sync::{Arc, Mutex};
 
@@ -490,7 +491,8 @@ impl Session {
                 max: self.engine.limits.max_query_bytes,
             });
         }
-        let sql = regclass_literals(sql);
+        let sql = time_travel::rewrite(sql).map_err(|e| EngineError::InvalidParameter(e.0))?;
+        let sql = regclass_literals(&sql);
         Ok(self.engine.parser.parse(&sql)?)
     }
 
@@ -502,7 +504,9 @@ impl Session {
         }
         match self.parse(sql) {
             Ok(statements) => Ok(statements.into_iter().map(classify).collect()),
-            Err(e @ EngineError::QueryTooLong { .. }) => Err(e),
+            Err(e @ (EngineError::QueryTooLong { .. } | EngineError::InvalidParameter(_))) => {
+                Err(e)
+            }
             // A write the Postgres grammar does not know (DataFusion's CREATE EXTERNAL TABLE,
             // MERGE variants, ...) is still a write: refuse it as one, not as a typo.
             Err(e) => match leading_write_keyword(sql) {

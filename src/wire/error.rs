@@ -141,6 +141,11 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
                 .is_some()
             {
                 SqlState::InsufficientPrivilege
+            } else if inner
+                .downcast_ref::<crate::catalog::travel::TravelError>()
+                .is_some()
+            {
+                SqlState::InvalidParameterValue
             } else if let Some(df) = inner.downcast_ref::<DataFusionError>() {
                 datafusion_state(df)
             } else if let Some(a) = inner.downcast_ref::<ArrowError>() {

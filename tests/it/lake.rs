@@ -276,3 +276,158 @@ async fn tables_written_by_delta_rs_python_come_back_exact() {
         want.iter().filter(|w| w["region"] == "eu").count()
     );
 }
+
+/// Every time-travel syntax reads the right version of a table Spark wrote over 5 commits
+/// (expected rows replayed from its log's add/remove actions with DuckDB), and `$history` /
+/// `$files` describe it. Commit times are the commit files' modification times, set here to
+/// the commitInfo timestamps Spark recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_travel_reads_each_version_by_number_and_time() {
+    let t = empty_server(&["bronze"]).await;
+    let table = t.lake.join("bronze/simple_table");
+    copy_dir(&fixture("simple_table"), &table);
+    // 2020-04-27 06:23:06.154 UTC + the gaps Spark left between its commits.
+    let commit_ms = [
+        1587968586154i64,
+        1587968596254,
+        1587968604143,
+        1587968614187,
+        1587968626537,
+    ];
+    for (v, ms) in commit_ms.iter().enumerate() {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(table.join(format!("_delta_log/{v:020}.json")))
+            .unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + Duration::from_millis(*ms as u64))
+            .unwrap();
+    }
+    t.server.catalog.refresh().await.unwrap();
+    let c = t.connect().await;
+    // (count, sum(id)) per version.
+    let expected = [(5, 10), (20, 190), (5, 35), (5, 235), (3, 21)];
+    let q = |from: String| format!("SELECT count(*), sum(id) FROM {from}");
+    for (v, want) in expected.iter().enumerate() {
+        for from in [
+            format!("bronze.simple_table FOR VERSION AS OF {v}"),
+            format!("bronze.simple_table VERSION AS OF {v}"),
+            format!("bronze.\"simple_table@v{v}\""),
+        ] {
+            let row = c
+                .query_one(&q(from.clone()), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{from}: {e:?}"));
+            assert_eq!(
+                (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+                *want,
+                "{from}"
+            );
+        }
+        // Just after commit v (and before v + 1): that version, in every timestamp syntax.
+        let at = chrono::DateTime::from_timestamp_millis(commit_ms[v] + 500).unwrap();
+        let text = at.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
+        for from in [
+            format!("bronze.simple_table FOR TIMESTAMP AS OF '{text}'"),
+            format!("bronze.simple_table TIMESTAMP AS OF TIMESTAMP '{text}'"),
+            format!("bronze.\"simple_table@{}\"", at.format("%Y%m%d%H%M%S%3f")),
+        ] {
+            let row = c
+                .query_one(&q(from.clone()), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{from}: {e:?}"));
+            assert_eq!(
+                (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+                *want,
+                "{from}"
+            );
+        }
+    }
+    // In a join, two versions of one table side by side (what changed between 2 and 3).
+    let rows = c
+        .query(
+            "SELECT b.id FROM bronze.simple_table VERSION AS OF 3 b \
+             LEFT JOIN bronze.simple_table VERSION AS OF 2 a ON a.id = b.id WHERE a.id IS NULL ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(),
+        vec![106, 108]
+    );
+
+    // Errors: a version that does not exist, a time before the first commit, a bad timestamp.
+    let e = c
+        .query("SELECT * FROM bronze.simple_table VERSION AS OF 9", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "22023", "{e:?}");
+    assert!(format!("{e:?}").contains("latest is 4"), "{e:?}");
+    let e = c
+        .query(
+            "SELECT * FROM bronze.simple_table FOR TIMESTAMP AS OF '2001-01-01 00:00:00'",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "22023", "{e:?}");
+    let e = c
+        .query(
+            "SELECT * FROM bronze.simple_table TIMESTAMP AS OF 'soon'",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("invalid timestamp"), "{e:?}");
+
+    // $history: one row per commit, newest first, with Spark's operations and parameters.
+    let rows = c
+        .query(
+            "SELECT version, operation, operation_parameters, timestamp \
+             FROM bronze.\"simple_table$history\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    let ops: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        ops,
+        vec![
+            (4, "DELETE".into()),
+            (3, "UPDATE".into()),
+            (2, "WRITE".into()),
+            (1, "MERGE".into()),
+            (0, "WRITE".into())
+        ]
+    );
+    assert!(rows[2].get::<_, String>(2).contains("Overwrite"));
+    let ts: chrono::DateTime<chrono::Utc> = rows[4].get(3);
+    assert_eq!(ts.timestamp_millis(), commit_ms[0]);
+    // $files: the 5 data files of the latest version with their sizes (Spark wrote no stats in
+    // 2020, so record counts are unknown).
+    let row = c
+        .query_one(
+            "SELECT count(*), sum(num_records), min(size_bytes) > 0 FROM bronze.\"simple_table$files\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, Option<i64>>(1),
+            row.get::<_, bool>(2)
+        ),
+        (5, None, true)
+    );
+    // Suffixed names are not listed as tables.
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'simple_table%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
