@@ -463,7 +463,7 @@ async fn register_ingest_logs(lake: &std::path::Path, engine: &Engine) {
             continue;
         };
         match deltalake::open_table(url).await {
-            Ok(t) => match t.table_provider().await {
+            Ok(t) => match crate::catalog::delta_provider(&t).await {
                 Ok(p) => {
                     let _ = system.deregister_table(name);
                     let _ = system.register_table(name.to_string(), p);

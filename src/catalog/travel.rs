@@ -89,7 +89,7 @@ pub async fn provider(
             t.load_version(v)
                 .await
                 .map_err(|e| travel_err(format!("version {v} of {full} cannot be read: {e}")))?;
-            t.table_provider().await
+            super::delta_provider(&t).await
         }
         TableRef::Timestamp(ts) => {
             // Delta's commit time is the commit file's modification time (as Spark reads it).
@@ -108,7 +108,7 @@ pub async fn provider(
             t.load_version(*v)
                 .await
                 .map_err(|e| travel_err(format!("version {v} of {full} cannot be read: {e}")))?;
-            t.table_provider().await
+            super::delta_provider(&t).await
         }
         TableRef::History => history(entry).await,
         TableRef::Files => files(entry),

@@ -529,8 +529,7 @@ async fn write_gold(root: &Path) -> Result<()> {
                 table: format!("silver/{t}"),
                 source,
             })?;
-        let provider = table
-            .table_provider()
+        let provider = crate::catalog::delta_provider(&table)
             .await
             .map_err(|source| DemoError::Model {
                 table: format!("silver/{t}"),

@@ -324,13 +324,16 @@ impl Engine {
         use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
         let access = Arc::new(access);
         let base = self.base.state();
-        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(access::QueryPool::new(
+        // Shares the base runtime's caches (Parquet footers and page indexes: data files are
+        // immutable), disk manager and object stores; only the memory pool is the session's.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::from_runtime_env(
+            base.runtime_env(),
+        )
+        .with_memory_pool(Arc::new(access::QueryPool::new(
                 self.memory.clone(),
                 usize::try_from(self.limits.query_memory).unwrap_or(usize::MAX),
             )))
-            .with_object_store_registry(base.runtime_env().object_store_registry.clone())
-            .build_arc();
+        .build_arc();
         let config = base.config().clone().with_extension(access.clone());
         let mut builder =
             datafusion::execution::SessionStateBuilder::new_from_existing(base.clone())

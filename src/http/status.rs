@@ -93,7 +93,7 @@ async fn recent_slices(lake: &std::path::Path) -> Vec<SliceRow> {
         return vec![];
     };
     let ctx = SessionContext::new();
-    let Ok(p) = t.table_provider().await else {
+    let Ok(p) = crate::catalog::delta_provider(&t).await else {
         return vec![];
     };
     if ctx.register_table("s", p).is_err() {

@@ -732,7 +732,7 @@ impl Ingestor {
                     .collect()
             }
             None => {
-                ctx.register_table("bronze", bronze.table_provider().await?)?;
+                ctx.register_table("bronze", crate::catalog::delta_provider(&bronze).await?)?;
                 bronze
                     .snapshot()?
                     .schema()

@@ -57,7 +57,7 @@ impl ViewHistory {
             last: tokio::sync::Mutex::new(HashMap::new()),
         };
         if let Ok(table) = deltalake::open_table(h.location.url().clone()).await {
-            let provider = table.table_provider().await.map_err(err)?;
+            let provider = crate::catalog::delta_provider(&table).await.map_err(err)?;
             let ctx = SessionContext::new();
             ctx.register_table("h", provider.clone()).map_err(err)?;
             let batches = ctx
@@ -133,7 +133,7 @@ impl ViewHistory {
         for f in &changed {
             last.insert((f.schema.clone(), f.name.clone()), f.sha256.clone());
         }
-        let provider = table.table_provider().await.map_err(err)?;
+        let provider = crate::catalog::delta_provider(&table).await.map_err(err)?;
         self.system.deregister_table("view_history").map_err(err)?;
         self.system
             .register_table("view_history".into(), provider)
