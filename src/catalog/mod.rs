@@ -106,6 +106,11 @@ impl TableEntry {
     pub fn provider(&self) -> Arc<dyn TableProvider> {
         self.provider.clone()
     }
+
+    /// The loaded Delta table (at `version`).
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
 }
 
 /// An immutable view of the whole lake; replaced, never mutated.

@@ -330,9 +330,9 @@ impl Engine {
             base.runtime_env(),
         )
         .with_memory_pool(Arc::new(access::QueryPool::new(
-                self.memory.clone(),
-                usize::try_from(self.limits.query_memory).unwrap_or(usize::MAX),
-            )))
+            self.memory.clone(),
+            usize::try_from(self.limits.query_memory).unwrap_or(usize::MAX),
+        )))
         .build_arc();
         let config = base.config().clone().with_extension(access.clone());
         let mut builder =
@@ -360,6 +360,13 @@ impl Engine {
         ctx.register_udf(constant_udf("current_user", user.to_string()));
         let settings = Arc::new(Mutex::new(Settings::new(user)));
         ctx.register_udf(current_setting_udf(settings.clone()));
+        ctx.register_udtf(
+            "table_changes",
+            Arc::new(access::TableChanges {
+                lake: self.catalog.clone(),
+                access: access.clone(),
+            }),
+        );
         Session {
             engine: self.clone(),
             ctx,
