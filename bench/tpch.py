@@ -477,7 +477,7 @@ def report(args, facts, q, extra, elapsed):
         "",
         f"Written by `bench/run.sh{' ' + ' '.join(args.argv) if args.argv else ''}` on "
         f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {elapsed / 60:.1f} minutes "
-        "(the whole run: data, loads, every part). Re-run it to refresh this page; the figures below "
+        "(every part; data generation and loading are skipped when a previous run cached them). Re-run it to refresh this page; the figures below "
         "are from that run, not edited.",
         "",
         "## Machine",
