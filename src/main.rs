@@ -115,7 +115,8 @@ struct ServeArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
-    /// Lake root: a local path or file:// URL.
+    /// Lake root: a local path, or a file://, s3://, az://, abfss:// or gs:// URL
+    /// (credentials: `storage:` in the config or AWS_*/AZURE_*/GOOGLE_* variables).
     #[arg(long, env = "LAKEGATE_LAKE")]
     lake: Option<String>,
 }

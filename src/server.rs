@@ -67,6 +67,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let lake = config.lake.as_deref().ok_or_else(|| {
         Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into())
     })?;
+    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
     let root = LakeUrl::parse(lake)?;
     if let Some(p) = root.local_path()
         && !p.is_dir()
@@ -332,6 +333,7 @@ pub async fn check(config: &Config) -> Result<Vec<String>> {
     let Some(lake) = config.lake.as_deref() else {
         return Ok(vec![]);
     };
+    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
     let root = LakeUrl::parse(lake)?;
     let catalog = LakeCatalog::new(root)?;
     catalog.refresh().await?;
@@ -377,6 +379,7 @@ fn local_lake(config: &Config) -> Result<std::path::PathBuf> {
         .lake
         .as_deref()
         .ok_or_else(|| Error::Startup("no lake given: set `lake:` in the config".into()))?;
+    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
     let root = LakeUrl::parse(lake)?;
     root.local_path()
         .map(|p| p.to_path_buf())

@@ -5,7 +5,8 @@
 //! file with `line:column` so `lakegate check` output can be clicked in an editor.
 //!
 //! ```yaml
-//! lake: ./demo-lake           # lake root: a local path or file:// URL
+//! lake: ./demo-lake           # lake root: a local path or file://, s3://, az://, abfss://, gs:// URL
+//! storage: {aws_region: eu-west-1, aws_secret_access_key: ${S3_SECRET}}  # object-store options
 //! listen: 127.0.0.1:5433      # Postgres wire address
 //! views: ./views              # folder of versioned view definitions (optional), or
 //! #  views: {git: <url or path>, branch: main, path: views, poll: 30s}
@@ -104,6 +105,10 @@ pub struct Config {
     /// Silver tables built from a source's bronze table.
     #[serde(default)]
     pub silver: std::collections::BTreeMap<String, SilverConfig>,
+    /// Object-store options (object_store keys such as `aws_endpoint`, `aws_region`,
+    /// `azure_storage_account_name`, `google_service_account`); secrets as `${ENV}` or `file:`.
+    #[serde(default)]
+    pub storage: std::collections::BTreeMap<String, String>,
 }
 
 /// `http: {listen}`
@@ -424,6 +429,7 @@ impl Default for Config {
             http: None,
             sources: Default::default(),
             silver: Default::default(),
+            storage: Default::default(),
         }
     }
 }
@@ -596,6 +602,7 @@ impl Config {
             crate::storage::LakeUrl::parse(lake)
                 .map_err(|e| invalid("lake", format!("lake: {e}")))?;
         }
+        crate::storage::check_options(&self.storage).map_err(|e| invalid("storage", e))?;
         if let Some(tls) = &self.tls
             && tls.mode != TlsMode::Disable
             && (tls.cert.is_none() || tls.key.is_none())

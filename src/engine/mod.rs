@@ -202,6 +202,19 @@ impl Engine {
         )?;
         let provider = Arc::new(provider);
         ctx.register_catalog(database, provider.clone());
+        // Scans of a cloud lake resolve files through the runtime's registry (delta-rs keys its
+        // own per table; DataFusion's pushdown paths ask for the bucket URL).
+        let root = catalog.root().url();
+        if root.scheme() != "file"
+            && let Ok(bucket) = url::Url::parse(&format!(
+                "{}://{}/",
+                root.scheme(),
+                root.host_str().unwrap_or_default()
+            ))
+            && let Ok((store, _)) = crate::storage::store_for(&bucket, &Default::default())
+        {
+            ctx.register_object_store(&bucket, store);
+        }
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| EngineError::DataFusion(*e))?;
         // Our own dynamic pg_catalog tables (stable OIDs, typmods, views) in front of the

@@ -1,13 +1,19 @@
 //! Object stores from lake URLs.
 //!
-//! A lake root is written as a local path (`./lake`, `/data/lake`) or a URL (`file:///data/lake`).
-//! Everything downstream works on a [`LakeUrl`]: an absolute URL plus the `object_store` that
-//! reaches it, so catalog discovery and the Delta reader see one kind of location whatever the
-//! backend. Cloud schemes (s3, az, abfss, gs) are recognised and refused with a clear message until
-//! their credentials handling lands.
+//! A lake root is written as a local path (`./lake`, `/data/lake`) or a URL: `file:///data/lake`,
+//! `s3://bucket/lake` (AWS or any S3-compatible endpoint), `az://container/lake`,
+//! `abfss://container@account.dfs.core.windows.net/lake`, `gs://bucket/lake`. Everything
+//! downstream works on a [`LakeUrl`]: an absolute URL plus the `object_store` that reaches it, so
+//! catalog discovery and the Delta reader see one kind of location whatever the backend.
+//!
+//! Credentials and endpoints come from the environment (`AWS_*`, `AZURE_*`, `GOOGLE_*`, as the
+//! object_store builders read them) overlaid with the config's `storage:` options, whose secret
+//! values must be `${ENV}` or `file:PATH` references. They are registered once with delta-rs, so
+//! every table open, commit and scan uses the same stores, and never logged.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -63,15 +69,21 @@ impl LakeUrl {
         };
         match url.scheme() {
             "file" => {}
-            "s3" | "s3a" | "az" | "abfs" | "abfss" | "azure" | "gs" => {
-                return Err(bad(format!(
-                    "the `{}` scheme is not enabled in this build yet; use a local path",
-                    url.scheme()
-                )));
+            s if CLOUD_SCHEMES.contains(&s) => {
+                if url.host_str().unwrap_or_default().is_empty() {
+                    return Err(bad(format!("a {s}:// URL needs a bucket or container")));
+                }
             }
             other => return Err(bad(format!("unknown scheme `{other}`"))),
         }
         let mut url = url;
+        if url.scheme() == "az" {
+            // object_store (and delta-rs through it) reads `az://x/a/b` as account x, container
+            // a, path b when it splits paths, but as container x when it builds the store; the
+            // fsspec form `abfs://container/path` means what users mean by az:// everywhere.
+            url = Url::parse(&format!("abfs{}", &url.as_str()["az".len()..]))
+                .map_err(|e| bad(e.to_string()))?;
+        }
         if !url.path().ends_with('/') {
             let p = format!("{}/", url.path());
             url.set_path(&p);
@@ -111,12 +123,152 @@ impl LakeUrl {
                 })?;
                 Ok((store, path))
             }
-            other => Err(StorageError::BadLocation {
-                location: self.url.to_string(),
-                reason: format!("unsupported scheme `{other}`"),
-            }),
+            _ => {
+                store_for(&self.url, &HashMap::new()).map_err(|source| StorageError::ObjectStore {
+                    url: self.url.to_string(),
+                    source,
+                })
+            }
         }
     }
+}
+
+/// URL schemes served through object_store's cloud backends.
+pub const CLOUD_SCHEMES: &[&str] = &["s3", "s3a", "az", "abfs", "abfss", "azure", "adl", "gs"];
+
+/// Option keys whose values are secrets: written as `${ENV}` or `file:PATH`, never literally.
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    (k.contains("secret")
+        || k.contains("key")
+        || k.contains("token")
+        || k.contains("sas")
+        || k.contains("password"))
+        && !k.ends_with("key_id")
+        && !k.ends_with("_path")
+}
+
+fn configured() -> &'static RwLock<HashMap<String, String>> {
+    static OPTIONS: std::sync::OnceLock<RwLock<HashMap<String, String>>> =
+        std::sync::OnceLock::new();
+    OPTIONS.get_or_init(Default::default)
+}
+
+/// Checks `storage:` options without reading secrets (config validation).
+pub fn check_options(options: &BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in options {
+        let reference = v.starts_with("${") || v.starts_with("file:");
+        if is_secret_key(k) && !reference {
+            return Err(format!(
+                "storage.{k}: secrets are not written in the config; reference one with \
+                 ${{ENV_VAR}} or file:PATH"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the config's `storage:` options (reading `${ENV}` and `file:` secrets now) and
+/// registers the cloud stores with delta-rs. Called once at start; a later call replaces them.
+pub fn configure(options: &BTreeMap<String, String>) -> Result<(), String> {
+    check_options(options)?;
+    let mut resolved = HashMap::new();
+    for (k, v) in options {
+        let value = if let Some(var) = v.strip_prefix("${").and_then(|s| s.strip_suffix('}')) {
+            std::env::var(var)
+                .map_err(|_| format!("storage.{k}: environment variable {var} is not set"))?
+        } else if let Some(path) = v.strip_prefix("file:") {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("storage.{k}: cannot read {path}: {e}"))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string()
+        } else {
+            v.clone()
+        };
+        resolved.insert(k.to_ascii_lowercase(), value);
+    }
+    *configured().write().expect("storage options lock") = resolved;
+    register_with_delta();
+    Ok(())
+}
+
+/// Options for one store: the object_store environment variables, then the config's options,
+/// then `extra` (per-table options delta-rs passes along).
+fn options_for(extra: &HashMap<String, String>) -> HashMap<String, String> {
+    let mut options: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("AWS_") || k.starts_with("AZURE_") || k.starts_with("GOOGLE_")
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    options.extend(
+        configured()
+            .read()
+            .expect("storage options lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    options.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    options
+}
+
+/// The store holding `url` and the path inside it.
+pub fn store_for(
+    url: &Url,
+    extra: &HashMap<String, String>,
+) -> Result<(Arc<dyn ObjectStore>, ObjectPath), object_store::Error> {
+    let (store, _) = object_store::parse_url_opts(url, options_for(extra))?;
+    // object_store 0.12 drops the first path segment of `az://container/a/b` (it reads az URLs
+    // as account/container/path) while its builder takes the host as the container; the path
+    // is the URL path for every cloud scheme.
+    let path = ObjectPath::from_url_path(url.path())?;
+    Ok((Arc::from(store), path))
+}
+
+struct CloudStores;
+
+impl deltalake::logstore::ObjectStoreFactory for CloudStores {
+    fn parse_url_opts(
+        &self,
+        url: &Url,
+        config: &deltalake::logstore::StorageConfig,
+    ) -> deltalake::DeltaResult<(deltalake::logstore::ObjectStoreRef, ObjectPath)> {
+        Ok(store_for(url, &config.raw)?)
+    }
+}
+
+struct CloudLogStores;
+
+impl deltalake::logstore::LogStoreFactory for CloudLogStores {
+    fn with_options(
+        &self,
+        prefixed_store: deltalake::logstore::ObjectStoreRef,
+        root_store: deltalake::logstore::ObjectStoreRef,
+        location: &Url,
+        options: &deltalake::logstore::StorageConfig,
+    ) -> deltalake::DeltaResult<Arc<dyn deltalake::logstore::LogStore>> {
+        // Commits are conditional puts (`PutMode::Create`), which S3 (If-None-Match), Azure and
+        // GCS all honour: no external lock table is needed.
+        Ok(deltalake::logstore::default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn register_with_delta() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let stores = deltalake::logstore::object_store_factories();
+        let logs = deltalake::logstore::logstore_factories();
+        for scheme in CLOUD_SCHEMES {
+            let url = Url::parse(&format!("{scheme}://")).expect("scheme URL");
+            stores.insert(url.clone(), Arc::new(CloudStores));
+            logs.insert(url, Arc::new(CloudLogStores));
+        }
+    });
 }
 
 impl std::fmt::Display for LakeUrl {

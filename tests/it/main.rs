@@ -8,5 +8,6 @@ mod lake;
 mod ops;
 mod security;
 mod slt;
+mod stores;
 mod views;
 mod wire;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Object-store tier: starts Azurite (Azure Blob, npm) and moto (S3-compatible, PyPI) on
+# loopback, creates the `lake` container and bucket, and runs the ignored `stores` tests
+# against them. Emulators and their installs are cached in ~/.cache/lakegate-stores.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${LAKEGATE_STORES_CACHE:-$HOME/.cache/lakegate-stores}
+mkdir -p "$CACHE"
+if [ ! -x "$CACHE/node_modules/.bin/azurite-blob" ]; then
+  echo "installing azurite (npm)"
+  (cd "$CACHE" && npm install --silent --no-audit --no-fund azurite@3 > /dev/null)
+fi
+if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob" 2> /dev/null; then
+  echo "installing moto[server] and azure-storage-blob (PyPI)"
+  python3 -m venv "$CACHE/venv"
+  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob
+fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+AZ_PORT=$(free_port)
+S3_PORT=$(free_port)
+DATA=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; rm -rf "$DATA"; }
+trap cleanup EXIT
+"$CACHE/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$DATA/azurite" \
+  --skipApiVersionCheck --loose --disableTelemetry > "$DATA/azurite.log" 2>&1 &
+pids+=($!)
+"$CACHE/venv/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" > "$DATA/moto.log" 2>&1 &
+pids+=($!)
+"$CACHE/venv/bin/python" - "$AZ_PORT" "$S3_PORT" << 'PY'
+import sys, time, urllib.request
+from azure.storage.blob import BlobServiceClient
+az, s3 = sys.argv[1], sys.argv[2]
+key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
+        f"BlobEndpoint=http://127.0.0.1:{az}/devstoreaccount1;")
+for attempt in range(100):
+    try:
+        BlobServiceClient.from_connection_string(conn).create_container("lake")
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{s3}/lake", method="PUT"))
+        break
+    except Exception as e:
+        if attempt == 99:
+            raise
+        time.sleep(0.2)
+print("emulators ready: Azurite", az, "moto", s3)
+PY
+export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$AZ_PORT"
+export LAKEGATE_TEST_S3="http://127.0.0.1:$S3_PORT"
+cd "$ROOT"
+cargo test --locked --test it stores:: -- --ignored --test-threads 1 "$@"
