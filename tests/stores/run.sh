@@ -20,7 +20,11 @@ AZ_PORT=$(free_port)
 S3_PORT=$(free_port)
 DATA=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; rm -rf "$DATA"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+  wait 2> /dev/null || true
+  rm -rf "$DATA" 2> /dev/null || true
+}
 trap cleanup EXIT
 "$CACHE/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$DATA/azurite" \
   --skipApiVersionCheck --loose --disableTelemetry > "$DATA/azurite.log" 2>&1 &
