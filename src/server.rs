@@ -78,6 +78,12 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         )));
     }
     let catalog = LakeCatalog::new(root.clone())?;
+    if !config.iceberg.is_empty() {
+        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg)
+            .await
+            .map_err(|e| Error::Startup(e.to_string()))?;
+        catalog.set_iceberg(mounts);
+    }
     let metrics = catalog.refresh().await?;
     info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
     let engine = Engine::new(catalog.clone(), &config.database, &config.limits)?;

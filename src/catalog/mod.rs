@@ -54,6 +54,7 @@ pub enum CatalogError {
     Storage(#[from] crate::storage::StorageError),
 }
 
+pub mod iceberg;
 pub mod travel;
 
 /// The reader of a Delta table as lakegate serves it. Strings are read as `Utf8`, not
@@ -144,6 +145,8 @@ pub struct LakeCatalog {
     generation: tokio::sync::watch::Sender<u64>,
     /// Serializes refreshes (the timer and explicit calls) so two never race to swap.
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Iceberg catalogs and metadata-file tables served next to the Delta zones.
+    iceberg: RwLock<Arc<iceberg::IcebergMounts>>,
 }
 
 impl std::fmt::Debug for LakeCatalog {
@@ -164,7 +167,17 @@ impl LakeCatalog {
             current: RwLock::new(Arc::new(Snapshot::default())),
             generation: tokio::sync::watch::Sender::new(0),
             refresh_lock: tokio::sync::Mutex::new(()),
+            iceberg: RwLock::new(Arc::new(iceberg::IcebergMounts::default())),
         }))
+    }
+
+    /// Serves these Iceberg catalogs and tables from now on.
+    pub fn set_iceberg(&self, mounts: iceberg::IcebergMounts) {
+        *self.iceberg.write().expect("iceberg lock") = Arc::new(mounts);
+    }
+
+    pub fn iceberg(&self) -> Arc<iceberg::IcebergMounts> {
+        self.iceberg.read().expect("iceberg lock").clone()
     }
 
     pub fn root(&self) -> &LakeUrl {
@@ -200,6 +213,7 @@ impl LakeCatalog {
     pub async fn refresh(&self) -> Result<RefreshMetrics> {
         let _guard = self.refresh_lock.lock().await;
         let started = std::time::Instant::now();
+        self.iceberg().refresh().await;
         let old = self.snapshot();
         let mut metrics = RefreshMetrics::default();
         let mut zones: BTreeMap<String, BTreeMap<String, Arc<TableEntry>>> = BTreeMap::new();
@@ -443,6 +457,16 @@ impl CatalogProvider for LakeCatalogProvider {
                 names.push(name.clone());
             }
         }
+        let iceberg = self.lake.iceberg();
+        for name in iceberg
+            .schema_names()
+            .into_iter()
+            .chain(iceberg.table_zones().cloned())
+        {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         names
     }
 
@@ -450,8 +474,13 @@ impl CatalogProvider for LakeCatalogProvider {
         if let Some(s) = self.extra.read().expect("lock").get(name) {
             return Some(s.clone());
         }
-        let exists =
-            self.lake.snapshot().zones.contains_key(name) || self.views().contains_key(name);
+        let iceberg = self.lake.iceberg();
+        if let Some(s) = iceberg.schema(name) {
+            return Some(s);
+        }
+        let exists = self.lake.snapshot().zones.contains_key(name)
+            || self.views().contains_key(name)
+            || iceberg.table_zones().any(|z| z == name);
         exists.then(|| -> Arc<dyn SchemaProvider> {
             Arc::new(ZoneSchema {
                 lake: self.lake.clone(),
@@ -528,6 +557,11 @@ impl SchemaProvider for ZoneSchema {
                 }
             }
         }
+        for t in self.lake.iceberg().table_names(&self.zone) {
+            if !names.contains(&t) {
+                names.push(t);
+            }
+        }
         names
     }
 
@@ -538,6 +572,9 @@ impl SchemaProvider for ZoneSchema {
         }
         if let Some(view) = self.view(name) {
             return Ok(Some(view));
+        }
+        if let Some(t) = self.lake.iceberg().table(&self.zone, name) {
+            return Ok(Some(t));
         }
         // `t@v12`, `t@20260101000000000`, `t$history`, `t$files` of a lake table.
         match travel::split(name) {
@@ -556,12 +593,16 @@ impl SchemaProvider for ZoneSchema {
         if let Some(v) = self.view(name) {
             return Ok(Some(v.table_type()));
         }
+        if self.lake.iceberg().table(&self.zone, name).is_some() {
+            return Ok(Some(TableType::Base));
+        }
         Ok(self.suffixed(name).then_some(TableType::Base))
     }
 
     fn table_exist(&self, name: &str) -> bool {
         self.lake.snapshot().table(&self.zone, name).is_some()
             || self.view(name).is_some()
+            || self.lake.iceberg().table(&self.zone, name).is_some()
             || self.suffixed(name)
     }
 }

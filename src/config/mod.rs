@@ -109,6 +109,44 @@ pub struct Config {
     /// `azure_storage_account_name`, `google_service_account`); secrets as `${ENV}` or `file:`.
     #[serde(default)]
     pub storage: std::collections::BTreeMap<String, String>,
+    /// Iceberg catalogs mounted as schemas, and single tables from metadata files.
+    #[serde(default)]
+    pub iceberg: IcebergConfig,
+}
+
+/// `iceberg: {catalogs: {name: {...}}, tables: {zone.table: /path/metadata.json}}`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IcebergConfig {
+    #[serde(default)]
+    pub catalogs: std::collections::BTreeMap<String, IcebergCatalogConfig>,
+    #[serde(default)]
+    pub tables: std::collections::BTreeMap<String, String>,
+}
+
+impl IcebergConfig {
+    pub fn is_empty(&self) -> bool {
+        self.catalogs.is_empty() && self.tables.is_empty()
+    }
+}
+
+/// One Iceberg catalog: `{type: sql | rest, uri, warehouse, catalog_name, properties}`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IcebergCatalogConfig {
+    /// `sql` (sqlite:/path or postgres://...) or `rest` (http(s)://...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub uri: String,
+    #[serde(default)]
+    pub warehouse: Option<String>,
+    /// The catalog name the writers used (pyiceberg's `SqlCatalog(name)`); default: the key.
+    #[serde(default)]
+    pub catalog_name: Option<String>,
+    /// Extra catalog properties (REST `token`, `credential`, `oauth2-server-uri`, ...);
+    /// secrets as `${ENV}` or `file:PATH`.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// `http: {listen}`
@@ -430,6 +468,7 @@ impl Default for Config {
             sources: Default::default(),
             silver: Default::default(),
             storage: Default::default(),
+            iceberg: Default::default(),
         }
     }
 }

@@ -198,3 +198,145 @@ fn literal_storage_secrets_are_config_errors() {
         .is_ok()
     );
 }
+
+/// Iceberg tables written by pyiceberg (SqlCatalog on sqlite, local warehouse): appends, a
+/// copy-on-write delete, a renamed and an added column, an empty table; served as schema
+/// `ice_sales` from the catalog and as `gold.orders_v5` from its metadata file; a table created
+/// while serving appears after a refresh. Needs LAKEGATE_TEST_PYTHON (a Python with pyiceberg),
+/// set by tests/stores/run.sh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pyiceberg: tests/stores/run.sh"]
+async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
+    let python = emulator("LAKEGATE_TEST_PYTHON");
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().join("ice");
+    std::fs::create_dir_all(&root).unwrap();
+    let writer = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/stores/iceberg_writer.py"
+    );
+    let out = Command::new(&python)
+        .arg(writer)
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(lake.join("gold")).unwrap();
+    let mut config = crate::common::config(&lake);
+    config.iceberg.catalogs.insert(
+        "ice".into(),
+        lakegate::config::IcebergCatalogConfig {
+            kind: "sql".into(),
+            uri: format!("sqlite://{}/catalog.db", root.display()),
+            warehouse: Some(format!("file://{}/warehouse", root.display())),
+            catalog_name: Some("lakecat".into()),
+            properties: Default::default(),
+        },
+    );
+    config.iceberg.tables.insert(
+        "gold.orders_v5".into(),
+        facts["metadata_location"].as_str().unwrap().to_string(),
+    );
+    let server = lakegate::server::start(config).await.unwrap();
+    let c = crate::common::connect_to(&server, "lake").await.unwrap();
+
+    // Current snapshot: the delete applied, the renamed column read by field id for old files.
+    let row = c
+        .query_one("SELECT count(*), sum(total) FROM ice_sales.orders", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), facts["rows"].as_i64().unwrap());
+    assert_eq!(row.get::<_, f64>(1), facts["sum_total"].as_f64().unwrap());
+    let ids: Vec<i64> = c
+        .query("SELECT id FROM ice_sales.orders ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let want: Vec<i64> = facts["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, want);
+    let rows = c
+        .query(
+            "SELECT id, total, note FROM ice_sales.orders WHERE id IN (1, 6) ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i64, f64, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(got, vec![(1, 10.0, None), (6, 60.0, Some("late".into()))]);
+    // Predicate pushdown still answers right.
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM ice_sales.orders WHERE region = 'EU' AND total > 15"
+        )
+        .await,
+        2
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM ice_sales.empty").await, 0);
+    // The metadata-file table, in a Delta zone.
+    assert_eq!(count(&c, "SELECT count(*) FROM gold.orders_v5").await, 5);
+    // Listed where BI tools look.
+    let listed: Vec<String> = c
+        .query(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+             WHERE table_schema IN ('ice_sales', 'gold') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        listed,
+        vec!["gold.orders_v5", "ice_sales.empty", "ice_sales.orders"]
+    );
+    // Iceberg's snapshots metadata table: the four snapshots pyiceberg wrote.
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM ice_sales.\"orders$snapshots\"").await,
+        facts["snapshots"].as_array().unwrap().len() as i64
+    );
+
+    // A table created while serving appears after the next refresh.
+    let out = Command::new(&python)
+        .arg(writer)
+        .arg(&root)
+        .arg("more")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = crate::common::connect_to(&server, "lake").await.unwrap();
+        if let Ok(r) = c
+            .query_one("SELECT count(*) FROM ice_sales.more", &[])
+            .await
+        {
+            assert_eq!(r.get::<_, i64>(0), 2);
+            break;
+        }
+        assert!(Instant::now() < deadline, "new iceberg table not served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Object-store tier: starts Azurite (Azure Blob, npm) and moto (S3-compatible, PyPI) on
-# loopback, creates the `lake` container and bucket, and runs the ignored `stores` tests
-# against them. Emulators and their installs are cached in ~/.cache/lakegate-stores.
+# Object-store and Iceberg tier: starts Azurite (Azure Blob, npm) and moto (S3-compatible,
+# PyPI) on loopback, creates the `lake` container and bucket, and runs the ignored `stores`
+# tests against them; the Iceberg test writes its tables with pyiceberg from the same venv.
+# Emulators and their installs are cached in ~/.cache/lakegate-stores.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${LAKEGATE_STORES_CACHE:-$HOME/.cache/lakegate-stores}
@@ -10,10 +11,10 @@ if [ ! -x "$CACHE/node_modules/.bin/azurite-blob" ]; then
   echo "installing azurite (npm)"
   (cd "$CACHE" && npm install --silent --no-audit --no-fund azurite@3 > /dev/null)
 fi
-if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob" 2> /dev/null; then
-  echo "installing moto[server] and azure-storage-blob (PyPI)"
+if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob, pyiceberg" 2> /dev/null; then
+  echo "installing moto[server], azure-storage-blob and pyiceberg (PyPI)"
   python3 -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob
+  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob "pyiceberg[sql-sqlite,pyarrow]"
 fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 AZ_PORT=$(free_port)
@@ -51,5 +52,6 @@ print("emulators ready: Azurite", az, "moto", s3)
 PY
 export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$AZ_PORT"
 export LAKEGATE_TEST_S3="http://127.0.0.1:$S3_PORT"
+export LAKEGATE_TEST_PYTHON="$CACHE/venv/bin/python"
 cd "$ROOT"
 cargo test --locked --test it stores:: -- --ignored --test-threads 1 "$@"
