@@ -178,17 +178,22 @@ impl IcebergMounts {
         }
     }
 
-    /// `(schema, catalog index, namespace)` of every mounted namespace.
-    fn namespaces(&self) -> Vec<(String, Arc<IcebergCatalogProvider>, String)> {
+    /// `(schema, provider, catalog, namespace)` of every mounted namespace.
+    #[allow(clippy::type_complexity)]
+    fn namespaces(
+        &self,
+    ) -> Vec<(
+        String,
+        Arc<IcebergCatalogProvider>,
+        Arc<dyn Catalog>,
+        String,
+    )> {
         let mut out = Vec::new();
         for m in &self.catalogs {
             if let Some(p) = m.provider.read().expect("iceberg lock").clone() {
                 for ns in p.schema_names() {
-                    out.push((
-                        format!("{}_{}", m.name, ns.replace('.', "_")),
-                        p.clone(),
-                        ns,
-                    ));
+                    let schema = format!("{}_{}", m.name, ns.replace('.', "_"));
+                    out.push((schema, p.clone(), m.catalog.clone(), ns));
                 }
             }
         }
@@ -204,8 +209,14 @@ impl IcebergMounts {
         self.namespaces()
             .into_iter()
             .find(|(s, ..)| s == name)
-            .and_then(|(_, p, ns)| p.schema(&ns))
-            .map(|inner| Arc::new(Namespace { inner }) as Arc<dyn SchemaProvider>)
+            .and_then(|(_, p, catalog, ns)| {
+                let inner = p.schema(&ns)?;
+                Some(Arc::new(Namespace {
+                    inner,
+                    catalog,
+                    namespace: ns,
+                }) as Arc<dyn SchemaProvider>)
+            })
     }
 
     /// Zones holding metadata-file tables.
@@ -228,9 +239,66 @@ impl IcebergMounts {
 /// A namespace as a schema. iceberg-datafusion lists `t$snapshots` and `t$manifests` next to
 /// each table; like Delta's `t$history`, they are resolvable but not listed, so `\dt` and
 /// JDBC `getTables` show each table once.
-#[derive(Debug)]
 struct Namespace {
     inner: Arc<dyn SchemaProvider>,
+    catalog: Arc<dyn Catalog>,
+    namespace: String,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+impl Namespace {
+    /// `t@v<snapshot id>` / `FOR VERSION AS OF <snapshot id>`, and `t@<time>` / `FOR TIMESTAMP
+    /// AS OF`: the snapshot that was current then (from the table's snapshot log).
+    async fn travel(
+        &self,
+        base: &str,
+        r: super::travel::TableRef,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        use super::travel::{TableRef, TravelError};
+        let fail =
+            |m: String| datafusion::error::DataFusionError::External(Box::new(TravelError(m)));
+        let full = format!("{}.{base}", self.namespace);
+        let ident = TableIdent::new(
+            iceberg::NamespaceIdent::new(self.namespace.clone()),
+            base.into(),
+        );
+        let Ok(table) = self.catalog.load_table(&ident).await else {
+            return Ok(None);
+        };
+        let snapshot = match r {
+            TableRef::Version(id) => {
+                if table.metadata().snapshot_by_id(id).is_none() {
+                    return Err(fail(format!("iceberg table {full} has no snapshot {id}")));
+                }
+                id
+            }
+            TableRef::Timestamp(ts) => table
+                .metadata()
+                .history()
+                .iter()
+                .rev()
+                .find(|l| l.timestamp_ms <= ts.timestamp_millis())
+                .map(|l| l.snapshot_id)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "iceberg table {full} has no snapshot at {}",
+                        ts.format("%Y-%m-%d %H:%M:%S%.3f UTC")
+                    ))
+                })?,
+            _ => return Ok(None),
+        };
+        let provider = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot)
+            .await
+            .map_err(|e| fail(format!("{full} at snapshot {snapshot}: {e}")))?;
+        Ok(Some(Arc::new(provider)))
+    }
 }
 
 #[async_trait::async_trait]
@@ -249,6 +317,11 @@ impl SchemaProvider for Namespace {
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         let table = self.inner.table(name).await?;
+        if table.is_none()
+            && let Some((base, r)) = super::travel::split(name)
+        {
+            return self.travel(base, r).await;
+        }
         Ok(match table {
             // iceberg-datafusion 0.9's metadata tables ignore the scan's projection, which
             // breaks `count(*)` and column lists ("Physical input schema should be the same").
@@ -259,6 +332,7 @@ impl SchemaProvider for Namespace {
 
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
+            || super::travel::split(name).is_some_and(|(b, _)| self.inner.table_exist(b))
     }
 }
 

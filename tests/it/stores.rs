@@ -308,6 +308,35 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
         listed,
         vec!["gold.orders_v5", "ice_sales.empty", "ice_sales.orders"]
     );
+    // Time travel by snapshot id: before the delete and the schema change (old column name).
+    let before = facts["after_second_append"].as_i64().unwrap();
+    let row = c
+        .query_one(
+            &format!(
+                "SELECT count(*), sum(amount) FROM ice_sales.orders FOR VERSION AS OF {before}"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, f64>(1)), (5, 150.0));
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM ice_sales.orders FOR TIMESTAMP AS OF '2999-01-01 00:00:00'"
+        )
+        .await,
+        facts["rows"].as_i64().unwrap()
+    );
+    let e = c
+        .query("SELECT * FROM ice_sales.orders VERSION AS OF 42", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code().map(|c| c.code().to_string()),
+        Some("22023".into()),
+        "{e:?}"
+    );
     // Iceberg's snapshots metadata table: the four snapshots pyiceberg wrote.
     assert_eq!(
         count(&c, "SELECT count(*) FROM ice_sales.\"orders$snapshots\"").await,
