@@ -29,6 +29,12 @@ pub struct TableLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreOp {
+    pub scheme: String,
+    pub op: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Status {
     pub status: String,
 }
@@ -56,6 +62,8 @@ pub struct Metrics {
     pub table_last_ingest: Family<TableLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// 1 while this process holds the lake's ingest lease.
     pub ingest_lease_held: Gauge,
+    /// Requests to cloud object stores (get, head, list, put, delete, copy).
+    pub object_store_requests: Family<StoreOp, Counter>,
 }
 
 pub fn metrics() -> &'static Metrics {
@@ -81,6 +89,7 @@ pub fn metrics() -> &'static Metrics {
             quarantined_rows: Counter::default(),
             table_last_ingest: Family::default(),
             ingest_lease_held: Gauge::default(),
+            object_store_requests: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -159,6 +168,11 @@ pub fn metrics() -> &'static Metrics {
             "ingest_lease_held",
             "1 while this process holds the ingest lease",
             m.ingest_lease_held.clone(),
+        );
+        registry.register(
+            "object_store_requests",
+            "Requests lakegate made to cloud object stores, by scheme and operation",
+            m.object_store_requests.clone(),
         );
         let queries_ok = m
             .queries

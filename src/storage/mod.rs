@@ -226,11 +226,148 @@ pub fn store_for(
     extra: &HashMap<String, String>,
 ) -> Result<(Arc<dyn ObjectStore>, ObjectPath), object_store::Error> {
     let (store, _) = object_store::parse_url_opts(url, options_for(extra))?;
+    let store = Arc::new(Counted {
+        inner: Arc::from(store),
+        scheme: url.scheme().to_string(),
+    });
     // object_store 0.12 drops the first path segment of `az://container/a/b` (it reads az URLs
     // as account/container/path) while its builder takes the host as the container; the path
     // is the URL path for every cloud scheme.
     let path = ObjectPath::from_url_path(url.path())?;
-    Ok((Arc::from(store), path))
+    Ok((store, path))
+}
+
+/// A cloud store that counts its requests in `lakegate_object_store_requests_total`.
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<dyn ObjectStore>,
+    scheme: String,
+}
+
+impl Counted {
+    fn count(&self, op: &str, n: u64) {
+        crate::metrics::metrics()
+            .object_store_requests
+            .get_or_create(&crate::metrics::StoreOp {
+                scheme: self.scheme.clone(),
+                op: op.to_string(),
+            })
+            .inc_by(n);
+    }
+}
+
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counted({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Counted {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.count("put", 1);
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.count("put", 1);
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &ObjectPath,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.count(if options.head { "head" } else { "get" }, 1);
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_range(
+        &self,
+        location: &ObjectPath,
+        range: std::ops::Range<u64>,
+    ) -> object_store::Result<bytes::Bytes> {
+        self.count("get", 1);
+        self.inner.get_range(location, range).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &ObjectPath,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<bytes::Bytes>> {
+        // Coalesced by the store; counted as one request per range asked for (an upper bound).
+        self.count("get", ranges.len() as u64);
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    async fn head(&self, location: &ObjectPath) -> object_store::Result<object_store::ObjectMeta> {
+        self.count("head", 1);
+        self.inner.head(location).await
+    }
+
+    async fn delete(&self, location: &ObjectPath) -> object_store::Result<()> {
+        self.count("delete", 1);
+        self.inner.delete(location).await
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.count("list", 1);
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&ObjectPath>,
+        offset: &ObjectPath,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.count("list", 1);
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.count("list", 1);
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+        self.count("copy", 1);
+        self.inner.copy(from, to).await
+    }
+
+    async fn copy_if_not_exists(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+    ) -> object_store::Result<()> {
+        self.count("copy", 1);
+        self.inner.copy_if_not_exists(from, to).await
+    }
+
+    async fn rename_if_not_exists(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+    ) -> object_store::Result<()> {
+        self.count("copy", 1);
+        self.inner.rename_if_not_exists(from, to).await
+    }
 }
 
 struct CloudStores;

@@ -64,13 +64,18 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
     assert_eq!(append(&table, 100, 50).await, 1);
 
     let dir = tempfile::TempDir::new().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut yaml =
-        format!("lake: {lake}\nlisten: 127.0.0.1:{port}\nrefresh_interval: 200ms\nstorage:\n");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, http) = (free(), free());
+    let mut yaml = format!(
+        "lake: {lake}\nlisten: 127.0.0.1:{port}\nrefresh_interval: 200ms\n\
+         http: {{listen: 127.0.0.1:{http}}}\nstorage:\n"
+    );
     for (k, v) in &storage {
         yaml.push_str(&format!("  {k}: \"{v}\"\n"));
     }
@@ -119,6 +124,29 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
         assert!(Instant::now() < deadline, "new commit not served");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Requests to the store are counted per operation in /metrics.
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    let scheme = table.scheme();
+    let requests = |op: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("lakegate_object_store_requests_total{")
+                    && l.contains(&format!("scheme=\"{scheme}\""))
+                    && l.contains(&format!("op=\"{op}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(requests("get") > 0 && requests("list") > 0, "{metrics}");
     let _ = server.kill();
     let _ = server.wait();
     let text = std::fs::read_to_string(&log).unwrap();
