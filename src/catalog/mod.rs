@@ -211,8 +211,8 @@ impl LakeCatalog {
 
     /// Re-reads the lake and swaps in the new snapshot.
     pub async fn refresh(&self) -> Result<RefreshMetrics> {
-        // Iceberg catalogs first and outside the lock: a slow or unreachable catalog must not
-        // hold back Delta refreshes (it keeps its last table list on failure).
+        // Iceberg catalogs first and outside the lock: a slow or unreachable catalog delays
+        // this pass but never blocks another refresh (it keeps its last table list on failure).
         self.iceberg().refresh().await;
         let _guard = self.refresh_lock.lock().await;
         let started = std::time::Instant::now();
