@@ -158,9 +158,18 @@ impl IcebergMounts {
                 .or_default()
                 .insert(name.to_string(), Arc::new(provider));
         }
-        let mounts = IcebergMounts { catalogs, tables };
-        mounts.refresh().await;
-        Ok(mounts)
+        // The first listing must work: a wrong URI or credential is a startup error naming the
+        // catalog, not an empty schema list (later refresh failures keep the last list).
+        for m in &catalogs {
+            let p = IcebergCatalogProvider::try_new(m.catalog.clone())
+                .await
+                .map_err(|e| IcebergError::Catalog {
+                    name: m.name.clone(),
+                    message: e.to_string(),
+                })?;
+            *m.provider.write().expect("iceberg lock") = Some(Arc::new(p));
+        }
+        Ok(IcebergMounts { catalogs, tables })
     }
 
     /// Re-reads each catalog's namespaces and tables; a catalog that fails keeps its last list.

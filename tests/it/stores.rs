@@ -272,6 +272,16 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
         "gold.orders_v5".into(),
         facts["metadata_location"].as_str().unwrap().to_string(),
     );
+    // A catalog that cannot be read is a startup error naming it.
+    let mut broken = config.clone();
+    broken.iceberg.catalogs.get_mut("ice").unwrap().uri =
+        format!("sqlite://{}/missing/catalog.db", root.display());
+    let e = lakegate::server::start(broken)
+        .await
+        .err()
+        .expect("unreadable catalog fails start");
+    assert!(e.to_string().contains("iceberg catalog ice"), "{e}");
+
     let server = lakegate::server::start(config).await.unwrap();
     let c = crate::common::connect_to(&server, "lake").await.unwrap();
 
