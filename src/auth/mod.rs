@@ -137,16 +137,10 @@ fn resolve_password(user: &str, value: &str) -> Result<Verifier, AuthError> {
         user: user.to_string(),
         message,
     };
-    let secret = if let Some(var) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
-        std::env::var(var).map_err(|_| err(format!("environment variable {var} is not set")))?
-    } else if let Some(path) = value.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map_err(|e| err(format!("cannot read {path}: {e}")))?
-            .trim_end_matches(['\n', '\r'])
-            .to_string()
-    } else {
+    if !(value.starts_with("${") || value.starts_with("file:")) {
         return Verifier::parse(value).map_err(err);
-    };
+    }
+    let secret = crate::config::resolve_secret("password", value).map_err(err)?;
     if secret.starts_with("SCRAM-SHA-256$") {
         return Verifier::parse(&secret).map_err(err);
     }

@@ -81,7 +81,7 @@ async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog
     };
     let mut props: HashMap<String, String> = HashMap::new();
     for (k, v) in &c.properties {
-        let value = crate::storage::resolve_value(&format!("iceberg.catalogs.{name}.{k}"), v)
+        let value = crate::config::resolve_secret(&format!("iceberg.catalogs.{name}.{k}"), v)
             .map_err(err)?;
         props.insert(k.clone(), value);
     }

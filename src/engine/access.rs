@@ -3,7 +3,6 @@
 //! injected above table scans (also inside views, which otherwise run with their definer's
 //! rights), and the memory pool that bounds one session's query inside the global budget.
 
-use crate::catalog::travel::base_name;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -20,6 +19,7 @@ use datafusion::logical_expr::{Filter, LogicalPlan};
 use datafusion::prelude::SessionContext;
 
 use crate::auth::Access;
+use crate::catalog::travel::base_name;
 
 /// A table the user may not read was named: 42501 at the wire.
 #[derive(Debug, thiserror::Error)]

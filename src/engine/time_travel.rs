@@ -1,5 +1,5 @@
 //! Time-travel clauses the Postgres grammar does not know, rewritten before parsing into the
-//! table-name shorthands the lake catalog resolves (see `catalog::TableRef`):
+//! table-name shorthands the lake catalog resolves (see `catalog::travel::TableRef`):
 //!
 //! - `t FOR VERSION AS OF 12` (Trino), `t VERSION AS OF 12` (Databricks) → `"t@v12"`
 //! - `t FOR TIMESTAMP AS OF '2026-01-01 00:00:00'` (Trino), `t TIMESTAMP AS OF '…'`

@@ -174,30 +174,12 @@ pub fn configure(options: &BTreeMap<String, String>) -> Result<(), String> {
     check_options(options)?;
     let mut resolved = HashMap::new();
     for (k, v) in options {
-        let value = resolve_value(&format!("storage.{k}"), v)?;
+        let value = crate::config::resolve_secret(&format!("storage.{k}"), v)?;
         resolved.insert(k.to_ascii_lowercase(), value);
     }
     *configured().write().expect("storage options lock") = resolved;
     register_with_delta();
     Ok(())
-}
-
-/// A config value that may be a `${ENV}` or `file:PATH` secret reference; `label` names the key
-/// in errors (the value never appears in them).
-pub fn resolve_value(label: &str, v: &str) -> Result<String, String> {
-    Ok(
-        if let Some(var) = v.strip_prefix("${").and_then(|s| s.strip_suffix('}')) {
-            std::env::var(var)
-                .map_err(|_| format!("{label}: environment variable {var} is not set"))?
-        } else if let Some(path) = v.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("{label}: cannot read {path}: {e}"))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string()
-        } else {
-            v.to_string()
-        },
-    )
 }
 
 /// Options for one store: the object_store environment variables, then the config's options,
