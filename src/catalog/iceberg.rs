@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use iceberg::io::{FileIO, LocalFsStorageFactory};
-use iceberg::table::StaticTable;
+use iceberg::table::{StaticTable, Table};
 use iceberg::{Catalog, CatalogBuilder, TableIdent};
 use iceberg_datafusion::{IcebergCatalogProvider, IcebergStaticTableProvider};
 use tracing::{debug, warn};
@@ -40,12 +40,14 @@ struct Mounted {
     provider: RwLock<Option<Arc<IcebergCatalogProvider>>>,
 }
 
+type StaticEntry = (Table, Arc<dyn TableProvider>);
+
 /// Every configured Iceberg catalog and metadata-file table.
 #[derive(Default)]
 pub struct IcebergMounts {
     catalogs: Vec<Mounted>,
-    /// zone → name → provider.
-    tables: BTreeMap<String, BTreeMap<String, Arc<dyn TableProvider>>>,
+    /// zone → name → (table, provider).
+    tables: BTreeMap<String, BTreeMap<String, StaticEntry>>,
 }
 
 impl std::fmt::Debug for IcebergMounts {
@@ -133,8 +135,7 @@ impl IcebergMounts {
                 provider: RwLock::new(None),
             });
         }
-        let mut tables: BTreeMap<String, BTreeMap<String, Arc<dyn TableProvider>>> =
-            BTreeMap::new();
+        let mut tables: BTreeMap<String, BTreeMap<String, StaticEntry>> = BTreeMap::new();
         for (full, location) in &config.tables {
             let err = |message: String| IcebergError::Table {
                 name: full.clone(),
@@ -150,13 +151,13 @@ impl IcebergMounts {
                 .await
                 .map_err(|e| err(e.to_string()))?
                 .into_table();
-            let provider = IcebergStaticTableProvider::try_new_from_table(table)
+            let provider = IcebergStaticTableProvider::try_new_from_table(table.clone())
                 .await
                 .map_err(|e| err(e.to_string()))?;
             tables
                 .entry(zone.to_string())
                 .or_default()
-                .insert(name.to_string(), Arc::new(provider));
+                .insert(name.to_string(), (table, Arc::new(provider)));
         }
         // The first listing must work: a wrong URI or credential is a startup error naming the
         // catalog, not an empty schema list (later refresh failures keep the last list).
@@ -234,7 +235,30 @@ impl IcebergMounts {
     }
 
     pub fn table(&self, zone: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
-        self.tables.get(zone)?.get(name).cloned()
+        self.tables.get(zone)?.get(name).map(|(_, p)| p.clone())
+    }
+
+    /// `t@…` and `t$…` of a metadata-file table, if `name` is one.
+    pub async fn suffixed_table(
+        &self,
+        zone: &str,
+        name: &str,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        let Some((base, r)) = super::travel::split(name) else {
+            return Ok(None);
+        };
+        let Some((table, _)) = self.tables.get(zone).and_then(|t| t.get(base)) else {
+            return Ok(None);
+        };
+        super::iceberg_meta::provider(table.clone(), &format!("{zone}.{base}"), r)
+            .await
+            .map(Some)
+    }
+
+    /// Whether `name` is `t@…` or `t$…` of a metadata-file table of `zone`.
+    pub fn has_suffixed(&self, zone: &str, name: &str) -> bool {
+        super::travel::split(name)
+            .is_some_and(|(base, _)| self.tables.get(zone).is_some_and(|t| t.contains_key(base)))
     }
 
     pub fn table_names(&self, zone: &str) -> Vec<String> {
@@ -246,8 +270,9 @@ impl IcebergMounts {
 }
 
 /// A namespace as a schema. iceberg-datafusion lists `t$snapshots` and `t$manifests` next to
-/// each table; like Delta's `t$history`, they are resolvable but not listed, so `\dt` and
-/// JDBC `getTables` show each table once.
+/// each table; like Delta's `t$history`, lakegate resolves them (and the other suffixed names,
+/// see `iceberg_meta`) but does not list them, so `\dt` and JDBC `getTables` show each table
+/// once.
 struct Namespace {
     inner: Arc<dyn SchemaProvider>,
     catalog: Arc<dyn Catalog>,
@@ -263,17 +288,12 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    /// `t@v<snapshot id>` / `FOR VERSION AS OF <snapshot id>`, and `t@<time>` / `FOR TIMESTAMP
-    /// AS OF`: the snapshot that was current then (from the table's snapshot log).
-    async fn travel(
+    /// `t@…` (time travel, branches and tags) and `t$…` (metadata tables) of a table here.
+    async fn suffixed(
         &self,
         base: &str,
         r: super::travel::TableRef,
     ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        use super::travel::{TableRef, TravelError};
-        let fail =
-            |m: String| datafusion::error::DataFusionError::External(Box::new(TravelError(m)));
-        let full = format!("{}.{base}", self.namespace);
         let ident = TableIdent::new(
             iceberg::NamespaceIdent::new(self.namespace.clone()),
             base.into(),
@@ -281,32 +301,10 @@ impl Namespace {
         let Ok(table) = self.catalog.load_table(&ident).await else {
             return Ok(None);
         };
-        let snapshot = match r {
-            TableRef::Version(id) => {
-                if table.metadata().snapshot_by_id(id).is_none() {
-                    return Err(fail(format!("iceberg table {full} has no snapshot {id}")));
-                }
-                id
-            }
-            TableRef::Timestamp(ts) => table
-                .metadata()
-                .history()
-                .iter()
-                .rev()
-                .find(|l| l.timestamp_ms <= ts.timestamp_millis())
-                .map(|l| l.snapshot_id)
-                .ok_or_else(|| {
-                    fail(format!(
-                        "iceberg table {full} has no snapshot at {}",
-                        ts.format("%Y-%m-%d %H:%M:%S%.3f UTC")
-                    ))
-                })?,
-            _ => return Ok(None),
-        };
-        let provider = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot)
+        let full = format!("{}.{base}", self.namespace);
+        super::iceberg_meta::provider(table, &full, r)
             .await
-            .map_err(|e| fail(format!("{full} at snapshot {snapshot}: {e}")))?;
-        Ok(Some(Arc::new(provider)))
+            .map(Some)
     }
 }
 
@@ -325,70 +323,17 @@ impl SchemaProvider for Namespace {
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        let table = self.inner.table(name).await?;
-        if table.is_none()
-            && let Some((base, r)) = super::travel::split(name)
+        // Suffixed names first: iceberg-datafusion's own `t$snapshots` ignores projections.
+        if let Some((base, r)) = super::travel::split(name)
+            && self.inner.table_exist(base)
         {
-            return self.travel(base, r).await;
+            return self.suffixed(base, r).await;
         }
-        Ok(match table {
-            // iceberg-datafusion 0.9's metadata tables ignore the scan's projection, which
-            // breaks `count(*)` and column lists ("Physical input schema should be the same").
-            Some(t) if name.contains('$') => Some(Arc::new(Projected(t))),
-            other => other,
-        })
+        self.inner.table(name).await
     }
 
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
             || super::travel::split(name).is_some_and(|(b, _)| self.inner.table_exist(b))
-    }
-}
-
-/// Scans the whole table and projects on top, for providers that ignore projections.
-#[derive(Debug)]
-struct Projected(Arc<dyn TableProvider>);
-
-#[async_trait::async_trait]
-impl TableProvider for Projected {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
-        self.0.schema()
-    }
-
-    fn table_type(&self) -> datafusion::datasource::TableType {
-        self.0.table_type()
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn datafusion::catalog::Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[datafusion::prelude::Expr],
-        _limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        use datafusion::physical_expr::expressions::Column;
-        let plan = self.0.scan(state, None, &[], None).await?;
-        let Some(projection) = projection else {
-            return Ok(plan);
-        };
-        let schema = plan.schema();
-        let exprs = projection
-            .iter()
-            .map(|&i| {
-                let name = schema.field(i).name().clone();
-                (
-                    Arc::new(Column::new(&name, i))
-                        as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
-                    name,
-                )
-            })
-            .collect::<Vec<_>>();
-        Ok(Arc::new(
-            datafusion::physical_plan::projection::ProjectionExec::try_new(exprs, plan)?,
-        ))
     }
 }

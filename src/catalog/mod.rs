@@ -55,6 +55,7 @@ pub enum CatalogError {
 }
 
 pub mod iceberg;
+mod iceberg_meta;
 pub mod travel;
 
 /// The reader of a Delta table as lakegate serves it. Strings are read as `Utf8`, not
@@ -526,6 +527,7 @@ impl ZoneSchema {
     fn suffixed(&self, name: &str) -> bool {
         travel::split(name)
             .is_some_and(|(base, _)| self.lake.snapshot().table(&self.zone, base).is_some())
+            || self.lake.iceberg().has_suffixed(&self.zone, name)
     }
 
     fn view(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
@@ -578,11 +580,11 @@ impl SchemaProvider for ZoneSchema {
         if let Some(t) = self.lake.iceberg().table(&self.zone, name) {
             return Ok(Some(t));
         }
-        // `t@v12`, `t@20260101000000000`, `t$history`, `t$files` of a lake table.
+        // `t@v12`, `t@20260101000000000`, `t$history`, … of a lake table.
         match travel::split(name) {
             Some((base, r)) => match snapshot.table(&self.zone, base) {
                 Some(t) => travel::provider(t, r).await.map(Some),
-                None => Ok(None),
+                None => self.lake.iceberg().suffixed_table(&self.zone, name).await,
             },
             None => Ok(None),
         }

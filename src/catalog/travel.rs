@@ -1,7 +1,8 @@
 //! Table names with a suffix: time travel (`t@v12`, `t@20260101000000000`, Databricks'
-//! shorthands, which the `FOR VERSION AS OF` family is rewritten to) and metadata tables
-//! (`t$history`, `t$files`). They are resolved on lookup and never listed, so catalogs and
-//! `\dt` show each table once.
+//! shorthands, which the `FOR VERSION AS OF` family is rewritten to; `t@ref:audit` for an
+//! Iceberg branch or tag) and metadata tables (`t$history`, `t$files`, `t$partitions`; Iceberg
+//! also `t$snapshots`, `t$manifests`). They are resolved on lookup and never listed, so
+//! catalogs and `\dt` show each table once.
 
 use std::sync::Arc;
 
@@ -25,17 +26,25 @@ use super::TableEntry;
 pub enum TableRef {
     Version(i64),
     Timestamp(DateTime<Utc>),
+    /// An Iceberg branch or tag.
+    Ref(String),
     History,
     Files,
+    Partitions,
+    Snapshots,
+    Manifests,
 }
 
-/// `name@v12` → (`name`, Version(12)); `name@yyyyMMddHHmmssSSS` → Timestamp; `name$history`,
-/// `name$files`. Anything else is not a suffixed name.
+/// `name@v12` → (`name`, Version(12)); `name@yyyyMMddHHmmssSSS` → Timestamp; `name@ref:b` →
+/// Ref(b); `name$history` and the other metadata tables. Anything else is not a suffixed name.
 pub fn split(name: &str) -> Option<(&str, TableRef)> {
     if let Some((base, meta)) = name.rsplit_once('$') {
         let r = match meta.to_ascii_lowercase().as_str() {
             "history" => TableRef::History,
             "files" => TableRef::Files,
+            "partitions" => TableRef::Partitions,
+            "snapshots" => TableRef::Snapshots,
+            "manifests" => TableRef::Manifests,
             _ => return None,
         };
         return (!base.is_empty()).then_some((base, r));
@@ -43,6 +52,9 @@ pub fn split(name: &str) -> Option<(&str, TableRef)> {
     let (base, at) = name.rsplit_once('@')?;
     if base.is_empty() {
         return None;
+    }
+    if let Some(r) = at.strip_prefix("ref:").filter(|r| !r.is_empty()) {
+        return Some((base, TableRef::Ref(r.to_string())));
     }
     if let Some(v) = at.strip_prefix('v').or_else(|| at.strip_prefix('V')) {
         return v.parse().ok().map(|v| (base, TableRef::Version(v)));
@@ -112,6 +124,13 @@ pub async fn provider(
         }
         TableRef::History => history(entry).await,
         TableRef::Files => files(entry),
+        TableRef::Partitions => partitions(entry),
+        TableRef::Ref(name) => Err(travel_err(format!(
+            "{full} is a Delta table: it has no branch or tag {name:?} (branches and tags are Iceberg's)"
+        ))),
+        TableRef::Snapshots | TableRef::Manifests => Err(travel_err(format!(
+            "{full} is a Delta table: $snapshots and $manifests are Iceberg metadata tables (see $history and $files)"
+        ))),
     }
 }
 
@@ -224,6 +243,27 @@ async fn history(entry: &TableEntry) -> Result<Arc<dyn TableProvider>, DataFusio
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
+/// A file's partition values as a JSON object (values as Delta serializes them); None for an
+/// unpartitioned table.
+fn partition_json(f: &deltalake::kernel::LogicalFileView) -> Option<String> {
+    f.partition_values().map(|data| {
+        let map: serde_json::Map<String, serde_json::Value> = data
+            .fields()
+            .iter()
+            .zip(data.values())
+            .map(|(k, v)| {
+                let v = if v.is_null() {
+                    serde_json::Value::Null
+                } else {
+                    serde_json::Value::String(v.serialize())
+                };
+                (k.name().to_string(), v)
+            })
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    })
+}
+
 /// The data files of the served version: path (relative to the table), size, modification
 /// time, partition values and record count.
 fn files(entry: &TableEntry) -> Result<Arc<dyn TableProvider>, DataFusionError> {
@@ -240,22 +280,7 @@ fn files(entry: &TableEntry) -> Result<Arc<dyn TableProvider>, DataFusionError> 
         path.push(f.path().to_string());
         size.push(f.size());
         modified.push(f.modification_time() * 1000);
-        partitions.push(f.partition_values().map(|data| {
-            let map: serde_json::Map<String, serde_json::Value> = data
-                .fields()
-                .iter()
-                .zip(data.values())
-                .map(|(k, v)| {
-                    let v = if v.is_null() {
-                        serde_json::Value::Null
-                    } else {
-                        serde_json::Value::String(v.serialize())
-                    };
-                    (k.name().to_string(), v)
-                })
-                .collect();
-            serde_json::Value::Object(map).to_string()
-        }));
+        partitions.push(partition_json(&f));
         records.push(f.num_records().map(|n| n as i64));
     }
     let schema = Arc::new(Schema::new(vec![
@@ -282,6 +307,43 @@ fn files(entry: &TableEntry) -> Result<Arc<dyn TableProvider>, DataFusionError> 
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
+/// One row per partition of the served version: its values, record count (where the log
+/// has statistics), file count and size.
+fn partitions(entry: &TableEntry) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    let snapshot = entry
+        .table
+        .snapshot()
+        .map_err(|e| travel_err(format!("{}.{}: {e}", entry.zone, entry.name)))?;
+    // partition JSON → (records, files, bytes); records are None once a file lacks stats.
+    let mut groups: std::collections::BTreeMap<Option<String>, (Option<i64>, i64, i64)> =
+        Default::default();
+    for f in snapshot.log_data().iter() {
+        let g = groups.entry(partition_json(&f)).or_insert((Some(0), 0, 0));
+        g.0 = match (g.0, f.num_records()) {
+            (Some(a), Some(n)) => Some(a + n as i64),
+            _ => None,
+        };
+        g.1 += 1;
+        g.2 += f.size();
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("partition_values", DataType::Utf8, true),
+        Field::new("record_count", DataType::Int64, true),
+        Field::new("file_count", DataType::Int64, false),
+        Field::new("total_size_bytes", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter(groups.keys().cloned())),
+            Arc::new(Int64Array::from_iter(groups.values().map(|g| g.0))),
+            Arc::new(Int64Array::from_iter_values(groups.values().map(|g| g.1))),
+            Arc::new(Int64Array::from_iter_values(groups.values().map(|g| g.2))),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +360,11 @@ mod tests {
         );
         assert_eq!(split("t$history"), Some(("t", TableRef::History)));
         assert_eq!(split("t$FILES"), Some(("t", TableRef::Files)));
+        assert_eq!(split("t$partitions"), Some(("t", TableRef::Partitions)));
+        assert_eq!(
+            split("t@ref:audit-1"),
+            Some(("t", TableRef::Ref("audit-1".into())))
+        );
         for plain in [
             "t",
             "t@",
@@ -305,6 +372,7 @@ mod tests {
             "t$other",
             "@v1",
             "t@2026",
+            "t@ref:",
             "user@example",
         ] {
             assert_eq!(split(plain), None, "{plain}");

@@ -2,6 +2,7 @@
 //! table-name shorthands the lake catalog resolves (see `catalog::travel::TableRef`):
 //!
 //! - `t FOR VERSION AS OF 12` (Trino), `t VERSION AS OF 12` (Databricks) → `"t@v12"`
+//! - `t FOR VERSION AS OF 'audit'` (Trino: an Iceberg branch or tag) → `"t@ref:audit"`
 //! - `t FOR TIMESTAMP AS OF '2026-01-01 00:00:00'` (Trino), `t TIMESTAMP AS OF '…'`
 //!   (Databricks), `t FOR SYSTEM_TIME AS OF '…'` → `"t@20260101000000000"` (UTC, milliseconds)
 //!
@@ -71,6 +72,8 @@ pub fn rewrite(sql: &str) -> Result<Cow<'_, str>, BadClause> {
         }
         let suffix = match (&kind, &sig[lit].token) {
             (Kind::Version, Token::Number(n, _)) if n.parse::<u64>().is_ok() => format!("v{n}"),
+            // Trino's `FOR VERSION AS OF 'audit'`: an Iceberg branch or tag by name.
+            (Kind::Version, Token::SingleQuotedString(s)) if !s.is_empty() => format!("ref:{s}"),
             (Kind::Timestamp, Token::SingleQuotedString(s)) => {
                 let ts = parse_timestamp(s).ok_or_else(|| {
                     BadClause(format!(
@@ -183,6 +186,10 @@ mod tests {
         assert_eq!(
             rw("select * from t version as of 3"),
             "select * from \"t@v3\""
+        );
+        assert_eq!(
+            rw("SELECT * FROM ice.t FOR VERSION AS OF 'audit'"),
+            "SELECT * FROM ice.\"t@ref:audit\""
         );
         assert_eq!(
             rw("SELECT * FROM t FOR TIMESTAMP AS OF '2026-01-01 00:00:00' AS x"),

@@ -344,7 +344,13 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
         .collect();
     assert_eq!(
         listed,
-        vec!["gold.orders_v5", "ice_sales.empty", "ice_sales.orders"]
+        vec![
+            "gold.orders_v5",
+            "ice_sales.empty",
+            "ice_sales.events",
+            "ice_sales.mor",
+            "ice_sales.orders"
+        ]
     );
     // Time travel by snapshot id: before the delete and the schema change (old column name).
     let before = facts["after_second_append"].as_i64().unwrap();
@@ -379,6 +385,172 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
     assert_eq!(
         count(&c, "SELECT count(*) FROM ice_sales.\"orders$snapshots\"").await,
         facts["snapshots"].as_array().unwrap().len() as i64
+    );
+
+    // Branches and tags by name: the tag on the second append (old column name), the audit
+    // branch with a row main does not have; an unknown name is 22023.
+    let row = c
+        .query_one(
+            "SELECT count(*), sum(amount) FROM ice_sales.orders FOR VERSION AS OF 'first_two'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, f64>(1)), (5, 150.0));
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM ice_sales.\"orders@ref:audit\"").await,
+        facts["audit_rows"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM ice_sales.orders WHERE note = 'audit'"
+        )
+        .await,
+        0
+    );
+    let e = c
+        .query(
+            "SELECT * FROM ice_sales.orders FOR VERSION AS OF 'nope'",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code().to_string()), Some("22023".into()));
+    assert!(
+        format!("{e:?}").contains("no branch or tag \\\"nope\\\""),
+        "{e:?}"
+    );
+    // $history (main's snapshot log, newest first) and $files, from the catalog and from the
+    // metadata file alike.
+    for t in ["ice_sales.\"orders$history\"", "gold.\"orders_v5$history\""] {
+        let rows = c
+            .query(
+                &format!("SELECT version, operation, is_current_ancestor FROM {t}"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len() as i64, facts["history"].as_i64().unwrap(), "{t}");
+        let newest: i64 = rows[0].get(0);
+        assert_eq!(
+            Some(newest),
+            facts["snapshots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .find(|id| *id == newest),
+        );
+        assert_eq!(rows[0].get::<_, String>(1), "append");
+        assert!(rows.iter().all(|r| r.get::<_, bool>(2)), "{t}");
+    }
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM ice_sales.\"orders$files\" WHERE content = 0"
+        )
+        .await,
+        facts["files"].as_i64().unwrap()
+    );
+
+    // Merge-on-read deletes: a position delete file and an equality delete file, then a
+    // re-insert of an equality-deleted key, which stays (newer sequence number).
+    let mor = &facts["mor"];
+    let ids: Vec<i64> = c
+        .query("SELECT id FROM ice_sales.mor ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let want: Vec<i64> = mor["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, want);
+    assert_eq!(
+        c.query_one("SELECT name FROM ice_sales.mor WHERE id = 7", &[])
+            .await
+            .unwrap()
+            .get::<_, String>(0),
+        "again"
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM ice_sales.mor WHERE id > 5").await,
+        want.iter().filter(|i| **i > 5).count() as i64
+    );
+    let contents: Vec<i32> = c
+        .query(
+            "SELECT content FROM ice_sales.\"mor$files\" ORDER BY content",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let want: Vec<i32> = mor["file_contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(contents, want);
+    let row = c
+        .query_one(
+            "SELECT position_delete_file_count, equality_delete_record_count \
+             FROM ice_sales.\"mor$partitions\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1, 2));
+
+    // Partition evolution: identity(region), then day(ts); filters on either column answer
+    // across both specs.
+    let ev = &facts["events"];
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM ice_sales.events").await,
+        ev["rows"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM ice_sales.events WHERE region = 'EU'"
+        )
+        .await,
+        ev["eu"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM ice_sales.events WHERE ts >= TIMESTAMP '2026-01-03 00:00:00'"
+        )
+        .await,
+        ev["from_jan3"].as_i64().unwrap()
+    );
+    let row = c
+        .query_one(
+            "SELECT count(*), count(DISTINCT spec_id), sum(record_count) \
+             FROM ice_sales.\"events$partitions\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (
+            ev["partitions"].as_i64().unwrap(),
+            2,
+            ev["rows"].as_i64().unwrap()
+        )
     );
 
     // A table created while serving appears after the next refresh.

@@ -11,10 +11,10 @@ if [ ! -x "$CACHE/node_modules/.bin/azurite-blob" ]; then
   echo "installing azurite (npm)"
   (cd "$CACHE" && npm install --silent --no-audit --no-fund azurite@3 > /dev/null)
 fi
-if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob, pyiceberg" 2> /dev/null; then
+if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob, pyiceberg, pyiceberg_core" 2> /dev/null; then
   echo "installing moto[server], azure-storage-blob and pyiceberg (PyPI)"
   python3 -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob "pyiceberg[sql-sqlite,pyarrow]"
+  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob "pyiceberg[sql-sqlite,pyarrow,pyiceberg-core]"
 fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 AZ_PORT=$(free_port)
