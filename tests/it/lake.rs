@@ -275,6 +275,36 @@ async fn tables_written_by_delta_rs_python_come_back_exact() {
         n as usize,
         want.iter().filter(|w| w["region"] == "eu").count()
     );
+    // $partitions: one row per (region, order_date) of the live rows, adding up to the rows
+    // and to the files $files lists.
+    let row = c
+        .query_one(
+            "SELECT count(*), sum(record_count), sum(file_count), \
+                    (SELECT count(*) FROM silver.\"orders$files\") \
+             FROM silver.\"orders$partitions\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    let partitions: std::collections::BTreeSet<(String, String)> = want
+        .iter()
+        .map(|w| (w["region"].to_string(), w["order_date"].to_string()))
+        .collect();
+    assert_eq!(row.get::<_, i64>(0) as usize, partitions.len());
+    assert_eq!(row.get::<_, Option<i64>>(1), Some(want.len() as i64));
+    assert_eq!(row.get::<_, i64>(2), row.get::<_, i64>(3));
+    let one: String = c
+        .query_one(
+            "SELECT partition_values FROM silver.\"orders$partitions\" ORDER BY 1 LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        one.contains("\"region\"") && one.contains("\"order_date\""),
+        "{one}"
+    );
 }
 
 /// Every time-travel syntax reads the right version of a table Spark wrote over 5 commits
