@@ -6,20 +6,21 @@
 //!   re-read at every lake refresh; every scan reads the table's current snapshot.
 //! - Single tables (`iceberg.tables:`): `zone.name: /path/to/metadata.json`, served in that zone.
 //!
-//! Warehouses on local disk (file://) are read; cloud warehouses need a storage factory that
-//! iceberg 0.9 keeps in a separate crate and are refused with a clear error.
+//! Warehouses and metadata files may be local or in any object store the lake supports: file
+//! IO goes through `storage::iceberg_io`, with the same `storage:` options and credentials.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
-use iceberg::io::{FileIO, LocalFsStorageFactory};
+use iceberg::io::FileIOBuilder;
 use iceberg::table::{StaticTable, Table};
 use iceberg::{Catalog, CatalogBuilder, TableIdent};
 use iceberg_datafusion::{IcebergCatalogProvider, IcebergStaticTableProvider};
 use tracing::{debug, warn};
 
 use crate::config::{IcebergCatalogConfig, IcebergConfig};
+use crate::storage::iceberg_io::ObjectStoreStorageFactory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IcebergError {
@@ -62,20 +63,6 @@ impl std::fmt::Debug for IcebergMounts {
     }
 }
 
-fn local_only(name: &str, location: &str) -> Result<(), IcebergError> {
-    let scheme = location.split_once("://").map(|(s, _)| s).unwrap_or("file");
-    if scheme == "file" {
-        Ok(())
-    } else {
-        Err(IcebergError::Catalog {
-            name: name.to_string(),
-            message: format!(
-                "warehouse {location}: only local (file://) Iceberg warehouses are read in this build"
-            ),
-        })
-    }
-}
-
 async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog>, IcebergError> {
     let err = |message: String| IcebergError::Catalog {
         name: name.to_string(),
@@ -89,11 +76,10 @@ async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog
     }
     props.insert("uri".into(), c.uri.clone());
     if let Some(w) = &c.warehouse {
-        local_only(name, w)?;
         props.insert("warehouse".into(), w.clone());
     }
     let catalog_name = c.catalog_name.clone().unwrap_or_else(|| name.to_string());
-    let storage = Arc::new(LocalFsStorageFactory);
+    let storage = Arc::new(ObjectStoreStorageFactory);
     match c.kind.as_str() {
         "sql" => {
             let style = if c.uri.starts_with("sqlite") {
@@ -145,12 +131,15 @@ impl IcebergMounts {
             let (zone, name) = full
                 .split_once('.')
                 .ok_or_else(|| err("the key must be zone.table".into()))?;
-            local_only(full, location)?;
             let ident = TableIdent::from_strs([zone, name]).map_err(|e| err(e.to_string()))?;
-            let table = StaticTable::from_metadata_file(location, ident, FileIO::new_with_fs())
-                .await
-                .map_err(|e| err(e.to_string()))?
-                .into_table();
+            let table = StaticTable::from_metadata_file(
+                location,
+                ident,
+                FileIOBuilder::new(Arc::new(ObjectStoreStorageFactory)).build(),
+            )
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .into_table();
             let provider = IcebergStaticTableProvider::try_new_from_table(table.clone())
                 .await
                 .map_err(|e| err(e.to_string()))?;

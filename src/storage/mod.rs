@@ -11,6 +11,8 @@
 //! values must be `${ENV}` or `file:PATH` references. They are registered once with delta-rs, so
 //! every table open, commit and scan uses the same stores, and never logged.
 
+pub mod iceberg_io;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, RwLock};

@@ -9,6 +9,9 @@
   it must stay);
 - sales.events: partition evolution, identity(region) then day(ts), with data in both specs.
 
+usage: iceberg_writer.py ROOT [more] [--s3 ENDPOINT]: the catalog is ROOT/catalog.db; the
+warehouse is ROOT/warehouse, or s3://lake/<ROOT's name> on an S3-compatible ENDPOINT.
+
 Prints JSON with the expected facts, computed here with pyarrow or plain Python, for the Rust
 test to compare against."""
 import json
@@ -49,6 +52,11 @@ def field(name, typ, field_id):
     return pa.field(name, typ, nullable=False, metadata={b"PARQUET:field_id": str(field_id).encode()})
 
 
+def write_parquet(table, data, path):
+    with table.io.new_output(path).create() as f:
+        pq.write_table(data, f)
+
+
 def commit_delete_file(table, path, content, records, equality_ids=None):
     args = dict(
         content=content,
@@ -56,7 +64,7 @@ def commit_delete_file(table, path, content, records, equality_ids=None):
         file_format=FileFormat.PARQUET,
         partition=Record(),
         record_count=records,
-        file_size_in_bytes=os.path.getsize(path.removeprefix("file://")),
+        file_size_in_bytes=len(table.io.new_input(path)),
         spec_id=0,
     )
     if equality_ids is not None:
@@ -72,25 +80,27 @@ def write_mor(cat, root):
     t = cat.create_table("sales.mor", schema=schema)
     t.append(pa.table({"id": list(range(1, 11)), "name": [f"n{i}" for i in range(1, 11)]}, schema=schema))
     data_file = t.inspect.files()["file_path"][0].as_py()
-    ids_in_file = pq.read_table(data_file.removeprefix("file://"))["id"].to_pylist()
+    with t.io.new_input(data_file).open() as f:
+        ids_in_file = pq.read_table(f)["id"].to_pylist()
     live = set(ids_in_file)
-    data_dir = os.path.dirname(data_file.removeprefix("file://"))
+    data_dir = data_file.rsplit("/", 1)[0]
     # Position deletes: rows 0 and 3 of the data file.
     pos_path = f"{data_dir}/pos-deletes-1.parquet"
-    pq.write_table(
+    write_parquet(
+        t,
         pa.table(
             {"file_path": [data_file, data_file], "pos": [0, 3]},
             schema=pa.schema([field("file_path", pa.string(), 2147483546), field("pos", pa.int64(), 2147483545)]),
         ),
         pos_path,
     )
-    commit_delete_file(t, "file://" + pos_path, DataFileContent.POSITION_DELETES, 2)
+    commit_delete_file(t, pos_path, DataFileContent.POSITION_DELETES, 2)
     live -= {ids_in_file[0], ids_in_file[3]}
     t = cat.load_table("sales.mor")
     # Equality deletes on id (field 1): ids 7 and 9.
     eq_path = f"{data_dir}/eq-deletes-1.parquet"
-    pq.write_table(pa.table({"id": [7, 9]}, schema=pa.schema([field("id", pa.int64(), 1)])), eq_path)
-    commit_delete_file(t, "file://" + eq_path, DataFileContent.EQUALITY_DELETES, 2, equality_ids=[1])
+    write_parquet(t, pa.table({"id": [7, 9]}, schema=pa.schema([field("id", pa.int64(), 1)])), eq_path)
+    commit_delete_file(t, eq_path, DataFileContent.EQUALITY_DELETES, 2, equality_ids=[1])
     live -= {7, 9}
     t = cat.load_table("sales.mor")
     # Re-inserted after the equality delete: a newer sequence number, so it is live.
@@ -141,8 +151,19 @@ def write_events(cat):
     }
 
 root = sys.argv[1]
-cat = SqlCatalog("lakecat", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}/warehouse")
-if sys.argv[2:] == ["more"]:
+args = sys.argv[2:]
+props = {"warehouse": f"file://{root}/warehouse"}
+if "--s3" in args:
+    endpoint = args[args.index("--s3") + 1]
+    props = {
+        "warehouse": f"s3://lake/{os.path.basename(root)}",
+        "s3.endpoint": endpoint,
+        "s3.access-key-id": "testing",
+        "s3.secret-access-key": "testing",
+        "s3.region": "us-east-1",
+    }
+cat = SqlCatalog("lakecat", uri=f"sqlite:///{root}/catalog.db", **props)
+if "more" in args:
     # A table created while lakegate serves the catalog.
     t = cat.create_table("sales.more", schema=pa.schema([("k", pa.int64())]))
     t.append(pa.table({"k": [7, 8]}))
