@@ -16,6 +16,7 @@ pub mod time_travel;
 
 use std::sync::{Arc, Mutex};
 
+use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
@@ -169,6 +170,7 @@ impl Engine {
         database: &str,
         limits: &crate::config::Limits,
     ) -> Result<Arc<Engine>> {
+        crate::storage::install_request_tracing();
         let config = SessionConfig::new()
             // Ours (Postgres column names and type names) is registered below.
             .with_information_schema(false)
@@ -577,8 +579,39 @@ impl Session {
     }
 
     pub async fn execute(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+        let analyze = matches!(plan, LogicalPlan::Analyze(_));
         let df = self.ctx.execute_logical_plan(plan).await?;
-        Ok(df.execute_stream().await?)
+        if !analyze {
+            return Ok(df.execute_stream().await?);
+        }
+        // EXPLAIN ANALYZE runs the query while collecting; count its object-store requests
+        // (from planning on: execution tasks are spawned when the stream is created) and
+        // report them as one more row of the plan output.
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let (batches, requests) =
+            crate::storage::counting_requests(async move { df.collect().await }).await;
+        let mut batches = batches?;
+        if let [plan_type, plan] = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type())
+            .collect::<Vec<_>>()[..]
+            && plan_type == &DataType::Utf8
+            && plan == &DataType::Utf8
+        {
+            let row = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(vec!["Object store requests"])),
+                    Arc::new(StringArray::from(vec![requests.summary()])),
+                ],
+            )
+            .map_err(DataFusionError::from)?;
+            batches.push(row);
+        }
+        Ok(Box::pin(
+            datafusion::physical_plan::memory::MemoryStream::try_new(batches, schema, None)?,
+        ))
     }
 
     pub fn result_schema(plan: &LogicalPlan) -> SchemaRef {

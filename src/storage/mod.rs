@@ -237,7 +237,94 @@ impl Counted {
                 op: op.to_string(),
             })
             .inc_by(n);
+        let _ = QUERY_REQUESTS.try_with(|q| q.add(op, n));
     }
+}
+
+/// The object-store requests one query made, by operation (EXPLAIN ANALYZE reports them).
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    counts: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl RequestCounts {
+    fn add(&self, op: &str, n: u64) {
+        let op = match op {
+            "get" => "get",
+            "head" => "head",
+            "list" => "list",
+            "put" => "put",
+            "delete" => "delete",
+            _ => "copy",
+        };
+        *self
+            .counts
+            .lock()
+            .expect("counts lock")
+            .entry(op)
+            .or_default() += n;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.lock().expect("counts lock").values().sum()
+    }
+
+    /// `get=12 list=1`, or `none`.
+    pub fn summary(&self) -> String {
+        let counts = self.counts.lock().expect("counts lock");
+        if counts.is_empty() {
+            return "none".into();
+        }
+        counts
+            .iter()
+            .map(|(op, n)| format!("{op}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+tokio::task_local! {
+    static QUERY_REQUESTS: Arc<RequestCounts>;
+}
+
+/// Runs `f`, counting the cloud object-store requests made by it and by every task DataFusion
+/// spawns for it (see [`install_request_tracing`]).
+pub async fn counting_requests<F: std::future::Future>(f: F) -> (F::Output, Arc<RequestCounts>) {
+    let counts = Arc::new(RequestCounts::default());
+    let out = QUERY_REQUESTS.scope(counts.clone(), f).await;
+    (out, counts)
+}
+
+/// DataFusion runs scans in tasks it spawns; this hook carries the current query's request
+/// counter into them (task-locals do not cross `tokio::spawn` on their own).
+struct CarryCounts;
+
+impl datafusion::common::runtime::JoinSetTracer for CarryCounts {
+    fn trace_future(
+        &self,
+        fut: futures::future::BoxFuture<'static, Box<dyn std::any::Any + Send>>,
+    ) -> futures::future::BoxFuture<'static, Box<dyn std::any::Any + Send>> {
+        match QUERY_REQUESTS.try_with(Arc::clone) {
+            Ok(counts) => Box::pin(QUERY_REQUESTS.scope(counts, fut)),
+            Err(_) => fut,
+        }
+    }
+
+    fn trace_block(
+        &self,
+        f: Box<dyn FnOnce() -> Box<dyn std::any::Any + Send> + Send>,
+    ) -> Box<dyn FnOnce() -> Box<dyn std::any::Any + Send> + Send> {
+        match QUERY_REQUESTS.try_with(Arc::clone) {
+            Ok(counts) => Box::new(move || QUERY_REQUESTS.sync_scope(counts, f)),
+            Err(_) => f,
+        }
+    }
+}
+
+/// Installs [`CarryCounts`] as DataFusion's spawn hook (once per process).
+pub fn install_request_tracing() {
+    static TRACER: CarryCounts = CarryCounts;
+    let _ = datafusion::common::runtime::set_join_set_tracer(&TRACER);
 }
 
 impl std::fmt::Display for Counted {

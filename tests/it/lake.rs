@@ -450,6 +450,23 @@ async fn time_travel_reads_each_version_by_number_and_time() {
         ),
         (5, None, true)
     );
+    // EXPLAIN ANALYZE ends with the query's object-store requests: none on a local lake
+    // (tests/it/stores.rs checks the counts against S3 and Azure).
+    let rows = c
+        .simple_query("EXPLAIN ANALYZE SELECT count(*) FROM bronze.simple_table")
+        .await
+        .unwrap();
+    let last = rows
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((r.get(0).unwrap().to_string(), r.get(1).unwrap().to_string()))
+            }
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    assert_eq!(last, ("Object store requests".into(), "none".into()));
     // Suffixed names are not listed as tables.
     let n: i64 = c
         .query_one(

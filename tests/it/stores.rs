@@ -117,6 +117,15 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
         149
     );
 
+    // EXPLAIN ANALYZE reports the query's own object-store requests (the scan's reads).
+    let requests = explain_requests(
+        &c,
+        "EXPLAIN ANALYZE SELECT count(*) FROM gold.events WHERE name = 'n3'",
+    )
+    .await;
+    let gets = requests.get("get").copied().unwrap_or(0);
+    assert!(gets > 0, "{requests:?}");
+
     // A third commit is served after a refresh.
     assert_eq!(append(&table, 150, 25).await, 2);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -155,6 +164,29 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
         !text.contains(secret),
         "the secret appears in the server log"
     );
+}
+
+/// The `Object store requests` row of an EXPLAIN ANALYZE, by operation.
+async fn explain_requests(c: &tokio_postgres::Client, sql: &str) -> BTreeMap<String, u64> {
+    let rows = c.simple_query(sql).await.unwrap();
+    let line = rows
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r)
+                if r.get(0) == Some("Object store requests") =>
+            {
+                r.get(1).map(str::to_string)
+            }
+            _ => None,
+        })
+        .expect("EXPLAIN ANALYZE has an object store requests row");
+    eprintln!("{sql}: object store requests {line}");
+    line.split(' ')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
 }
 
 fn emulator(var: &str) -> String {
@@ -473,6 +505,15 @@ async fn iceberg_warehouse_in_s3() {
     assert_eq!(
         count(&c, "SELECT count(*) FROM gold.\"orders_s3$history\"").await,
         facts["history"].as_i64().unwrap()
+    );
+    let requests = explain_requests(
+        &c,
+        "EXPLAIN ANALYZE SELECT count(*) FROM s3ice_sales.mor WHERE id > 3",
+    )
+    .await;
+    assert!(
+        requests.get("get").copied().unwrap_or(0) > 0,
+        "{requests:?}"
     );
 }
 
