@@ -92,9 +92,13 @@ struct IngestArgs {
 
 #[derive(Args, Debug)]
 struct ImportArgs {
-    /// Lake root (a local path).
+    /// Config file (YAML): its `lake:` and `storage:` options (object-store credentials).
+    #[arg(short, long, env = "LAKEGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Lake root: a local path or a file://, s3://, az://, abfss:// or gs:// URL; overrides
+    /// the config's `lake:`.
     #[arg(long, env = "LAKEGATE_LAKE")]
-    lake: PathBuf,
+    lake: Option<String>,
     /// Target table as zone.name, e.g. gold.lineitem.
     table: String,
     /// Input files, all of one format.
@@ -206,8 +210,21 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
         }
         Command::Import(args) => {
             let started = std::time::Instant::now();
+            let config = Config::load(
+                args.config.as_deref(),
+                &Overrides {
+                    lake: args.lake.clone(),
+                    ..Default::default()
+                },
+            )?;
+            let lake = config.lake.as_deref().ok_or_else(|| {
+                lakegate::Error::Startup("import needs --lake or a config with `lake:`".into())
+            })?;
+            let lake = lakegate::storage::LakeUrl::parse(lake)
+                .map_err(|e| lakegate::Error::Startup(e.to_string()))?;
+            lakegate::storage::configure(&config.storage).map_err(lakegate::Error::Startup)?;
             let done = lakegate::ingest::import::import(
-                &args.lake,
+                &lake,
                 &args.table,
                 &args.files,
                 args.overwrite,
@@ -216,7 +233,7 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
             .await?;
             println!(
                 "{}: version {}, {} data file(s), {:.1} s",
-                done.table.display(),
+                done.table,
                 done.version,
                 done.files,
                 started.elapsed().as_secs_f64()

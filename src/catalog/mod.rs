@@ -306,11 +306,13 @@ impl LakeCatalog {
         path: &ObjectPath,
         previous: Option<Arc<TableEntry>>,
     ) -> Result<Option<Arc<TableEntry>>> {
+        // Any object under _delta_log/ makes a table. Only the first listing page is read: a
+        // full listing of a long log costs one request per 1,000 commits on every refresh.
         let log = path.child("_delta_log");
-        let has_log = match self.store.list_with_delimiter(Some(&log)).await {
-            Ok(l) => !l.objects.is_empty() || !l.common_prefixes.is_empty(),
-            Err(object_store::Error::NotFound { .. }) => false,
-            Err(source) => {
+        let has_log = match futures::StreamExt::next(&mut self.store.list(Some(&log))).await {
+            Some(Ok(_)) => true,
+            None | Some(Err(object_store::Error::NotFound { .. })) => false,
+            Some(Err(source)) => {
                 return Err(CatalogError::List {
                     location: log.to_string(),
                     source,

@@ -97,11 +97,7 @@ pub async fn provider(
                     entry.version
                 )));
             }
-            let mut t = entry.table.clone();
-            t.load_version(v)
-                .await
-                .map_err(|e| travel_err(format!("version {v} of {full} cannot be read: {e}")))?;
-            super::delta_provider(&t).await
+            at_version(entry, v).await
         }
         TableRef::Timestamp(ts) => {
             // Delta's commit time is the commit file's modification time (as Spark reads it).
@@ -116,11 +112,7 @@ pub async fn provider(
                     None => format!("{full} has no commits in its log"),
                 }));
             };
-            let mut t = entry.table.clone();
-            t.load_version(*v)
-                .await
-                .map_err(|e| travel_err(format!("version {v} of {full} cannot be read: {e}")))?;
-            super::delta_provider(&t).await
+            at_version(entry, *v).await
         }
         TableRef::History => history(entry).await,
         TableRef::Files => files(entry),
@@ -134,8 +126,51 @@ pub async fn provider(
     }
 }
 
-/// One row per commit still in the log, newest first, from each commit's `commitInfo`
-/// (Databricks' DESCRIBE HISTORY columns). Commits past the served version are not shown.
+/// How many past versions stay loaded (across tables), so dashboards pinned to a version do not
+/// replay the log on every query.
+const CACHED_VERSIONS: usize = 16;
+
+type VersionCache = std::collections::VecDeque<((String, i64), Arc<dyn TableProvider>)>;
+
+fn version_cache() -> &'static std::sync::Mutex<VersionCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<VersionCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The provider of version `v` (at most the served version), loaded once and kept in a small
+/// most-recently-used cache keyed by location, table id and version: a version's content
+/// never changes, and a table rewritten at the same path has another id.
+async fn at_version(entry: &TableEntry, v: i64) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    let id = entry
+        .table
+        .snapshot()
+        .map(|s| s.metadata().id().to_string())
+        .unwrap_or_default();
+    let key = (format!("{}#{id}", entry.location), v);
+    {
+        let mut cache = version_cache().lock().expect("version cache lock");
+        if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+            let hit = cache.remove(i).expect("cached entry");
+            let provider = hit.1.clone();
+            cache.push_front(hit);
+            tracing::debug!(table = %entry.location, version = v, "past version from cache");
+            return Ok(provider);
+        }
+    }
+    let full = format!("{}.{}", entry.zone, entry.name);
+    let mut t = entry.table.clone();
+    t.load_version(v)
+        .await
+        .map_err(|e| travel_err(format!("version {v} of {full} cannot be read: {e}")))?;
+    let provider = super::delta_provider(&t).await?;
+    let mut cache = version_cache().lock().expect("version cache lock");
+    if !cache.iter().any(|(k, _)| *k == key) {
+        cache.push_front((key, provider.clone()));
+        cache.truncate(CACHED_VERSIONS);
+    }
+    Ok(provider)
+}
+
 /// The commits still in the log up to the served version, oldest first: version, commit file,
 /// commit time.
 async fn commits(

@@ -15,7 +15,7 @@ use super::{IngestError, Result};
 /// What an import did.
 #[derive(Debug)]
 pub struct Imported {
-    pub table: PathBuf,
+    pub table: String,
     pub version: i64,
     pub files: usize,
 }
@@ -50,7 +50,7 @@ fn format_of(files: &[PathBuf]) -> Result<&'static str> {
 /// Import `files` into `<lake>/<zone>/<name>` (table given as `zone.name`), replacing the
 /// table's content when `overwrite`, appending otherwise.
 pub async fn import(
-    lake: &Path,
+    lake: &crate::storage::LakeUrl,
     table: &str,
     files: &[PathBuf],
     overwrite: bool,
@@ -116,13 +116,21 @@ pub async fn import(
         }
     };
 
-    let path = lake.join(zone).join(name);
-    std::fs::create_dir_all(&path).map_err(|e| IngestError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let url = deltalake::ensure_table_uri(path.to_string_lossy())?;
-    let exists = path.join("_delta_log").is_dir();
+    let location = lake.join(&format!("{zone}/{name}"));
+    if let Some(path) = location.local_path() {
+        std::fs::create_dir_all(&path).map_err(|e| IngestError::Io { path, source: e })?;
+    }
+    // A table exists when its log has any object (one listing page, local or remote).
+    let (store, root) = location
+        .object_store()
+        .map_err(|e| IngestError::Config(e.to_string()))?;
+    let log = root.child("_delta_log");
+    let exists = match futures::StreamExt::next(&mut store.list(Some(&log))).await {
+        Some(Ok(_)) => true,
+        None | Some(Err(object_store::Error::NotFound { .. })) => false,
+        Some(Err(e)) => return Err(IngestError::Config(format!("{location}: {e}"))),
+    };
+    let url = location.url().clone();
     let delta = if exists {
         deltalake::open_table(url).await?
     } else {
@@ -146,7 +154,7 @@ pub async fn import(
     }
     let written = w.await?;
     Ok(Imported {
-        table: path,
+        table: location.to_string(),
         version: written.version().unwrap_or(0),
         files: written.get_file_uris()?.count(),
     })

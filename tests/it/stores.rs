@@ -81,6 +81,33 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
     }
     let config = dir.path().join("lakegate.yaml");
     std::fs::write(&config, yaml).unwrap();
+    // `lakegate import` writes into the same store, credentials from the config's `storage:`.
+    let parquet = dir.path().join("more.parquet");
+    {
+        let file = std::fs::File::create(&parquet).unwrap();
+        let b = batch(1000, 40);
+        let mut w =
+            datafusion::parquet::arrow::ArrowWriter::try_new(file, b.schema(), None).unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_lakegate"))
+        .args(["import", "--config"])
+        .arg(&config)
+        .arg("silver.imported")
+        .arg(&parquet)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("version 0"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let log = dir.path().join("server.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_lakegate"))
         .args(["--log", "debug", "serve", "--config"])
@@ -104,6 +131,10 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(count(&c, "SELECT count(*) FROM gold.events").await, 150);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM silver.imported WHERE id >= 1000").await,
+        40
+    );
     assert_eq!(
         count(&c, "SELECT count(*) FROM gold.events VERSION AS OF 0").await,
         100
