@@ -209,7 +209,7 @@ pub fn store_for(
     url: &Url,
     extra: &HashMap<String, String>,
 ) -> Result<(Arc<dyn ObjectStore>, ObjectPath), object_store::Error> {
-    let (store, _) = object_store::parse_url_opts(url, options_for(extra))?;
+    let store = build_store(url, options_for(extra))?;
     let store = Arc::new(Counted {
         inner: Arc::from(store),
         scheme: url.scheme().to_string(),
@@ -219,6 +219,79 @@ pub fn store_for(
     // is the URL path for every cloud scheme.
     let path = ObjectPath::from_url_path(url.path())?;
     Ok((store, path))
+}
+
+/// The option naming a PEM file of extra root certificates (a private CA for MinIO, Ceph, an
+/// Azurite or proxy with its own certificate): lakegate's own key, object_store only takes
+/// certificates through its builders.
+pub const CA_CERTIFICATE: &str = "ca_certificate";
+
+fn build_store(
+    url: &Url,
+    options: HashMap<String, String>,
+) -> Result<Box<dyn ObjectStore>, object_store::Error> {
+    use object_store::{ClientConfigKey, ClientOptions, ObjectStoreScheme};
+    let Some(ca) = options.get(CA_CERTIFICATE) else {
+        return Ok(object_store::parse_url_opts(url, options)?.0);
+    };
+    let generic = |e: String| object_store::Error::Generic {
+        store: "tls",
+        source: e.into(),
+    };
+    let pem = std::fs::read(ca).map_err(|e| generic(format!("{CA_CERTIFICATE} {ca}: {e}")))?;
+    let mut client = ClientOptions::new();
+    for cert in object_store::Certificate::from_pem_bundle(&pem)? {
+        client = client.with_root_certificate(cert);
+    }
+    for (k, v) in &options {
+        if let Ok(key) = k.parse::<ClientConfigKey>() {
+            client = client.with_config(key, v);
+        }
+    }
+    // Builder options first: `with_client_options` replaces the client part wholesale.
+    fn apply<K: std::str::FromStr, B>(
+        mut b: B,
+        options: &HashMap<String, String>,
+        with: impl Fn(B, K, &str) -> B,
+    ) -> B {
+        for (k, v) in options {
+            if let Ok(key) = k.parse::<K>() {
+                b = with(b, key, v);
+            }
+        }
+        b
+    }
+    let (scheme, _) = ObjectStoreScheme::parse(url)?;
+    Ok(match scheme {
+        ObjectStoreScheme::AmazonS3 => {
+            let b = object_store::aws::AmazonS3Builder::new().with_url(url.as_str());
+            let b = apply(
+                b,
+                &options,
+                |b, k: object_store::aws::AmazonS3ConfigKey, v| b.with_config(k, v),
+            );
+            Box::new(b.with_client_options(client).build()?)
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            let b = object_store::azure::MicrosoftAzureBuilder::new().with_url(url.as_str());
+            let b = apply(
+                b,
+                &options,
+                |b, k: object_store::azure::AzureConfigKey, v| b.with_config(k, v),
+            );
+            Box::new(b.with_client_options(client).build()?)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            let b = object_store::gcp::GoogleCloudStorageBuilder::new().with_url(url.as_str());
+            let b = apply(
+                b,
+                &options,
+                |b, k: object_store::gcp::GoogleConfigKey, v| b.with_config(k, v),
+            );
+            Box::new(b.with_client_options(client).build()?)
+        }
+        _ => object_store::parse_url_opts(url, options)?.0,
+    })
 }
 
 /// A cloud store that counts its requests in `lakegate_object_store_requests_total`.

@@ -249,6 +249,42 @@ async fn lake_served_from_s3() {
     serve_from("s3://lake/warehouse", storage, secret).await;
 }
 
+/// The same over TLS with a private CA: `ca_certificate` names the PEM file; without it the
+/// store's certificate is not trusted and the lake does not load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the S3 emulator: tests/stores/run.sh"]
+async fn lake_served_from_s3_over_tls_with_a_private_ca() {
+    let endpoint = emulator("LAKEGATE_TEST_S3_TLS");
+    let ca = emulator("LAKEGATE_TEST_CA");
+    let dir = tempfile::TempDir::new().unwrap();
+    let secret = "s3-tls-secret-never-logged";
+    let mut storage = BTreeMap::from([
+        ("aws_endpoint".to_string(), endpoint),
+        ("aws_region".to_string(), "us-east-1".to_string()),
+        ("aws_access_key_id".to_string(), "testing".to_string()),
+        (
+            "aws_secret_access_key".to_string(),
+            secret_file(dir.path(), secret),
+        ),
+    ]);
+    // Untrusted without the CA: the first listing fails with a certificate error.
+    lakegate::storage::configure(&storage).unwrap();
+    let (store, path) = lakegate::storage::LakeUrl::parse("s3://lake/tls")
+        .unwrap()
+        .object_store()
+        .unwrap();
+    let e = store
+        .list_with_delimiter(Some(&path))
+        .await
+        .expect_err("an untrusted certificate fails");
+    assert!(
+        format!("{e:?}").to_lowercase().contains("certificate"),
+        "{e:?}"
+    );
+    storage.insert("ca_certificate".to_string(), ca);
+    serve_from("s3://lake/tls", storage, secret).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Azurite: tests/stores/run.sh"]
 async fn lake_served_from_azure_blob() {
