@@ -89,7 +89,7 @@ async fn main() {
         per * slices,
         bytes as f64 / (1 << 20) as f64
     );
-    let ingestor = Ingestor::new(lake.clone(), config(&lake));
+    let ingestor = Ingestor::new(lake.clone().into(), config(&lake));
     let t0 = Instant::now();
     let report = ingestor.run_once(&Selection::default()).await.unwrap();
     let secs = t0.elapsed().as_secs_f64();

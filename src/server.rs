@@ -144,7 +144,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let refresher = catalog.spawn_refresher(config.refresh_interval, shutdown.clone());
     spawn_memory_trim(shutdown.clone());
     if !config.sources.is_empty() {
-        let lake = local_lake(&config)?;
+        let lake = ingest_lake(&config)?;
         register_ingest_logs(&lake, &engine).await;
         let ingestor = Arc::new(crate::ingest::Ingestor::new(lake.clone(), config.clone()));
         let (catalog2, engine2, views2, config2) = (
@@ -380,16 +380,15 @@ pub struct IngestOptions {
     pub wait: std::time::Duration,
 }
 
-fn local_lake(config: &Config) -> Result<std::path::PathBuf> {
+/// The lake the ingestion loop writes to, local or in an object store.
+fn ingest_lake(config: &Config) -> Result<crate::ingest::LakePath> {
     let lake = config
         .lake
         .as_deref()
         .ok_or_else(|| Error::Startup("no lake given: set `lake:` in the config".into()))?;
     crate::storage::configure(&config.storage).map_err(Error::Startup)?;
     let root = LakeUrl::parse(lake)?;
-    root.local_path()
-        .map(|p| p.to_path_buf())
-        .ok_or_else(|| Error::Startup("ingestion writes to a local lake only (for now)".into()))
+    crate::ingest::LakePath::open(&root).map_err(|e| Error::Startup(e.to_string()))
 }
 
 /// `lakegate ingest`: one pass (`once`) or the loop until `signal`.
@@ -404,18 +403,20 @@ pub async fn ingest(
             "the config has no `sources:` to ingest".into(),
         ));
     }
-    let lake = local_lake(&config)?;
+    let lake = ingest_lake(&config)?;
     let ttl = config.ingest.lease_ttl;
     let ingestor = Arc::new(Ingestor::new(lake.clone(), config));
     if options.once {
-        let _lease = Lease::acquire(&lake, ttl, options.wait).await?;
+        let lease = Lease::acquire(&lake, ttl, options.wait).await?;
         let report = ingestor
             .run_once(&Selection {
                 source: options.source,
                 slice: options.slice,
                 force: options.force,
             })
-            .await?;
+            .await;
+        lease.release().await;
+        let report = report?;
         for s in &report.slices {
             println!(
                 "{} {} slice {} @ {}: {} in, {} out, {} quarantined, {} dropped, {} deleted{}",
@@ -460,18 +461,15 @@ pub async fn ingest(
 
 /// Serves `_lakegate/slices` and `_lakegate/ingest_runs` as `lakegate.slices` and
 /// `lakegate.ingest_runs` (re-opened after each pass: a Delta provider is a snapshot).
-async fn register_ingest_logs(lake: &std::path::Path, engine: &Engine) {
+async fn register_ingest_logs(lake: &crate::ingest::LakePath, engine: &Engine) {
     use datafusion::catalog::SchemaProvider;
     let system = engine.system_schema();
     for (dir, name) in [("slices", "slices"), ("ingest_runs", "ingest_runs")] {
         let path = lake.join("_lakegate").join(dir);
-        if !path.join("_delta_log").is_dir() {
+        if !path.is_table().await.unwrap_or(false) {
             continue;
         }
-        let Ok(url) = deltalake::ensure_table_uri(path.to_string_lossy()) else {
-            continue;
-        };
-        match deltalake::open_table(url).await {
+        match deltalake::open_table(path.url().clone()).await {
             Ok(t) => match crate::catalog::delta_provider(&t).await {
                 Ok(p) => {
                     let _ = system.deregister_table(name);

@@ -9,14 +9,13 @@
 //! replaced), so a crash between the commit and the state file only repeats work.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use tracing::{info, warn};
 
-use super::{IngestError, Result, commit, ident, quote};
+use super::{IngestError, LakePath, Result, commit, ident, quote};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::views::ViewFile;
@@ -79,7 +78,7 @@ async fn silver_state(engine: &Arc<Engine>, config: &Config) -> Result<SilverSta
 pub async fn materialize(
     engine: &Arc<Engine>,
     views: &[Arc<ViewFile>],
-    lake: &Path,
+    lake: &LakePath,
     config: &Config,
 ) -> Result<Vec<String>> {
     let models: Vec<(&Arc<ViewFile>, Mode)> = views
@@ -93,22 +92,26 @@ pub async fn materialize(
     let mut written = Vec::new();
     for (view, mode) in models {
         let name = format!("{}.{}", view.schema, view.name);
-        let state_path = lake.join("_lakegate/gold").join(format!("{name}.json"));
+        let state_dir = lake.join("_lakegate/gold");
+        let state_file = format!("{name}.json");
         let table_path = lake.join(&view.schema).join(&view.name);
-        let before: SilverState = if table_path.join("_delta_log").is_dir() {
-            std::fs::read_to_string(&state_path)
+        let exists = table_path.is_table().await?;
+        let before: SilverState = if exists {
+            state_dir
+                .read(&state_file)
+                .await
                 .ok()
-                .and_then(|s| serde_json::from_str(&s).ok())
+                .flatten()
+                .and_then(|s| serde_json::from_slice(&s).ok())
                 .unwrap_or_default()
         } else {
             SilverState::new()
         };
-        if before == now && table_path.join("_delta_log").is_dir() {
+        if before == now && exists {
             continue;
         }
         let ctx = engine.planning_context(engine.views_source().clone());
         let sql = view.sql.trim().trim_end_matches(';');
-        let exists = table_path.join("_delta_log").is_dir();
         let (query, replace, partition) = match &mode {
             Mode::Full => (format!("SELECT * FROM ({sql})"), None, vec![]),
             Mode::Slices(col) if exists => {
@@ -165,11 +168,8 @@ pub async fn materialize(
             )
             .await?;
         }
-        if let Some(parent) = state_path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        if let Err(e) = std::fs::write(&state_path, serde_json::to_string(&now).unwrap_or_default())
-        {
+        let state = serde_json::to_vec(&now).unwrap_or_default();
+        if let Err(e) = state_dir.write(&state_file, state.into()).await {
             warn!(model = %name, error = %e, "gold state not saved; the next pass recomputes");
         }
         info!(model = %name, rows, "gold model refreshed");
@@ -179,15 +179,14 @@ pub async fn materialize(
 }
 
 async fn overwrite(
-    path: &Path,
+    path: &LakePath,
     name: &str,
     batches: Vec<datafusion::arrow::array::RecordBatch>,
     app: &str,
 ) -> Result<()> {
     use deltalake::kernel::Transaction;
     use deltalake::kernel::transaction::CommitProperties;
-    let url = deltalake::ensure_table_uri(path.to_string_lossy())?;
-    deltalake::DeltaTable::try_from_url(url)
+    deltalake::DeltaTable::try_from_url(path.url().clone())
         .await?
         .write(batches)
         .with_table_name(name)

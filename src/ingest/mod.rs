@@ -17,12 +17,13 @@
 
 pub mod gold;
 pub mod import;
+mod lake_path;
 mod lease;
 mod read;
 pub mod watermark;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,7 @@ use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use tracing::{info, warn};
 
+pub use lake_path::LakePath;
 pub use lease::{Lease, LeaseInfo, hostname};
 use read::{Reject, SliceData};
 use watermark::Watermark;
@@ -172,7 +174,7 @@ pub struct Selection {
 }
 
 pub struct Ingestor {
-    lake: PathBuf,
+    lake: LakePath,
     config: Config,
     /// (table, slice, watermark) that failed in this process: not retried until the watermark
     /// changes (a `--once` run retries them).
@@ -200,12 +202,11 @@ fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-async fn open_table(path: &Path) -> Result<Option<DeltaTable>> {
-    if !path.join("_delta_log").is_dir() {
+async fn open_table(path: &LakePath) -> Result<Option<DeltaTable>> {
+    if !path.is_table().await? {
         return Ok(None);
     }
-    let url = deltalake::ensure_table_uri(path.to_string_lossy())?;
-    Ok(Some(deltalake::open_table(url).await?))
+    Ok(Some(deltalake::open_table(path.url().clone()).await?))
 }
 
 async fn committed(table: &Option<DeltaTable>, app: &str) -> Result<bool> {
@@ -220,7 +221,7 @@ async fn committed(table: &Option<DeltaTable>, app: &str) -> Result<bool> {
 /// One Delta commit: the batches, replacing `replace` (a SQL predicate) or appending, with
 /// the application transaction that marks the slice as done.
 async fn commit(
-    path: &Path,
+    path: &LakePath,
     name: &str,
     batches: Vec<RecordBatch>,
     replace: Option<String>,
@@ -228,13 +229,9 @@ async fn commit(
     app: &str,
     merge_schema: bool,
 ) -> Result<DeltaTable> {
-    std::fs::create_dir_all(path).map_err(|e| IngestError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let url = deltalake::ensure_table_uri(path.to_string_lossy())?;
-    let exists = path.join("_delta_log").is_dir();
-    let table = DeltaTable::try_from_url(url).await?;
+    path.create()?;
+    let exists = path.is_table().await?;
+    let table = DeltaTable::try_from_url(path.url().clone()).await?;
     let props = CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
     let mut w = table
         .write(batches)
@@ -325,25 +322,23 @@ fn rows_as_json(batch: &RecordBatch) -> Vec<String> {
 }
 
 /// The slices a source has delivered: slice id → (greatest watermark, its folder).
-pub fn discover(lake: &Path, source: &str) -> Result<BTreeMap<String, (Watermark, PathBuf)>> {
+pub async fn discover(
+    lake: &LakePath,
+    source: &str,
+) -> Result<BTreeMap<String, (Watermark, LakePath)>> {
     let root = lake.join("landing").join(source);
     let mut out = BTreeMap::new();
-    let Ok(slices) = std::fs::read_dir(&root) else {
-        return Ok(out);
-    };
-    for slice in slices.flatten() {
-        let name = slice.file_name().to_string_lossy().into_owned();
-        if name.starts_with(['.', '_']) || !slice.path().is_dir() {
+    for name in root.folders().await? {
+        if name.starts_with(['.', '_']) {
             continue;
         }
-        let Ok(marks) = std::fs::read_dir(slice.path()) else {
-            continue;
-        };
-        let best = marks
-            .flatten()
-            .filter(|m| m.path().is_dir())
-            .filter(|m| !m.file_name().to_string_lossy().starts_with(['.', '_']))
-            .map(|m| (Watermark::parse(&m.file_name().to_string_lossy()), m.path()))
+        let slice = root.join(&name);
+        let best = slice
+            .folders()
+            .await?
+            .into_iter()
+            .filter(|m| !m.starts_with(['.', '_']))
+            .map(|m| (Watermark::parse(&m), slice.join(&m)))
             .max_by(|a, b| a.0.cmp(&b.0));
         if let Some(b) = best {
             out.insert(name, b);
@@ -352,7 +347,7 @@ pub fn discover(lake: &Path, source: &str) -> Result<BTreeMap<String, (Watermark
     Ok(out)
 }
 
-fn data_files(dir: &Path, format: SourceFormat) -> Result<Vec<PathBuf>> {
+async fn data_files(dir: &LakePath, format: SourceFormat) -> Result<Vec<object_store::ObjectMeta>> {
     let exts: &[&str] = match format {
         SourceFormat::Csv => &[".csv", ".csv.gz", ".tsv", ".txt"],
         SourceFormat::Json => &[
@@ -365,28 +360,21 @@ fn data_files(dir: &Path, format: SourceFormat) -> Result<Vec<PathBuf>> {
         ],
         SourceFormat::Parquet => &[".parquet"],
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| IngestError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        })?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .filter(|p| {
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
+    let mut files: Vec<object_store::ObjectMeta> = dir
+        .files()
+        .await?
+        .into_iter()
+        .filter(|m| {
+            let n = m.location.filename().unwrap_or_default().to_lowercase();
             !n.starts_with(['.', '_']) && exts.iter().any(|e| n.ends_with(e))
         })
         .collect();
-    files.sort();
+    files.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(files)
 }
 
 impl Ingestor {
-    pub fn new(lake: PathBuf, config: Config) -> Ingestor {
+    pub fn new(lake: LakePath, config: Config) -> Ingestor {
         Ingestor {
             lake,
             config,
@@ -394,7 +382,7 @@ impl Ingestor {
         }
     }
 
-    pub fn lake(&self) -> &Path {
+    pub fn lake(&self) -> &LakePath {
         &self.lake
     }
 
@@ -442,7 +430,7 @@ impl Ingestor {
                     silver,
                 },
             );
-            for (slice, (wm, dir)) in discover(&self.lake, name)? {
+            for (slice, (wm, dir)) in discover(&self.lake, name).await? {
                 if selection.slice.as_ref().is_none_or(|s| s == &slice) {
                     work.push((name, source, slice, wm, dir));
                 }
@@ -542,7 +530,7 @@ impl Ingestor {
         opened: &Opened,
         slice: &str,
         wm: &Watermark,
-        dir: &Path,
+        dir: &LakePath,
         force: bool,
         report: &mut RunReport,
     ) -> Result<()> {
@@ -575,7 +563,7 @@ impl Ingestor {
         let t0 = Instant::now();
         let mut fresh: Option<RecordBatch> = None;
         if !bronze_done {
-            let files = data_files(dir, source.format)?;
+            let files = data_files(dir, source.format).await?;
             report.files_read += files.len();
             let columns = match &source.schema {
                 Some(s) => Some(
@@ -586,16 +574,27 @@ impl Ingestor {
                 None => None,
             };
             // Lineage names files relative to the lake, so a moved lake keeps its meaning.
-            let files2: Vec<(PathBuf, String)> = files
-                .iter()
-                .map(|f| {
-                    let rel = f.strip_prefix(&self.lake).unwrap_or(f);
-                    (f.clone(), rel.display().to_string())
-                })
-                .collect();
+            // Local files are streamed from disk; remote ones are fetched first.
+            let mut inputs: Vec<(read::Input, String)> = Vec::with_capacity(files.len());
+            for f in &files {
+                let shown = self.lake.relative(&f.location);
+                let input = match self.lake.local_path() {
+                    Some(root) => read::Input::File(root.join(&shown)),
+                    None => {
+                        let fetch =
+                            async { self.lake.store().get(&f.location).await?.bytes().await };
+                        read::Input::Bytes(
+                            fetch
+                                .await
+                                .map_err(|e| IngestError::Config(format!("{shown}: {e}")))?,
+                        )
+                    }
+                };
+                inputs.push((input, shown));
+            }
             let source2 = source.clone();
             let data: SliceData =
-                tokio::task::spawn_blocking(move || read::read_slice(&files2, &source2, columns))
+                tokio::task::spawn_blocking(move || read::read_slice(&inputs, &source2, columns))
                     .await
                     .map_err(|e| IngestError::Config(format!("reader task: {e}")))??;
             let rows_in = data.batch.num_rows() as i64 + data.rejects.len() as i64;
@@ -1096,13 +1095,9 @@ async fn count(ctx: &SessionContext, sql: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-async fn append_log(path: &Path, name: &str, batch: RecordBatch) -> Result<()> {
-    std::fs::create_dir_all(path).map_err(|e| IngestError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let url = deltalake::ensure_table_uri(path.to_string_lossy())?;
-    DeltaTable::try_from_url(url)
+async fn append_log(path: &LakePath, name: &str, batch: RecordBatch) -> Result<()> {
+    path.create()?;
+    DeltaTable::try_from_url(path.url().clone())
         .await?
         .write(vec![batch])
         .with_save_mode(SaveMode::Append)
@@ -1175,26 +1170,28 @@ pub async fn run_loop(
         }
     };
     let wake = Arc::new(tokio::sync::Notify::new());
-    let landing = ingestor.lake.join("landing");
-    let _ = std::fs::create_dir_all(&landing);
-    let w2 = wake.clone();
-    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        // Deliveries create, write and rename; reading the files (our own pass) is no reason
-        // for another pass.
-        if ev.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
-            w2.notify_one();
+    // A local landing zone is watched; an object store's is polled every `interval`.
+    let _watcher = ingestor.lake.join("landing").local_path().and_then(|landing| {
+        let _ = std::fs::create_dir_all(&landing);
+        let w2 = wake.clone();
+        let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            // Deliveries create, write and rename; reading the files (our own pass) is no
+            // reason for another pass.
+            if ev.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+                w2.notify_one();
+            }
+        });
+        match watcher {
+            Ok(mut w) => match w.watch(&landing, notify::RecursiveMode::Recursive) {
+                Ok(()) => Some(w),
+                Err(e) => {
+                    warn!(error = %e, "not watching the landing zone; polling every {interval:?}");
+                    None
+                }
+            },
+            Err(_) => None,
         }
     });
-    let _watcher = match watcher {
-        Ok(mut w) => match w.watch(&landing, notify::RecursiveMode::Recursive) {
-            Ok(()) => Some(w),
-            Err(e) => {
-                warn!(error = %e, "not watching the landing zone; polling every {interval:?}");
-                None
-            }
-        },
-        Err(_) => None,
-    };
     loop {
         match ingestor.run_once(&Selection::default()).await {
             Ok(r) => after_pass(&r),

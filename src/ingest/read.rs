@@ -5,7 +5,6 @@
 //! (vectorized); a value the cast turns into NULL was not valid for its type.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -194,30 +193,47 @@ pub fn type_name(t: &DataType) -> String {
     }
 }
 
-fn open(path: &Path) -> Result<Box<dyn Read>, IngestError> {
-    let f = std::fs::File::open(path).map_err(|e| IngestError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let name = path.to_string_lossy();
-    Ok(if name.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
+/// One file of a slice: on local disk (streamed) or already fetched from an object store.
+pub enum Input {
+    File(std::path::PathBuf),
+    Bytes(bytes::Bytes),
+}
+
+impl Input {
+    fn len(&self) -> u64 {
+        match self {
+            Input::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Input::Bytes(b) => b.len() as u64,
+        }
+    }
+}
+
+fn open(input: &Input, shown: &str) -> Result<Box<dyn Read>, IngestError> {
+    let raw: Box<dyn Read> = match input {
+        Input::File(path) => Box::new(std::fs::File::open(path).map_err(|e| IngestError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?),
+        Input::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
+    };
+    Ok(if shown.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(raw)))
     } else {
-        Box::new(BufReader::new(f))
+        Box::new(BufReader::new(raw))
     })
 }
 
 /// Reads the files of one slice.
 /// `files`: each file's path and the name recorded for it (relative to the lake root).
 pub fn read_slice(
-    files: &[(std::path::PathBuf, String)],
+    files: &[(Input, String)],
     source: &SourceConfig,
     columns: Option<Vec<(String, DataType)>>,
 ) -> Result<SliceData, IngestError> {
     let mut c = Collector::new(columns, source.on_schema_change);
     let mut bytes = 0u64;
     for (path, shown) in files {
-        bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        bytes += path.len();
         let shown = shown.as_str();
         match source.format {
             SourceFormat::Csv => read_csv(path, shown, source, &mut c)?,
@@ -229,7 +245,7 @@ pub fn read_slice(
 }
 
 fn read_csv(
-    path: &Path,
+    path: &Input,
     shown: &str,
     source: &SourceConfig,
     c: &mut Collector,
@@ -244,7 +260,7 @@ fn read_csv(
         .has_headers(false)
         .delimiter(delimiter)
         .flexible(true)
-        .from_reader(open(path)?);
+        .from_reader(open(path, shown)?);
     let mut records = reader.records();
     let mapping: Vec<usize> = if source.csv.header {
         match records.next() {
@@ -293,8 +309,8 @@ fn read_csv(
     Ok(())
 }
 
-fn read_json(path: &Path, shown: &str, c: &mut Collector) -> Result<(), IngestError> {
-    let reader = BufReader::new(open(path)?);
+fn read_json(path: &Input, shown: &str, c: &mut Collector) -> Result<(), IngestError> {
+    let reader = BufReader::new(open(path, shown)?);
     for (n, line) in reader.lines().enumerate() {
         let line_no = n as i64 + 1;
         let line = line.map_err(|e| IngestError::Unreadable(format!("{shown}:{line_no}: {e}")))?;
@@ -325,15 +341,21 @@ fn read_json(path: &Path, shown: &str, c: &mut Collector) -> Result<(), IngestEr
     Ok(())
 }
 
-fn read_parquet(path: &Path, shown: &str, c: &mut Collector) -> Result<(), IngestError> {
+fn read_parquet(path: &Input, shown: &str, c: &mut Collector) -> Result<(), IngestError> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let f = std::fs::File::open(path).map_err(|e| IngestError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .and_then(|b| b.build())
-        .map_err(|e| IngestError::Unreadable(format!("{shown}: {e}")))?;
+    let reader = match path {
+        Input::File(p) => {
+            let f = std::fs::File::open(p).map_err(|e| IngestError::Io {
+                path: p.to_path_buf(),
+                source: e,
+            })?;
+            ParquetRecordBatchReaderBuilder::try_new(f).and_then(|b| b.build())
+        }
+        Input::Bytes(b) => {
+            ParquetRecordBatchReaderBuilder::try_new(b.clone()).and_then(|b| b.build())
+        }
+    }
+    .map_err(|e| IngestError::Unreadable(format!("{shown}: {e}")))?;
     let mut row = 0i64;
     for batch in reader {
         let batch = batch.map_err(|e| IngestError::Unreadable(format!("{shown}: {e}")))?;

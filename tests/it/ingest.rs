@@ -134,7 +134,7 @@ async fn first_load_rerun_update_late_slice_deletes_duplicates_and_expectations(
         "20260103T000000",
         "8,10,2026-01-02,1.00,new,2026-01-02 10:00:00,\n",
     );
-    let ing = Ingestor::new(lake.clone(), orders_config(&lake, ""));
+    let ing = Ingestor::new(lake.clone().into(), orders_config(&lake, ""));
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!(r.failed(), 0, "{r:?}");
     assert_eq!(r.files_read, 2);
@@ -234,7 +234,7 @@ async fn failed_expectation_publishes_nothing_and_runs_the_alert_hook() {
         "1",
         "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n",
     );
-    let ing = Ingestor::new(lake.clone(), config);
+    let ing = Ingestor::new(lake.clone().into(), config);
     assert_eq!(
         ing.run_once(&Selection::default()).await.unwrap().failed(),
         0
@@ -289,7 +289,7 @@ async fn schema_drift_fails_or_appends_new_columns() {
          1,10,2026-01-01,1.00,new,2026-01-01 10:00:00,,XMAS\n",
     )
     .unwrap();
-    let ing = Ingestor::new(lake.clone(), orders_config(&lake, ""));
+    let ing = Ingestor::new(lake.clone().into(), orders_config(&lake, ""));
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!(r.failed(), 1);
     assert!(
@@ -299,7 +299,7 @@ async fn schema_drift_fails_or_appends_new_columns() {
     let mut config = orders_config(&lake, "");
     config.sources.get_mut("orders").unwrap().on_schema_change =
         lakegate::config::SchemaChange::AppendNewColumns;
-    let ing = Ingestor::new(lake.clone(), config);
+    let ing = Ingestor::new(lake.clone().into(), config);
     let r = ing.run_once(&Selection::default()).await.unwrap();
     assert_eq!(r.failed(), 0, "{r:?}");
     let silver = rows(&lake.join("silver/orders")).await;

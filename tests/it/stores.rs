@@ -249,6 +249,155 @@ async fn lake_served_from_s3() {
     serve_from("s3://lake/warehouse", storage, secret).await;
 }
 
+/// The ingestion loop on an object-store lake: landing files in S3, `lakegate ingest --once`
+/// writes bronze, quarantine and silver there (conditional-put commits), a changed watermark
+/// re-ingests only its slice, and the lease is an object created and renewed with conditional
+/// puts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the S3 emulator: tests/stores/run.sh"]
+async fn ingestion_into_an_s3_lake() {
+    use lakegate::ingest::{LakePath, Lease};
+    let endpoint = emulator("LAKEGATE_TEST_S3");
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = format!("s3://lake/ingest{}", std::process::id());
+    let storage = BTreeMap::from([
+        ("aws_endpoint".to_string(), endpoint),
+        ("aws_region".to_string(), "us-east-1".to_string()),
+        ("aws_access_key_id".to_string(), "testing".to_string()),
+        (
+            "aws_secret_access_key".to_string(),
+            secret_file(dir.path(), "testing"),
+        ),
+        ("aws_allow_http".to_string(), "true".to_string()),
+    ]);
+    lakegate::storage::configure(&storage).unwrap();
+    let root = LakePath::open(&lakegate::storage::LakeUrl::parse(&lake).unwrap()).unwrap();
+    let deliver = |slice: &str, wm: &str, rows: &str| {
+        let at = root.join(&format!("landing/orders/{slice}/{wm}"));
+        let body = format!("id,day,status,amount\n{rows}");
+        async move { at.write("orders.csv", body.into()).await.unwrap() }
+    };
+    deliver(
+        "2026-01-01",
+        "v1",
+        "1,2026-01-01,new,10\n2,2026-01-01,paid,20\n3,2026-01-01,bogus,30\n",
+    )
+    .await;
+    deliver("2026-01-02", "v1", "4,2026-01-02,new,40\n").await;
+
+    let mut yaml = format!("lake: {lake}\nstorage:\n");
+    for (k, v) in &storage {
+        yaml.push_str(&format!("  {k}: \"{v}\"\n"));
+    }
+    yaml.push_str(
+        "sources:\n  orders:\n    format: csv\n    slice_column: day\n    \
+         schema: {id: bigint, day: date, status: text, amount: bigint}\n\
+         silver:\n  orders:\n    from: orders\n    unique_key: [id]\n    expectations:\n      \
+         - {name: known_status, expect: \"status IN ('new', 'paid')\", on_violation: quarantine}\n",
+    );
+    let config_path = dir.path().join("lakegate.yaml");
+    std::fs::write(&config_path, &yaml).unwrap();
+    let ingest = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_lakegate"))
+            .args(["ingest", "--once", "--config"])
+            .arg(&config_path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let first = ingest();
+    assert!(
+        first.contains("4 ok, 0 failed, 0 already current"),
+        "{first}"
+    );
+    // The lease was released at the end of the run.
+    assert!(
+        root.join("_lakegate")
+            .read("ingest.lease")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A new watermark of one slice: only that slice is ingested again.
+    deliver(
+        "2026-01-02",
+        "v2",
+        "4,2026-01-02,paid,41\n5,2026-01-02,new,50\n",
+    )
+    .await;
+    let second = ingest();
+    assert!(
+        second.contains("2 ok, 0 failed, 1 already current"),
+        "{second}"
+    );
+
+    let config = lakegate::config::Config::load(Some(&config_path), &Default::default()).unwrap();
+    let mut config = config;
+    config.sources.clear();
+    config.silver.clear();
+    config.listen = "127.0.0.1:0".into();
+    let server = lakegate::server::start(config).await.unwrap();
+    let c = crate::common::connect_to(&server, "lake").await.unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM bronze.orders").await, 5);
+    assert_eq!(count(&c, "SELECT count(*) FROM quarantine.orders").await, 1);
+    let rows: Vec<(i64, String, i64)> = c
+        .query(
+            "SELECT id, status, amount FROM silver.orders ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "new".into(), 10),
+            (2, "paid".into(), 20),
+            (4, "paid".into(), 41),
+            (5, "new".into(), 50)
+        ]
+    );
+
+    // The lease in the bucket: one holder at a time, released, and a dead holder's taken over.
+    let held = Lease::acquire(&root, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
+    let e = Lease::acquire(&root, Duration::from_secs(30), Duration::from_millis(600))
+        .await
+        .err()
+        .expect("second writer refused")
+        .to_string();
+    assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+    held.release().await;
+    let again = Lease::acquire(&root, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
+    again.release().await;
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let info = serde_json::json!({
+        "host": lakegate::ingest::hostname(), "pid": dead, "token": "x", "heartbeat": 4102444800u64
+    });
+    root.join("_lakegate")
+        .write("ingest.lease", info.to_string().into())
+        .await
+        .unwrap();
+    Lease::acquire(&root, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .expect("takes over a dead holder's lease")
+        .release()
+        .await;
+}
+
 /// The same over TLS with a private CA: `ca_certificate` names the PEM file; without it the
 /// store's certificate is not trusted and the lake does not load.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
