@@ -10,13 +10,13 @@
 //! IO goes through `storage::iceberg_io`, with the same `storage:` options and credentials.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use iceberg::io::FileIOBuilder;
 use iceberg::table::{StaticTable, Table};
-use iceberg::{Catalog, CatalogBuilder, TableIdent};
-use iceberg_datafusion::{IcebergCatalogProvider, IcebergStaticTableProvider};
+use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
+use iceberg_datafusion::IcebergStaticTableProvider;
 use tracing::{debug, warn};
 
 use crate::config::{IcebergCatalogConfig, IcebergConfig};
@@ -37,8 +37,56 @@ pub enum IcebergError {
 struct Mounted {
     name: String,
     catalog: Arc<dyn Catalog>,
-    /// The namespaces and tables as of the last refresh.
-    provider: RwLock<Option<Arc<IcebergCatalogProvider>>>,
+    /// The namespaces and their table names as of the last refresh.
+    listing: RwLock<Option<Arc<Listing>>>,
+    /// The last loaded state of each table read: reused while its metadata file is the same,
+    /// so the manifest list and manifests iceberg caches with it are not read again.
+    loaded: Arc<Mutex<HashMap<TableIdent, Table>>>,
+}
+
+/// namespace → table names.
+type Listing = BTreeMap<NamespaceIdent, Vec<String>>;
+
+/// Lists namespaces (nested ones too) and their tables: one request per namespace, no table
+/// metadata read.
+async fn list(catalog: &dyn Catalog) -> iceberg::Result<Listing> {
+    let mut out = Listing::new();
+    let mut todo = catalog.list_namespaces(None).await?;
+    while let Some(ns) = todo.pop() {
+        if out.contains_key(&ns) {
+            continue;
+        }
+        let tables = catalog.list_tables(&ns).await?;
+        out.insert(
+            ns.clone(),
+            tables.iter().map(|t| t.name().to_string()).collect(),
+        );
+        if out.len() < 10_000
+            && let Ok(children) = catalog.list_namespaces(Some(&ns)).await
+        {
+            todo.extend(children.into_iter().filter(|c| c != &ns));
+        }
+    }
+    Ok(out)
+}
+
+/// The current state of `ident`: one catalog call, and the cached `Table` (with its manifest
+/// cache) when the metadata file has not changed.
+async fn load(
+    catalog: &dyn Catalog,
+    loaded: &Mutex<HashMap<TableIdent, Table>>,
+    ident: &TableIdent,
+) -> iceberg::Result<Table> {
+    let fresh = catalog.load_table(ident).await?;
+    let mut cache = loaded.lock().expect("iceberg cache lock");
+    if let Some(t) = cache.get(ident)
+        && t.metadata_location().is_some()
+        && t.metadata_location() == fresh.metadata_location()
+    {
+        return Ok(t.clone());
+    }
+    cache.insert(ident.clone(), fresh.clone());
+    Ok(fresh)
 }
 
 type StaticEntry = (Table, Arc<dyn TableProvider>);
@@ -118,7 +166,8 @@ impl IcebergMounts {
             catalogs.push(Mounted {
                 name: name.clone(),
                 catalog: connect(name, c).await?,
-                provider: RwLock::new(None),
+                listing: RwLock::new(None),
+                loaded: Default::default(),
             });
         }
         let mut tables: BTreeMap<String, BTreeMap<String, StaticEntry>> = BTreeMap::new();
@@ -151,24 +200,32 @@ impl IcebergMounts {
         // The first listing must work: a wrong URI or credential is a startup error naming the
         // catalog, not an empty schema list (later refresh failures keep the last list).
         for m in &catalogs {
-            let p = IcebergCatalogProvider::try_new(m.catalog.clone())
+            let l = list(m.catalog.as_ref())
                 .await
                 .map_err(|e| IcebergError::Catalog {
                     name: m.name.clone(),
                     message: e.to_string(),
                 })?;
-            *m.provider.write().expect("iceberg lock") = Some(Arc::new(p));
+            *m.listing.write().expect("iceberg lock") = Some(Arc::new(l));
         }
         Ok(IcebergMounts { catalogs, tables })
     }
 
-    /// Re-reads each catalog's namespaces and tables; a catalog that fails keeps its last list.
+    /// Re-lists each catalog's namespaces and tables; a catalog that fails keeps its last list.
+    /// Tables dropped from the catalog leave the cache too.
     pub async fn refresh(&self) {
         for m in &self.catalogs {
-            match IcebergCatalogProvider::try_new(m.catalog.clone()).await {
-                Ok(p) => {
-                    debug!(catalog = %m.name, schemas = ?p.schema_names(), "iceberg catalog read");
-                    *m.provider.write().expect("iceberg lock") = Some(Arc::new(p));
+            match list(m.catalog.as_ref()).await {
+                Ok(l) => {
+                    debug!(catalog = %m.name, namespaces = l.len(), "iceberg catalog listed");
+                    m.loaded
+                        .lock()
+                        .expect("iceberg cache lock")
+                        .retain(|ident, _| {
+                            l.get(ident.namespace())
+                                .is_some_and(|t| t.iter().any(|n| n == ident.name()))
+                        });
+                    *m.listing.write().expect("iceberg lock") = Some(Arc::new(l));
                 }
                 Err(e) => {
                     warn!(catalog = %m.name, error = %e, "iceberg catalog refresh failed; keeping the last table list")
@@ -177,22 +234,14 @@ impl IcebergMounts {
         }
     }
 
-    /// `(schema, provider, catalog, namespace)` of every mounted namespace.
-    #[allow(clippy::type_complexity)]
-    fn namespaces(
-        &self,
-    ) -> Vec<(
-        String,
-        Arc<IcebergCatalogProvider>,
-        Arc<dyn Catalog>,
-        String,
-    )> {
+    /// `(schema, namespace, tables, mount)` of every mounted namespace.
+    fn namespaces(&self) -> Vec<(String, NamespaceIdent, Vec<String>, &Mounted)> {
         let mut out = Vec::new();
         for m in &self.catalogs {
-            if let Some(p) = m.provider.read().expect("iceberg lock").clone() {
-                for ns in p.schema_names() {
-                    let schema = format!("{}_{}", m.name, ns.replace('.', "_"));
-                    out.push((schema, p.clone(), m.catalog.clone(), ns));
+            if let Some(l) = m.listing.read().expect("iceberg lock").clone() {
+                for (ns, tables) in l.iter() {
+                    let schema = format!("{}_{}", m.name, ns.join("_"));
+                    out.push((schema, ns.clone(), tables.clone(), m));
                 }
             }
         }
@@ -208,13 +257,13 @@ impl IcebergMounts {
         self.namespaces()
             .into_iter()
             .find(|(s, ..)| s == name)
-            .and_then(|(_, p, catalog, ns)| {
-                let inner = p.schema(&ns)?;
-                Some(Arc::new(Namespace {
-                    inner,
-                    catalog,
-                    namespace: ns,
-                }) as Arc<dyn SchemaProvider>)
+            .map(|(_, namespace, tables, m)| {
+                Arc::new(Namespace {
+                    namespace,
+                    tables,
+                    catalog: m.catalog.clone(),
+                    loaded: m.loaded.clone(),
+                }) as Arc<dyn SchemaProvider>
             })
     }
 
@@ -258,14 +307,15 @@ impl IcebergMounts {
     }
 }
 
-/// A namespace as a schema. iceberg-datafusion lists `t$snapshots` and `t$manifests` next to
-/// each table; like Delta's `t$history`, lakegate resolves them (and the other suffixed names,
-/// see `iceberg_meta`) but does not list them, so `\dt` and JDBC `getTables` show each table
-/// once.
+/// A namespace as a schema: the tables listed at the last refresh. Each query loads the
+/// table's current snapshot (one catalog call; manifests come from the cached state while the
+/// metadata file is unchanged). `t@…` and `t$…` names (see `iceberg_meta`) are resolved but not
+/// listed, so `\dt` and JDBC `getTables` show each table once.
 struct Namespace {
-    inner: Arc<dyn SchemaProvider>,
+    namespace: NamespaceIdent,
+    tables: Vec<String>,
     catalog: Arc<dyn Catalog>,
-    namespace: String,
+    loaded: Arc<Mutex<HashMap<TableIdent, Table>>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -277,23 +327,15 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    /// `t@…` (time travel, branches and tags) and `t$…` (metadata tables) of a table here.
-    async fn suffixed(
-        &self,
-        base: &str,
-        r: super::travel::TableRef,
-    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        let ident = TableIdent::new(
-            iceberg::NamespaceIdent::new(self.namespace.clone()),
-            base.into(),
-        );
-        let Ok(table) = self.catalog.load_table(&ident).await else {
-            return Ok(None);
-        };
-        let full = format!("{}.{base}", self.namespace);
-        super::iceberg_meta::provider(table, &full, r)
+    fn has(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+
+    async fn load(&self, name: &str) -> datafusion::error::Result<Table> {
+        let ident = TableIdent::new(self.namespace.clone(), name.into());
+        load(self.catalog.as_ref(), &self.loaded, &ident)
             .await
-            .map(Some)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
     }
 }
 
@@ -304,25 +346,30 @@ impl SchemaProvider for Namespace {
     }
 
     fn table_names(&self) -> Vec<String> {
-        self.inner
-            .table_names()
-            .into_iter()
-            .filter(|t| !t.contains('$'))
-            .collect()
+        self.tables.clone()
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        // Suffixed names first: iceberg-datafusion's own `t$snapshots` ignores projections.
-        if let Some((base, r)) = super::travel::split(name)
-            && self.inner.table_exist(base)
-        {
-            return self.suffixed(base, r).await;
+        if self.has(name) {
+            let table = self.load(name).await?;
+            let provider = IcebergStaticTableProvider::try_new_from_table(table)
+                .await
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            return Ok(Some(Arc::new(provider)));
         }
-        self.inner.table(name).await
+        match super::travel::split(name) {
+            Some((base, r)) if self.has(base) => {
+                let table = self.load(base).await?;
+                let full = format!("{}.{base}", self.namespace.join("."));
+                super::iceberg_meta::provider(table, &full, r)
+                    .await
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
-            || super::travel::split(name).is_some_and(|(b, _)| self.inner.table_exist(b))
+        self.has(name) || super::travel::split(name).is_some_and(|(b, _)| self.has(b))
     }
 }
