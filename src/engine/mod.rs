@@ -206,13 +206,11 @@ impl Engine {
         ctx.register_catalog(database, provider.clone());
         // Scans of a cloud lake resolve files through the runtime's registry (delta-rs keys its
         // own per table; DataFusion's pushdown paths ask for the bucket URL).
+        // The bucket keeps the URL's user part: `abfss://container@account…` names its
+        // container there (DataFusion's registry key drops it, which is fine for one lake).
         let root = catalog.root().url();
         if root.scheme() != "file"
-            && let Ok(bucket) = url::Url::parse(&format!(
-                "{}://{}/",
-                root.scheme(),
-                root.host_str().unwrap_or_default()
-            ))
+            && let Ok(bucket) = url::Url::parse(&format!("{}/", &root[..url::Position::BeforePath]))
             && let Ok((store, _)) = crate::storage::store_for(&bucket, &Default::default())
         {
             ctx.register_object_store(&bucket, store);

@@ -457,6 +457,38 @@ async fn lake_served_from_azure_blob() {
     serve_from("az://lake/warehouse", storage, key).await;
 }
 
+/// Azure with a container SAS token instead of the account key, and the lake given in ADLS
+/// Gen2's `abfss://container@account.dfs.core.windows.net/path` form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Azurite: tests/stores/run.sh"]
+async fn lake_served_from_azure_with_a_sas_token_and_an_abfss_url() {
+    emulator("AZURITE_BLOB_STORAGE_URL");
+    let sas = emulator("LAKEGATE_TEST_AZURE_SAS");
+    let dir = tempfile::TempDir::new().unwrap();
+    let storage = BTreeMap::from([
+        (
+            "azure_storage_account_name".to_string(),
+            "devstoreaccount1".to_string(),
+        ),
+        (
+            "azure_storage_sas_key".to_string(),
+            secret_file(dir.path(), &sas),
+        ),
+        ("azure_storage_use_emulator".to_string(), "true".to_string()),
+    ]);
+    let sig = sas
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sig="))
+        .expect("a SAS has a signature")
+        .to_string();
+    serve_from(
+        "abfss://lake@devstoreaccount1.dfs.core.windows.net/sas",
+        storage,
+        &sig,
+    )
+    .await;
+}
+
 /// Literal secrets in `storage:` are refused at config load, naming the key.
 #[test]
 fn literal_storage_secrets_are_config_errors() {

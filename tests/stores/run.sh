@@ -67,6 +67,17 @@ for attempt in range(100):
         time.sleep(0.2)
 print("emulators ready: Azurite", az, "moto", s3, "moto over TLS", s3tls)
 PY
+# A container SAS token (read, write, delete, list) for the SAS-authenticated Azure test.
+LAKEGATE_TEST_AZURE_SAS=$("$CACHE/venv/bin/python" - << 'PY'
+from datetime import datetime, timedelta, timezone
+from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+print(generate_container_sas("devstoreaccount1", "lake", account_key=key,
+      permission=ContainerSasPermissions(read=True, add=True, create=True, write=True, delete=True, list=True),
+      expiry=datetime.now(timezone.utc) + timedelta(days=1)))
+PY
+)
+export LAKEGATE_TEST_AZURE_SAS
 export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$AZ_PORT"
 export LAKEGATE_TEST_S3="http://127.0.0.1:$S3_PORT"
 export LAKEGATE_TEST_S3_TLS="https://127.0.0.1:$S3_TLS_PORT"
