@@ -141,6 +141,9 @@ fn version_cache() -> &'static std::sync::Mutex<VersionCache> {
 /// most-recently-used cache keyed by location, table id and version: a version's content
 /// never changes, and a table rewritten at the same path has another id.
 async fn at_version(entry: &TableEntry, v: i64) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    if v == entry.version {
+        return Ok(entry.provider());
+    }
     let id = entry
         .table
         .snapshot()

@@ -386,6 +386,7 @@ impl Engine {
             settings,
             access,
             cursors: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            explain_requests: Mutex::new(None),
         }
     }
 }
@@ -495,6 +496,9 @@ pub struct Session {
     access: Arc<crate::auth::Access>,
     /// Open SQL cursors (DECLARE), by name.
     cursors: tokio::sync::Mutex<std::collections::HashMap<String, Cursor>>,
+    /// Object-store requests made while planning the last EXPLAIN ANALYZE (table metadata,
+    /// time-travel log replay); its run adds to them.
+    explain_requests: Mutex<Option<Arc<crate::storage::RequestCounts>>>,
 }
 
 impl Session {
@@ -545,10 +549,17 @@ impl Session {
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
         let catalog_only = names::is_catalog_only(&statement);
         names::rewrite(&mut statement, catalog_only);
+        let analyze = matches!(statement, Statement::Explain { analyze: true, .. });
         let state = self.ctx.state();
-        let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
-            .await?;
+        let planning = state.statement_to_plan(DfStatement::Statement(Box::new(statement)));
+        let plan = if analyze {
+            let counts = Arc::new(crate::storage::RequestCounts::default());
+            let plan = crate::storage::counting_requests_into(counts.clone(), planning).await;
+            *self.explain_requests.lock().expect("explain lock") = Some(counts);
+            plan?
+        } else {
+            planning.await?
+        };
         verify_read_only(&plan)?;
         let plan = access::apply_row_filters(plan, &self.access, &self.ctx, &self.engine.database)?;
         Ok(plan)
@@ -586,8 +597,18 @@ impl Session {
         // (from planning on: execution tasks are spawned when the stream is created) and
         // report them as one more row of the plan output.
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let (batches, requests) =
-            crate::storage::counting_requests(async move { df.collect().await }).await;
+        let requests = self
+            .explain_requests
+            .lock()
+            .expect("explain lock")
+            .take()
+            .unwrap_or_default();
+        let batches =
+            crate::storage::counting_requests_into(
+                requests.clone(),
+                async move { df.collect().await },
+            )
+            .await;
         let mut batches = batches?;
         if let [plan_type, plan] = schema
             .fields()

@@ -364,8 +364,16 @@ tokio::task_local! {
 /// spawns for it (see [`install_request_tracing`]).
 pub async fn counting_requests<F: std::future::Future>(f: F) -> (F::Output, Arc<RequestCounts>) {
     let counts = Arc::new(RequestCounts::default());
-    let out = QUERY_REQUESTS.scope(counts.clone(), f).await;
+    let out = counting_requests_into(counts.clone(), f).await;
     (out, counts)
+}
+
+/// Runs `f`, adding its requests to `counts`.
+pub async fn counting_requests_into<F: std::future::Future>(
+    counts: Arc<RequestCounts>,
+    f: F,
+) -> F::Output {
+    QUERY_REQUESTS.scope(counts, f).await
 }
 
 /// DataFusion runs scans in tasks it spawns; this hook carries the current query's request

@@ -156,6 +156,16 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
     .await;
     let gets = requests.get("get").copied().unwrap_or(0);
     assert!(gets > 0, "{requests:?}");
+    // Planning's requests count too: TIMESTAMP AS OF lists the table's commits.
+    let requests = explain_requests(
+        &c,
+        "EXPLAIN ANALYZE SELECT count(*) FROM gold.events FOR TIMESTAMP AS OF '2999-01-01'",
+    )
+    .await;
+    assert!(
+        requests.get("list").copied().unwrap_or(0) > 0,
+        "{requests:?}"
+    );
 
     // A third commit is served after a refresh.
     assert_eq!(append(&table, 150, 25).await, 2);
