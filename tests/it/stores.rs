@@ -692,6 +692,50 @@ async fn check_iceberg(c: &tokio_postgres::Client, schema: &str, facts: &serde_j
     );
 }
 
+/// The SQL catalog on PostgreSQL (sqlx's postgres driver, `$1` binds) instead of sqlite: the
+/// same pyiceberg tables, written through SQLAlchemy/psycopg2 into a throwaway PostgreSQL 15.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and pyiceberg: tests/stores/run.sh"]
+async fn iceberg_sql_catalog_on_postgresql() {
+    let python = emulator("LAKEGATE_TEST_PYTHON");
+    let pg = emulator("LAKEGATE_TEST_PG");
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().join("ice");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = Command::new(&python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/stores/iceberg_writer.py"
+        ))
+        .arg(&root)
+        .arg("--pg")
+        .arg(&pg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let mut config = crate::common::config(&lake);
+    config.iceberg.catalogs.insert(
+        "pg".into(),
+        lakegate::config::IcebergCatalogConfig {
+            kind: "sql".into(),
+            uri: pg,
+            warehouse: Some(format!("file://{}/warehouse", root.display())),
+            catalog_name: Some("lakecat".into()),
+            properties: Default::default(),
+        },
+    );
+    let server = lakegate::server::start(config).await.unwrap();
+    let c = crate::common::connect_to(&server, "lake").await.unwrap();
+    check_iceberg(&c, "pg_sales", &facts).await;
+}
+
 /// An Iceberg warehouse in S3 (moto): pyiceberg writes it through pyarrow's S3 filesystem;
 /// lakegate reads it through its own object stores (`storage::iceberg_io`) with the lake's
 /// `storage:` options, from the SQL catalog and from a metadata file in the bucket.

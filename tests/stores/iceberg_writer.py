@@ -9,8 +9,9 @@
   it must stay);
 - sales.events: partition evolution, identity(region) then day(ts), with data in both specs.
 
-usage: iceberg_writer.py ROOT [more] [--s3 ENDPOINT]: the catalog is ROOT/catalog.db; the
-warehouse is ROOT/warehouse, or s3://lake/<ROOT's name> on an S3-compatible ENDPOINT.
+usage: iceberg_writer.py ROOT [more] [--s3 ENDPOINT] [--pg URL]: the catalog is ROOT/catalog.db
+(or the PostgreSQL database at URL); the warehouse is ROOT/warehouse, or s3://lake/<ROOT's name>
+on an S3-compatible ENDPOINT.
 
 Prints JSON with the expected facts, computed here with pyarrow or plain Python, for the Rust
 test to compare against."""
@@ -162,7 +163,10 @@ if "--s3" in args:
         "s3.secret-access-key": "testing",
         "s3.region": "us-east-1",
     }
-cat = SqlCatalog("lakecat", uri=f"sqlite:///{root}/catalog.db", **props)
+uri = f"sqlite:///{root}/catalog.db"
+if "--pg" in args:
+    uri = args[args.index("--pg") + 1].replace("postgres://", "postgresql+psycopg2://", 1)
+cat = SqlCatalog("lakecat", uri=uri, **props)
 if "more" in args:
     # A table created while lakegate serves the catalog.
     t = cat.create_table("sales.more", schema=pa.schema([("k", pa.int64())]))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Object-store and Iceberg tier: starts Azurite (Azure Blob, npm) and moto (S3-compatible,
-# PyPI) on loopback, creates the `lake` container and bucket, and runs the ignored `stores`
-# tests against them; the Iceberg test writes its tables with pyiceberg from the same venv.
-# Emulators and their installs are cached in ~/.cache/lakegate-stores.
+# Object-store and Iceberg tier: starts Azurite (Azure Blob, npm), moto (S3-compatible, PyPI;
+# plain and over TLS with a private CA) and a throwaway PostgreSQL 15 (Debian's, for the Iceberg
+# SQL catalog on PostgreSQL) on loopback, creates the `lake` container and buckets, and runs the
+# ignored `stores` tests against them; the Iceberg tests write their tables with pyiceberg from
+# the same venv. Emulators and their installs are cached in ~/.cache/lakegate-stores.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${LAKEGATE_STORES_CACHE:-$HOME/.cache/lakegate-stores}
@@ -11,23 +12,41 @@ if [ ! -x "$CACHE/node_modules/.bin/azurite-blob" ]; then
   echo "installing azurite (npm)"
   (cd "$CACHE" && npm install --silent --no-audit --no-fund azurite@3 > /dev/null)
 fi
-if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob, pyiceberg, pyiceberg_core" 2> /dev/null; then
-  echo "installing moto[server], azure-storage-blob and pyiceberg (PyPI)"
+if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob, pyiceberg, pyiceberg_core, psycopg2" 2> /dev/null; then
+  echo "installing moto[server], azure-storage-blob, pyiceberg and psycopg2 (PyPI)"
   python3 -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob "pyiceberg[sql-sqlite,pyarrow,pyiceberg-core]"
+  # pyiceberg is pinned: iceberg_writer.py commits delete files through its internal writers.
+  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob "pyiceberg[sql-sqlite,sql-postgres,pyarrow,pyiceberg-core]==0.12.0" psycopg2-binary
+fi
+PG_BIN=/usr/lib/postgresql/15/bin
+if [ ! -x "$PG_BIN/initdb" ]; then
+  echo "installing postgresql-15 (Debian)"
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-15 > /dev/null
 fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 AZ_PORT=$(free_port)
 S3_PORT=$(free_port)
 S3_TLS_PORT=$(free_port)
+PG_PORT=$(free_port)
 DATA=$(mktemp -d)
+chmod 755 "$DATA"
 pids=()
+# initdb refuses to run as root: the cluster then belongs to `postgres`.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
+  as_pg "$PG_BIN/pg_ctl" -D "$DATA/pg/data" -m immediate stop > /dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
   wait 2> /dev/null || true
   rm -rf "$DATA" 2> /dev/null || true
 }
 trap cleanup EXIT
+mkdir -p "$DATA/pg"
+[ "$(id -u)" = 0 ] && chown postgres "$DATA/pg"
+as_pg "$PG_BIN/initdb" -D "$DATA/pg/data" -U postgres --auth=trust -E UTF8 > /dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$DATA/pg/data" -l "$DATA/pg/log" -w start \
+  -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$DATA/pg -c fsync=off" > /dev/null
 "$CACHE/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --location "$DATA/azurite" \
   --skipApiVersionCheck --loose --disableTelemetry > "$DATA/azurite.log" 2>&1 &
 pids+=($!)
@@ -49,22 +68,30 @@ openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -
 pids+=($!)
 "$CACHE/venv/bin/python" - "$AZ_PORT" "$S3_PORT" "$S3_TLS_PORT" "$TLS/ca.pem" << 'PY'
 import ssl, sys, time, urllib.request
+from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 az, s3, s3tls, ca = sys.argv[1:5]
 key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
         f"BlobEndpoint=http://127.0.0.1:{az}/devstoreaccount1;")
-for attempt in range(100):
-    try:
-        BlobServiceClient.from_connection_string(conn).create_container("lake")
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{s3}/lake", method="PUT"))
-        urllib.request.urlopen(urllib.request.Request(f"https://127.0.0.1:{s3tls}/lake", method="PUT"),
-                               context=ssl.create_default_context(cafile=ca))
-        break
-    except Exception as e:
-        if attempt == 99:
-            raise
-        time.sleep(0.2)
+def ready(step):
+    # Each emulator starts at its own pace; a step that already happened counts as done.
+    for attempt in range(150):
+        try:
+            step()
+            return
+        except ResourceExistsError:
+            return
+        except Exception:
+            if attempt == 149:
+                raise
+            time.sleep(0.2)
+
+
+ready(lambda: BlobServiceClient.from_connection_string(conn).create_container("lake"))
+ready(lambda: urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{s3}/lake", method="PUT")))
+ready(lambda: urllib.request.urlopen(urllib.request.Request(f"https://127.0.0.1:{s3tls}/lake", method="PUT"),
+                                     context=ssl.create_default_context(cafile=ca)))
 print("emulators ready: Azurite", az, "moto", s3, "moto over TLS", s3tls)
 PY
 # A container SAS token (read, write, delete, list) for the SAS-authenticated Azure test.
@@ -81,6 +108,7 @@ export LAKEGATE_TEST_AZURE_SAS
 export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$AZ_PORT"
 export LAKEGATE_TEST_S3="http://127.0.0.1:$S3_PORT"
 export LAKEGATE_TEST_S3_TLS="https://127.0.0.1:$S3_TLS_PORT"
+export LAKEGATE_TEST_PG="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 export LAKEGATE_TEST_CA="$TLS/ca.pem"
 export LAKEGATE_TEST_PYTHON="$CACHE/venv/bin/python"
 cd "$ROOT"
