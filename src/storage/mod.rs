@@ -209,11 +209,31 @@ pub fn store_for(
     url: &Url,
     extra: &HashMap<String, String>,
 ) -> Result<(Arc<dyn ObjectStore>, ObjectPath), object_store::Error> {
-    let store = build_store(url, options_for(extra))?;
-    let store = Arc::new(Counted {
-        inner: Arc::from(store),
-        scheme: url.scheme().to_string(),
-    });
+    let options = options_for(extra);
+    // One client per bucket and options: every table of a lake shares its connection pool
+    // (delta-rs asks for a store per table it opens).
+    let mut key: Vec<(&String, &String)> = options.iter().collect();
+    key.sort();
+    let key = format!("{}|{key:?}", &url[..url::Position::BeforePath]);
+    static STORES: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Arc<dyn ObjectStore>>>> =
+        std::sync::OnceLock::new();
+    let stores = STORES.get_or_init(Default::default);
+    let cached = stores.lock().expect("stores lock").get(&key).cloned();
+    let store = match cached {
+        Some(s) => s,
+        None => {
+            let built: Arc<dyn ObjectStore> = Arc::new(Counted {
+                inner: Arc::from(build_store(url, options)?),
+                scheme: url.scheme().to_string(),
+            });
+            stores
+                .lock()
+                .expect("stores lock")
+                .entry(key)
+                .or_insert(built)
+                .clone()
+        }
+    };
     // object_store 0.12 drops the first path segment of `az://container/a/b` (it reads az URLs
     // as account/container/path) while its builder takes the host as the container; the path
     // is the URL path for every cloud scheme.

@@ -7,7 +7,8 @@
   and an equality delete file, committed as delete manifests through pyiceberg's own manifest
   and snapshot writers, then a re-insert of an equality-deleted key (newer sequence number, so
   it must stay);
-- sales.events: partition evolution, identity(region) then day(ts), with data in both specs.
+- sales.events: partition evolution, identity(region) then day(ts), with data in both specs;
+- sales.dropped: a column dropped after a write.
 
 usage: iceberg_writer.py ROOT [more] [--s3 ENDPOINT] [--pg URL]: the catalog is ROOT/catalog.db
 (or the PostgreSQL database at URL); the warehouse is ROOT/warehouse, or s3://lake/<ROOT's name>
@@ -195,6 +196,15 @@ t = cat.load_table("sales.orders")
 t.append(pa.table({"id": [7], "region": ["US"], "total": [70.0], "note": ["audit"]}, schema=t.schema().as_arrow()), branch="audit")
 t = cat.load_table("sales.orders")
 audit_rows = t.scan().use_ref("audit").to_arrow().num_rows
+# A dropped column: old files still hold it, reads must not.
+dropped_schema = pa.schema([("a", pa.int64()), ("b", pa.string()), ("c", pa.float64())])
+dt = cat.create_table("sales.dropped", schema=dropped_schema)
+dt.append(pa.table({"a": [1, 2], "b": ["x", "y"], "c": [1.0, 2.0]}, schema=dropped_schema))
+with dt.update_schema() as u:
+    u.delete_column("b")
+dt = cat.load_table("sales.dropped")
+dt.append(pa.table({"a": [3], "c": [3.0]}, schema=dt.schema().as_arrow()))
+dropped = dt.scan().to_arrow()
 mor = write_mor(cat, root)
 events = write_events(cat)
 print(json.dumps({
@@ -202,6 +212,7 @@ print(json.dumps({
     "history": len(t.metadata.snapshot_log),
     "files": t.inspect.files().num_rows,
     "mor": mor,
+    "dropped": {"rows": dropped.num_rows, "sum_c": pc.sum(dropped["c"]).as_py(), "columns": dropped.column_names},
     "events": events,
     "rows": rows.num_rows,
     "sum_total": pc.sum(rows["total"]).as_py(),
