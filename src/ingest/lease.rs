@@ -110,35 +110,12 @@ impl Lease {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = read(&path);
-                    let stale = match &holder {
-                        None => true,
-                        Some(h) if h.host == info.host && !alive(h.pid) => {
-                            info!(
-                                pid = h.pid,
-                                "taking over the ingest lease of a process that is gone"
-                            );
-                            true
-                        }
-                        Some(h) if now().saturating_sub(h.heartbeat) > ttl.as_secs() => {
-                            warn!(host = %h.host, pid = h.pid, "taking over an expired ingest lease");
-                            true
-                        }
-                        Some(_) => false,
-                    };
-                    if stale {
+                    if is_stale(holder.as_ref(), &info, ttl) {
                         let _ = std::fs::remove_file(&path);
                         continue;
                     }
                     if started.elapsed() >= wait {
-                        let h = holder.expect("holder read");
-                        return Err(IngestError::Leased(format!(
-                            "the lake is being ingested by pid {} on {} (lease {}, heartbeat {} s ago); \
-                             only one writer runs per lake",
-                            h.pid,
-                            h.host,
-                            path.display(),
-                            now().saturating_sub(h.heartbeat)
-                        )));
+                        return Err(held_by(holder.as_ref(), &path.display().to_string()));
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }

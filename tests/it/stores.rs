@@ -44,6 +44,25 @@ async fn append(table: &url::Url, from: i64, n: i64) -> i64 {
         .unwrap()
 }
 
+/// The first column of every row, as i64.
+async fn ids(c: &tokio_postgres::Client, sql: &str) -> Vec<i64> {
+    c.query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A JSON array of integers.
+fn json_ids(v: &serde_json::Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect()
+}
+
 async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[])
         .await
@@ -742,20 +761,9 @@ async fn check_iceberg(c: &tokio_postgres::Client, schema: &str, facts: &serde_j
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), facts["rows"].as_i64().unwrap());
     assert_eq!(row.get::<_, f64>(1), facts["sum_total"].as_f64().unwrap());
-    let ids: Vec<i64> = c
-        .query(&format!("SELECT id FROM {schema}.mor ORDER BY id"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let want: Vec<i64> = facts["mor"]["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, want);
+    let got = ids(c, &format!("SELECT id FROM {schema}.mor ORDER BY id")).await;
+    let want = json_ids(&facts["mor"]["ids"]);
+    assert_eq!(got, want);
     assert_eq!(
         count(
             c,
@@ -1042,20 +1050,9 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), facts["rows"].as_i64().unwrap());
     assert_eq!(row.get::<_, f64>(1), facts["sum_total"].as_f64().unwrap());
-    let ids: Vec<i64> = c
-        .query("SELECT id FROM ice_sales.orders ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let want: Vec<i64> = facts["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, want);
+    let got = ids(&c, "SELECT id FROM ice_sales.orders ORDER BY id").await;
+    let want = json_ids(&facts["ids"]);
+    assert_eq!(got, want);
     let rows = c
         .query(
             "SELECT id, total, note FROM ice_sales.orders WHERE id IN (1, 6) ORDER BY id",
@@ -1208,20 +1205,9 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
     // Merge-on-read deletes: a position delete file and an equality delete file, then a
     // re-insert of an equality-deleted key, which stays (newer sequence number).
     let mor = &facts["mor"];
-    let ids: Vec<i64> = c
-        .query("SELECT id FROM ice_sales.mor ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let want: Vec<i64> = mor["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, want);
+    let got = ids(&c, "SELECT id FROM ice_sales.mor ORDER BY id").await;
+    let want = json_ids(&mor["ids"]);
+    assert_eq!(got, want);
     assert_eq!(
         c.query_one("SELECT name FROM ice_sales.mor WHERE id = 7", &[])
             .await
