@@ -633,14 +633,19 @@ fn literal_storage_secrets_are_config_errors() {
     );
 }
 
-/// Runs tests/stores/iceberg_writer.py into `root`; returns the facts it prints.
-fn write_iceberg(python: &str, root: &std::path::Path) -> serde_json::Value {
+/// Runs tests/stores/iceberg_writer.py into `root` (with `args`); returns the facts it prints.
+fn write_iceberg(python: &str, root: &std::path::Path, args: &[&str]) -> serde_json::Value {
     std::fs::create_dir_all(root).unwrap();
     let writer = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/stores/iceberg_writer.py"
     );
-    let out = Command::new(python).arg(writer).arg(root).output().unwrap();
+    let out = Command::new(python)
+        .arg(writer)
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -660,7 +665,7 @@ async fn iceberg_tables_from_a_rest_catalog() {
     let python = emulator("LAKEGATE_TEST_PYTHON");
     let dir = tempfile::TempDir::new().unwrap();
     let root = dir.path().join("ice");
-    let facts = write_iceberg(&python, &root);
+    let facts = write_iceberg(&python, &root, &[]);
     let mut rest = Command::new(&python)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -840,22 +845,7 @@ async fn iceberg_sql_catalog_on_postgresql() {
     let dir = tempfile::TempDir::new().unwrap();
     let root = dir.path().join("ice");
     std::fs::create_dir_all(&root).unwrap();
-    let out = Command::new(&python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/stores/iceberg_writer.py"
-        ))
-        .arg(&root)
-        .arg("--pg")
-        .arg(&pg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = write_iceberg(&python, &root, &["--pg", &pg]);
     let lake = dir.path().join("lake");
     std::fs::create_dir_all(&lake).unwrap();
     let mut config = crate::common::config(&lake);
@@ -885,23 +875,7 @@ async fn iceberg_warehouse_in_s3() {
     let dir = tempfile::TempDir::new().unwrap();
     let root = dir.path().join(format!("ice{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
-    let writer = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/stores/iceberg_writer.py"
-    );
-    let out = Command::new(&python)
-        .arg(writer)
-        .arg(&root)
-        .arg("--s3")
-        .arg(&endpoint)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = write_iceberg(&python, &root, &["--s3", &endpoint]);
     let metadata = facts["metadata_location"].as_str().unwrap().to_string();
     assert!(metadata.starts_with("s3://lake/"), "{metadata}");
 
@@ -1007,7 +981,7 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
     let python = emulator("LAKEGATE_TEST_PYTHON");
     let dir = tempfile::TempDir::new().unwrap();
     let root = dir.path().join("ice");
-    let facts = write_iceberg(&python, &root);
+    let facts = write_iceberg(&python, &root, &[]);
     let writer = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/stores/iceberg_writer.py"
