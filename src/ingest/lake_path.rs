@@ -62,9 +62,16 @@ impl LakePath {
 
     /// A sub-folder (`rel` may hold several segments: `_lakegate/gold`).
     pub fn join(&self, rel: &str) -> LakePath {
+        // Names come from listings as the store's raw segments: appended as they are, not
+        // re-encoded (`child` would turn a folder `a%3Ab` into `a%253Ab`, which is not there).
         let mut path = self.path.clone();
         for part in rel.split('/').filter(|p| !p.is_empty()) {
-            path = path.child(part);
+            let raw = if path.as_ref().is_empty() {
+                part.to_string()
+            } else {
+                format!("{path}/{part}")
+            };
+            path = ObjectPath::parse(&raw).unwrap_or_else(|_| path.child(part));
         }
         LakePath {
             url: self.url.join(rel),
@@ -93,6 +100,14 @@ impl LakePath {
     /// A file of this folder, as an object path.
     pub fn file(&self, name: &str) -> ObjectPath {
         self.path.child(name)
+    }
+
+    /// Where `file` of a local lake is on disk.
+    pub fn local_file(&self, file: &ObjectPath) -> Option<PathBuf> {
+        self.local_path()?;
+        object_store::local::LocalFileSystem::new()
+            .path_to_filesystem(file)
+            .ok()
     }
 
     /// `a/b/c` of `file` relative to this folder (for lineage and messages).

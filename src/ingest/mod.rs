@@ -578,8 +578,8 @@ impl Ingestor {
             let mut inputs: Vec<(read::Input, String)> = Vec::with_capacity(files.len());
             for f in &files {
                 let shown = self.lake.relative(&f.location);
-                let input = match self.lake.local_path() {
-                    Some(root) => read::Input::File(root.join(&shown)),
+                let input = match self.lake.local_file(&f.location) {
+                    Some(path) => read::Input::File(path),
                     None => {
                         let fetch =
                             async { self.lake.store().get(&f.location).await?.bytes().await };

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -29,7 +29,6 @@ impl StorageFactory for ObjectStoreStorageFactory {
         Ok(Arc::new(ObjectStoreStorage {
             inner: Arc::new(Inner {
                 options: iceberg_options(config.props()),
-                stores: Mutex::new(HashMap::new()),
             }),
         }))
     }
@@ -67,9 +66,9 @@ fn iceberg_options(props: &HashMap<String, String>) -> HashMap<String, String> {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Object-store options from the catalog's Iceberg properties (`storage::store_for` adds
+    /// lakegate.yaml's and caches one client per bucket and options).
     options: HashMap<String, String>,
-    /// One store per scheme and bucket/container (`s3://bucket`), built on first use.
-    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
 /// Iceberg `Storage` on object_store. Not meant to be serialized (iceberg requires the
@@ -85,39 +84,38 @@ fn io_err(path: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl ObjectStoreStorage {
+    /// The store and key of an Iceberg location. Iceberg stores locations as literal keys
+    /// (`ts=10%3A00` is the object's name, not an escape), so the key is taken from the string
+    /// as it is, never URL-decoded.
     fn resolve(&self, location: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
-        let url = match Url::parse(location) {
-            Ok(u) if u.scheme().len() > 1 => u,
-            // A bare path (or a Windows drive letter) is local.
-            _ => Url::from_file_path(location)
-                .map_err(|_| io_err(location, "not an absolute path or URL"))?,
-        };
-        if url.scheme() == "file" {
-            let path = ObjectPath::from_url_path(url.path()).map_err(|e| io_err(location, e))?;
-            let store = self.cached("file://".into(), || {
-                Ok(Arc::new(object_store::local::LocalFileSystem::new()))
-            })?;
+        let local = location
+            .strip_prefix("file://")
+            .or_else(|| location.strip_prefix("file:"))
+            .or_else(|| location.starts_with('/').then_some(location));
+        if let Some(rest) = local {
+            // As iceberg's LocalFsStorage reads it: `file:///p`, `file://p` and `file:/p` are `/p`.
+            let fs = if rest.starts_with('/') {
+                rest.to_string()
+            } else {
+                format!("/{rest}")
+            };
+            let path = ObjectPath::from_absolute_path(&fs).map_err(|e| io_err(location, e))?;
+            static LOCAL: std::sync::OnceLock<Arc<dyn ObjectStore>> = std::sync::OnceLock::new();
+            let store = LOCAL
+                .get_or_init(|| Arc::new(object_store::local::LocalFileSystem::new()))
+                .clone();
             return Ok((store, path));
         }
-        let key = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-        let (store, path) =
-            super::store_for(&url, &self.inner.options).map_err(|e| io_err(location, e))?;
-        let store = self.cached(key, || Ok(store))?;
+        let (scheme, rest) = location
+            .split_once("://")
+            .ok_or_else(|| io_err(location, "not an absolute path or URL"))?;
+        let (authority, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket =
+            Url::parse(&format!("{scheme}://{authority}/")).map_err(|e| io_err(location, e))?;
+        let (store, _) =
+            super::store_for(&bucket, &self.inner.options).map_err(|e| io_err(location, e))?;
+        let path = ObjectPath::parse(key).map_err(|e| io_err(location, e))?;
         Ok((store, path))
-    }
-
-    fn cached(
-        &self,
-        key: String,
-        build: impl FnOnce() -> Result<Arc<dyn ObjectStore>>,
-    ) -> Result<Arc<dyn ObjectStore>> {
-        let mut stores = self.inner.stores.lock().expect("iceberg stores lock");
-        if let Some(s) = stores.get(&key) {
-            return Ok(s.clone());
-        }
-        let s = build()?;
-        stores.insert(key, s.clone());
-        Ok(s)
     }
 }
 
@@ -269,6 +267,15 @@ mod tests {
             input.reader().await.unwrap().read(2..5).await.unwrap(),
             "234"
         );
+        // Names are literal: `%3A` is part of the file name, as Iceberg writers escape values.
+        let odd = format!("file://{}/ts=10%3A00/x.bin", dir.path().display());
+        io.new_output(&odd)
+            .unwrap()
+            .write(Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        assert!(dir.path().join("ts=10%3A00/x.bin").is_file());
+        assert_eq!(io.new_input(&odd).unwrap().read().await.unwrap(), "x");
         let bare = format!("{}/a/b.bin", dir.path().display());
         assert_eq!(
             io.new_input(&bare).unwrap().read().await.unwrap(),

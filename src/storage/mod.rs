@@ -97,13 +97,17 @@ impl LakeUrl {
         &self.url
     }
 
-    /// The child location `rel` (a relative `a/b` path) as a directory URL.
+    /// The child location `rel` (a relative `a/b` path) as a directory URL. Each segment is
+    /// a name, percent-encoded as needed (a folder called `http:` or `a%3Ab` stays a folder).
     pub fn join(&self, rel: &str) -> LakeUrl {
-        let rel = rel.trim_matches('/');
-        let url = self
-            .url
-            .join(&format!("{rel}/"))
-            .expect("relative path joins");
+        let mut url = self.url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty();
+            for part in rel.split('/').filter(|p| !p.is_empty()) {
+                segments.push(part);
+            }
+            segments.push("");
+        }
         LakeUrl { url }
     }
 

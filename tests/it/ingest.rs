@@ -670,3 +670,31 @@ async fn gold_models_are_refreshed_per_changed_slice() {
         .await
     );
 }
+
+/// Landing names are taken as they are: a watermark folder with `%`, `:` and a space in its
+/// name (Hive-style escaping, timestamps) is read, and lineage names the file as it is on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_names_with_escapes_and_spaces_are_read_as_they_are() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let file = deliver(
+        &lake,
+        "2026-03-01",
+        "ts=10%3A00 v:2",
+        "21,10,2026-03-01,3.00,new,2026-03-01 10:00:00,\n\
+         22,11,2026-03-01,4.00,paid,2026-03-01 10:00:00,\n",
+    );
+    assert!(file.is_file());
+    let ing = Ingestor::new(lake.clone().into(), orders_config(&lake, ""));
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert_eq!(r.failed(), 0, "{r:?}");
+    assert_eq!(r.files_read, 1);
+    assert_eq!(silver_ids(&lake).await, ["21:3.00", "22:4.00"]);
+    let bronze = rows(&lake.join("bronze/orders")).await;
+    assert!(
+        bronze.iter().all(|l| l
+            .contains("_source_file=landing/orders/2026-03-01/ts=10%3A00 v:2/orders.csv")
+            && l.contains("_watermark=ts=10%3A00 v:2")),
+        "{bronze:?}"
+    );
+}
