@@ -56,7 +56,15 @@ async fn list(catalog: &dyn Catalog) -> iceberg::Result<Listing> {
         if out.contains_key(&ns) {
             continue;
         }
-        let tables = catalog.list_tables(&ns).await?;
+        // One namespace that cannot be listed (e.g. a SQL catalog with `a.b` but no `a` row)
+        // is skipped, not the whole catalog.
+        let tables = match catalog.list_tables(&ns).await {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(namespace = %ns.join("."), error = %e, "iceberg namespace not listed");
+                continue;
+            }
+        };
         out.insert(
             ns.clone(),
             tables.iter().map(|t| t.name().to_string()).collect(),
@@ -79,9 +87,12 @@ async fn load(
 ) -> iceberg::Result<Table> {
     let fresh = catalog.load_table(ident).await?;
     let mut cache = loaded.lock().expect("iceberg cache lock");
+    // Same metadata file and same storage credentials (REST catalogs may vend short-lived
+    // ones with each load): the cached state, with its manifests, is still right.
     if let Some(t) = cache.get(ident)
         && t.metadata_location().is_some()
         && t.metadata_location() == fresh.metadata_location()
+        && t.file_io().config().props() == fresh.file_io().config().props()
     {
         return Ok(t.clone());
     }
@@ -122,7 +133,10 @@ async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog
             .map_err(err)?;
         props.insert(k.clone(), value);
     }
-    props.insert("uri".into(), c.uri.clone());
+    // The URI may hold a password (postgres://user:pw@host/db): a ${ENV} or file: reference.
+    let uri = crate::config::resolve_secret(&format!("iceberg.catalogs.{name}.uri"), &c.uri)
+        .map_err(err)?;
+    props.insert("uri".into(), uri.clone());
     if let Some(w) = &c.warehouse {
         props.insert("warehouse".into(), w.clone());
     }
@@ -130,7 +144,7 @@ async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog
     let storage = Arc::new(ObjectStoreStorageFactory);
     match c.kind.as_str() {
         "sql" => {
-            let style = if c.uri.starts_with("sqlite") {
+            let style = if uri.starts_with("sqlite") {
                 "QMark"
             } else {
                 "DollarNumeric"

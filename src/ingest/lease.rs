@@ -33,6 +33,8 @@ pub struct Lease {
     at: At,
     info: LeaseInfo,
     stop: CancellationToken,
+    /// Set by the heartbeat when another writer took the lease over.
+    lost: Arc<std::sync::atomic::AtomicBool>,
 }
 
 enum At {
@@ -129,10 +131,12 @@ impl Lease {
         }
         crate::metrics::metrics().ingest_lease_held.set(1);
         let stop = CancellationToken::new();
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let lease = Lease {
             at: At::Local(path.clone()),
             info: info.clone(),
             stop: stop.clone(),
+            lost: lost.clone(),
         };
         // Heartbeat: rewrite the file (atomically) while we hold it.
         let beat = (ttl / 3).max(Duration::from_secs(1));
@@ -158,6 +162,7 @@ impl Lease {
                     }
                     _ => {
                         warn!("the ingest lease was taken over by another writer");
+                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
                         break;
                     }
                 }
@@ -204,6 +209,13 @@ impl Lease {
                 Err(e) => return Err(fail(e)),
             };
             let (meta, holder) = current;
+            // Our own record: a create the store retried after it had succeeded.
+            if holder.as_ref().is_some_and(|h| h.token == info.token) {
+                break UpdateVersion {
+                    e_tag: meta.e_tag,
+                    version: meta.version,
+                };
+            }
             if is_stale(holder.as_ref(), &info, ttl) {
                 let expected = UpdateVersion {
                     e_tag: meta.e_tag,
@@ -231,10 +243,16 @@ impl Lease {
         };
         crate::metrics::metrics().ingest_lease_held.set(1);
         let stop = CancellationToken::new();
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let beat = (ttl / 3).max(Duration::from_secs(1));
         {
-            let (store, path, info, stop) =
-                (store.clone(), path.clone(), info.clone(), stop.clone());
+            let (store, path, info, stop, lost) = (
+                store.clone(),
+                path.clone(),
+                info.clone(),
+                stop.clone(),
+                lost.clone(),
+            );
             tokio::spawn(async move {
                 let mut version = version;
                 loop {
@@ -259,6 +277,7 @@ impl Lease {
                         Err(object_store::Error::Precondition { .. })
                         | Err(object_store::Error::NotFound { .. }) => {
                             warn!("the ingest lease was taken over by another writer");
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
                             break;
                         }
                         Err(e) => warn!(error = %e, "ingest lease heartbeat failed"),
@@ -270,11 +289,17 @@ impl Lease {
             at: At::Remote { store, path },
             info,
             stop,
+            lost,
         })
     }
 
     pub fn holder(&self) -> &LeaseInfo {
         &self.info
+    }
+
+    /// Whether another writer took the lease over (this writer must stop writing).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Lets go of the lease now (Drop does too, but cannot wait for an object store).

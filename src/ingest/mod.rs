@@ -1154,20 +1154,25 @@ pub async fn run_loop(
     use notify::Watcher;
     let ttl = ingestor.config.ingest.lease_ttl;
     let interval = ingestor.config.ingest.interval;
-    let _lease = loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            l = Lease::acquire(&ingestor.lake, ttl, Duration::ZERO) => match l {
-                Ok(l) => break l,
-                Err(e) => {
-                    warn!(error = %e, "ingestion waits for the lease");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(interval) => {}
+    let acquire = || async {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                l = Lease::acquire(&ingestor.lake, ttl, Duration::ZERO) => match l {
+                    Ok(l) => return Some(l),
+                    Err(e) => {
+                        warn!(error = %e, "ingestion waits for the lease");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return None,
+                            _ = tokio::time::sleep(interval) => {}
+                        }
                     }
                 }
             }
         }
+    };
+    let Some(mut lease) = acquire().await else {
+        return;
     };
     let wake = Arc::new(tokio::sync::Notify::new());
     // A local landing zone is watched; an object store's is polled every `interval`.
@@ -1193,6 +1198,13 @@ pub async fn run_loop(
         }
     });
     loop {
+        // A writer whose lease was taken over stops writing and queues for it again.
+        if lease.is_lost() {
+            let Some(l) = acquire().await else {
+                return;
+            };
+            lease = l;
+        }
         match ingestor.run_once(&Selection::default()).await {
             Ok(r) => after_pass(&r),
             Err(e) => warn!(error = %e, "ingest pass failed"),
@@ -1206,4 +1218,6 @@ pub async fn run_loop(
             }
         }
     }
+    // Let go now: a lease object left behind would hold a restarted writer off for the TTL.
+    lease.release().await;
 }

@@ -230,12 +230,12 @@ pub fn store_for(
                 inner: Arc::from(build_store(url, options)?),
                 scheme: url.scheme().to_string(),
             });
-            stores
-                .lock()
-                .expect("stores lock")
-                .entry(key)
-                .or_insert(built)
-                .clone()
+            let mut stores = stores.lock().expect("stores lock");
+            // Bounded: catalogs that vend short-lived credentials make a new key per refresh.
+            if stores.len() >= 64 && !stores.contains_key(&key) {
+                stores.clear();
+            }
+            stores.entry(key).or_insert(built).clone()
         }
     };
     // object_store 0.12 drops the first path segment of `az://container/a/b` (it reads az URLs

@@ -332,9 +332,21 @@ async fn one_writer_per_lake_and_a_dead_holder_is_taken_over() {
         "host": lakegate::ingest::hostname(), "pid": dead, "token": "x", "heartbeat": 4102444800u64
     });
     std::fs::write(lake.join("_lakegate/ingest.lease"), info.to_string()).unwrap();
-    Lease::acquire(lake, Duration::from_secs(30), Duration::ZERO)
+    let lease = Lease::acquire(lake, Duration::from_secs(3), Duration::ZERO)
         .await
         .expect("takes over a dead holder's lease");
+    // Taken over behind its back: the next heartbeat (every TTL/3) notices, and the writer
+    // knows to stop.
+    assert!(!lease.is_lost());
+    let other = serde_json::json!({
+        "host": "elsewhere", "pid": 1, "token": "theirs", "heartbeat": 4102444800u64
+    });
+    std::fs::write(lake.join("_lakegate/ingest.lease"), other.to_string()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !lease.is_lost() {
+        assert!(std::time::Instant::now() < deadline, "takeover not noticed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn crash_lake(root: &Path) -> PathBuf {
