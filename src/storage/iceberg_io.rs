@@ -29,6 +29,7 @@ impl StorageFactory for ObjectStoreStorageFactory {
         Ok(Arc::new(ObjectStoreStorage {
             inner: Arc::new(Inner {
                 options: iceberg_options(config.props()),
+                stores: Default::default(),
             }),
         }))
     }
@@ -69,6 +70,9 @@ struct Inner {
     /// Object-store options from the catalog's Iceberg properties (`storage::store_for` adds
     /// lakegate.yaml's and caches one client per bucket and options).
     options: HashMap<String, String>,
+    /// `scheme://authority/` (user part included: abfss names its container there) → store,
+    /// so reading a file does not rebuild the option set `store_for` keys on.
+    stores: std::sync::Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
 /// Iceberg `Storage` on object_store. Not meant to be serialized (iceberg requires the
@@ -110,11 +114,29 @@ impl ObjectStoreStorage {
             .split_once("://")
             .ok_or_else(|| io_err(location, "not an absolute path or URL"))?;
         let (authority, key) = rest.split_once('/').unwrap_or((rest, ""));
-        let bucket =
-            Url::parse(&format!("{scheme}://{authority}/")).map_err(|e| io_err(location, e))?;
-        let (store, _) =
-            super::store_for(&bucket, &self.inner.options).map_err(|e| io_err(location, e))?;
         let path = ObjectPath::parse(key).map_err(|e| io_err(location, e))?;
+        let bucket = format!("{scheme}://{authority}/");
+        let cached = self
+            .inner
+            .stores
+            .lock()
+            .expect("stores lock")
+            .get(&bucket)
+            .cloned();
+        let store = match cached {
+            Some(s) => s,
+            None => {
+                let url = Url::parse(&bucket).map_err(|e| io_err(location, e))?;
+                let (store, _) =
+                    super::store_for(&url, &self.inner.options).map_err(|e| io_err(location, e))?;
+                self.inner
+                    .stores
+                    .lock()
+                    .expect("stores lock")
+                    .insert(bucket, store.clone());
+                store
+            }
+        };
         Ok((store, path))
     }
 }
