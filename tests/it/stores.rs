@@ -249,6 +249,20 @@ async fn explain_requests(c: &tokio_postgres::Client, sql: &str) -> BTreeMap<Str
         .collect()
 }
 
+/// moto's S3 options, the secret key given as a `file:` reference.
+fn s3_options(endpoint: String, dir: &std::path::Path, secret: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("aws_endpoint".to_string(), endpoint),
+        ("aws_region".to_string(), "us-east-1".to_string()),
+        ("aws_access_key_id".to_string(), "testing".to_string()),
+        (
+            "aws_secret_access_key".to_string(),
+            secret_file(dir, secret),
+        ),
+        ("aws_allow_http".to_string(), "true".to_string()),
+    ])
+}
+
 fn emulator(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run tests/stores/run.sh"))
 }
@@ -265,16 +279,7 @@ async fn lake_served_from_s3() {
     let endpoint = emulator("LAKEGATE_TEST_S3");
     let dir = tempfile::TempDir::new().unwrap();
     let secret = "s3-secret-key-never-logged";
-    let storage = BTreeMap::from([
-        ("aws_endpoint".to_string(), endpoint),
-        ("aws_region".to_string(), "us-east-1".to_string()),
-        ("aws_access_key_id".to_string(), "testing".to_string()),
-        (
-            "aws_secret_access_key".to_string(),
-            secret_file(dir.path(), secret),
-        ),
-        ("aws_allow_http".to_string(), "true".to_string()),
-    ]);
+    let storage = s3_options(endpoint, dir.path(), secret);
     serve_from("s3://lake/warehouse", storage, secret).await;
 }
 
@@ -289,16 +294,7 @@ async fn ingestion_into_an_s3_lake() {
     let endpoint = emulator("LAKEGATE_TEST_S3");
     let dir = tempfile::TempDir::new().unwrap();
     let lake = format!("s3://lake/ingest{}", std::process::id());
-    let storage = BTreeMap::from([
-        ("aws_endpoint".to_string(), endpoint),
-        ("aws_region".to_string(), "us-east-1".to_string()),
-        ("aws_access_key_id".to_string(), "testing".to_string()),
-        (
-            "aws_secret_access_key".to_string(),
-            secret_file(dir.path(), "testing"),
-        ),
-        ("aws_allow_http".to_string(), "true".to_string()),
-    ]);
+    let storage = s3_options(endpoint, dir.path(), "testing");
     lakegate::storage::configure(&storage).unwrap();
     let root = LakePath::open(&lakegate::storage::LakeUrl::parse(&lake).unwrap()).unwrap();
     let deliver = |slice: &str, wm: &str, rows: &str| {
@@ -882,16 +878,7 @@ async fn iceberg_warehouse_in_s3() {
     let lake = dir.path().join("lake");
     std::fs::create_dir_all(lake.join("gold")).unwrap();
     let mut config = crate::common::config(&lake);
-    config.storage = BTreeMap::from([
-        ("aws_endpoint".to_string(), endpoint),
-        ("aws_region".to_string(), "us-east-1".to_string()),
-        ("aws_access_key_id".to_string(), "testing".to_string()),
-        (
-            "aws_secret_access_key".to_string(),
-            secret_file(dir.path(), "testing"),
-        ),
-        ("aws_allow_http".to_string(), "true".to_string()),
-    ]);
+    config.storage = s3_options(endpoint, dir.path(), "testing");
     config.iceberg.catalogs.insert(
         "s3ice".into(),
         lakegate::config::IcebergCatalogConfig {
