@@ -184,6 +184,9 @@ impl Lease {
         let body =
             |i: &LeaseInfo| PutPayload::from(serde_json::to_vec(i).expect("lease serializes"));
         let started = std::time::Instant::now();
+        let beat = (ttl / 3).max(Duration::from_secs(1));
+        // A record another host's clock calls expired, and when we first saw it (our clock).
+        let mut suspect: Option<(Option<String>, std::time::Instant)> = None;
         let version = loop {
             match store
                 .put_opts(&path, body(&info), PutMode::Create.into())
@@ -216,7 +219,27 @@ impl Lease {
                     version: meta.version,
                 };
             }
-            if is_stale(holder.as_ref(), &info, ttl) {
+            let mut take = holder.is_none() || gone_here(holder.as_ref(), &info);
+            if !take && expired(holder.as_ref(), ttl) {
+                // Clocks of two hosts may differ: take over only once the record has also stood
+                // still for longer than a heartbeat period by our own clock.
+                match &suspect {
+                    Some((etag, since)) if *etag == meta.e_tag => {
+                        if since.elapsed() > beat + Duration::from_secs(1) {
+                            take = true;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                    }
+                    _ => {
+                        suspect = Some((meta.e_tag.clone(), std::time::Instant::now()));
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+            }
+            if take {
                 let expected = UpdateVersion {
                     e_tag: meta.e_tag,
                     version: meta.version,
@@ -244,7 +267,6 @@ impl Lease {
         crate::metrics::metrics().ingest_lease_held.set(1);
         let stop = CancellationToken::new();
         let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let beat = (ttl / 3).max(Duration::from_secs(1));
         {
             let (store, path, info, stop, lost) = (
                 store.clone(),
@@ -332,23 +354,30 @@ fn new_info() -> LeaseInfo {
     }
 }
 
-/// Whether the lease `holder` may be taken over by `me`.
+/// Whether the lease `holder` may be taken over by `me` (local leases: one host, one clock).
 fn is_stale(holder: Option<&LeaseInfo>, me: &LeaseInfo, ttl: Duration) -> bool {
-    match holder {
-        None => true,
-        Some(h) if h.host == me.host && !alive(h.pid) => {
-            info!(
-                pid = h.pid,
-                "taking over the ingest lease of a process that is gone"
-            );
-            true
-        }
-        Some(h) if now().saturating_sub(h.heartbeat) > ttl.as_secs() => {
-            warn!(host = %h.host, pid = h.pid, "taking over an expired ingest lease");
-            true
-        }
-        Some(_) => false,
+    holder.is_none() || gone_here(holder, me) || expired(holder, ttl)
+}
+
+/// The holder ran on this host and its process is gone.
+fn gone_here(holder: Option<&LeaseInfo>, me: &LeaseInfo) -> bool {
+    let gone = holder.is_some_and(|h| h.host == me.host && !alive(h.pid));
+    if let (true, Some(h)) = (gone, holder) {
+        info!(
+            pid = h.pid,
+            "taking over the ingest lease of a process that is gone"
+        );
     }
+    gone
+}
+
+/// The holder's last heartbeat is older than the TTL by this host's clock.
+fn expired(holder: Option<&LeaseInfo>, ttl: Duration) -> bool {
+    let old = holder.is_some_and(|h| now().saturating_sub(h.heartbeat) > ttl.as_secs());
+    if let (true, Some(h)) = (old, holder) {
+        warn!(host = %h.host, pid = h.pid, "the ingest lease's heartbeat is older than the TTL");
+    }
+    old
 }
 
 fn held_by(holder: Option<&LeaseInfo>, at: &str) -> IngestError {

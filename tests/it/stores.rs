@@ -421,6 +421,22 @@ async fn ingestion_into_an_s3_lake() {
         .expect("takes over a dead holder's lease")
         .release()
         .await;
+    // Another host's expired lease: taken over only after the record has also stood still for
+    // a heartbeat period by our own clock (TTL 3 s: heartbeats every 1 s, so over 2 s).
+    let info = serde_json::json!({
+        "host": "elsewhere", "pid": 1, "token": "theirs", "heartbeat": 0u64
+    });
+    root.join("_lakegate")
+        .write("ingest.lease", info.to_string().into())
+        .await
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    Lease::acquire(&root, Duration::from_secs(3), Duration::ZERO)
+        .await
+        .expect("takes over an expired lease")
+        .release()
+        .await;
+    assert!(t0.elapsed() >= Duration::from_secs(2), "{:?}", t0.elapsed());
 }
 
 /// The same over TLS with a private CA: `ca_certificate` names the PEM file; without it the
