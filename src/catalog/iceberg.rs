@@ -45,7 +45,7 @@ struct Mounted {
 }
 
 /// namespace → table names.
-type Listing = BTreeMap<NamespaceIdent, Vec<String>>;
+type Listing = BTreeMap<NamespaceIdent, Arc<Vec<String>>>;
 
 /// Lists namespaces (nested ones too) and their tables: one request per namespace, no table
 /// metadata read.
@@ -67,7 +67,7 @@ async fn list(catalog: &dyn Catalog) -> iceberg::Result<Listing> {
         };
         out.insert(
             ns.clone(),
-            tables.iter().map(|t| t.name().to_string()).collect(),
+            Arc::new(tables.iter().map(|t| t.name().to_string()).collect()),
         );
         if out.len() < 10_000
             && let Ok(children) = catalog.list_namespaces(Some(&ns)).await
@@ -248,8 +248,9 @@ impl IcebergMounts {
         }
     }
 
-    /// `(schema, namespace, tables, mount)` of every mounted namespace.
-    fn namespaces(&self) -> Vec<(String, NamespaceIdent, Vec<String>, &Mounted)> {
+    /// `(schema, namespace, tables, mount)` of every mounted namespace (table lists shared,
+    /// not copied: schema lookups run for every table a query names).
+    fn namespaces(&self) -> Vec<(String, NamespaceIdent, Arc<Vec<String>>, &Mounted)> {
         let mut out = Vec::new();
         for m in &self.catalogs {
             if let Some(l) = m.listing.read().expect("iceberg lock").clone() {
@@ -327,7 +328,7 @@ impl IcebergMounts {
 /// listed, so `\dt` and JDBC `getTables` show each table once.
 struct Namespace {
     namespace: NamespaceIdent,
-    tables: Vec<String>,
+    tables: Arc<Vec<String>>,
     catalog: Arc<dyn Catalog>,
     loaded: Arc<Mutex<HashMap<TableIdent, Table>>>,
 }
@@ -360,7 +361,7 @@ impl SchemaProvider for Namespace {
     }
 
     fn table_names(&self) -> Vec<String> {
-        self.tables.clone()
+        self.tables.to_vec()
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {

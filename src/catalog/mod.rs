@@ -306,19 +306,14 @@ impl LakeCatalog {
         path: &ObjectPath,
         previous: Option<Arc<TableEntry>>,
     ) -> Result<Option<Arc<TableEntry>>> {
-        // Any object under _delta_log/ makes a table. Only the first listing page is read: a
-        // full listing of a long log costs one request per 1,000 commits on every refresh.
+        // Any object under _delta_log/ makes a table.
         let log = path.child("_delta_log");
-        let has_log = match futures::StreamExt::next(&mut self.store.list(Some(&log))).await {
-            Some(Ok(_)) => true,
-            None | Some(Err(object_store::Error::NotFound { .. })) => false,
-            Some(Err(source)) => {
-                return Err(CatalogError::List {
-                    location: log.to_string(),
-                    source,
-                });
-            }
-        };
+        let has_log = crate::storage::has_objects(self.store.as_ref(), &log)
+            .await
+            .map_err(|source| CatalogError::List {
+                location: log.to_string(),
+                source,
+            })?;
         if !has_log {
             return Ok(None);
         }

@@ -120,16 +120,13 @@ pub async fn import(
     if let Some(path) = location.local_path() {
         std::fs::create_dir_all(&path).map_err(|e| IngestError::Io { path, source: e })?;
     }
-    // A table exists when its log has any object (one listing page, local or remote).
+    // A table exists when its log has any object (local or remote).
     let (store, root) = location
         .object_store()
         .map_err(|e| IngestError::Config(e.to_string()))?;
-    let log = root.child("_delta_log");
-    let exists = match futures::StreamExt::next(&mut store.list(Some(&log))).await {
-        Some(Ok(_)) => true,
-        None | Some(Err(object_store::Error::NotFound { .. })) => false,
-        Some(Err(e)) => return Err(IngestError::Config(format!("{location}: {e}"))),
-    };
+    let exists = crate::storage::has_objects(store.as_ref(), &root.child("_delta_log"))
+        .await
+        .map_err(|e| IngestError::Config(format!("{location}: {e}")))?;
     let url = location.url().clone();
     let delta = if exists {
         deltalake::open_table(url).await?

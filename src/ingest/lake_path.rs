@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, PutPayload};
 
@@ -131,11 +130,9 @@ impl LakePath {
 
     /// Whether anything is stored under the folder (one listing page at most).
     pub async fn has_objects(&self) -> Result<bool> {
-        match self.store.list(Some(&self.path)).next().await {
-            Some(Ok(_)) => Ok(true),
-            None | Some(Err(object_store::Error::NotFound { .. })) => Ok(false),
-            Some(Err(e)) => Err(store_err(self, e)),
-        }
+        crate::storage::has_objects(self.store.as_ref(), &self.path)
+            .await
+            .map_err(|e| store_err(self, e))
     }
 
     /// Whether this folder holds a Delta table.

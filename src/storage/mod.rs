@@ -208,6 +208,19 @@ fn options_for(extra: &HashMap<String, String>) -> HashMap<String, String> {
     options
 }
 
+/// Whether anything is stored under `prefix`, reading one listing page at most (a full listing
+/// of a long Delta log costs one request per 1,000 commits).
+pub async fn has_objects(
+    store: &dyn ObjectStore,
+    prefix: &ObjectPath,
+) -> Result<bool, object_store::Error> {
+    match futures::StreamExt::next(&mut store.list(Some(prefix))).await {
+        Some(Ok(_)) => Ok(true),
+        None | Some(Err(object_store::Error::NotFound { .. })) => Ok(false),
+        Some(Err(e)) => Err(e),
+    }
+}
+
 /// The store holding `url` and the path inside it.
 pub fn store_for(
     url: &Url,

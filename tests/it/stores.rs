@@ -44,8 +44,11 @@ async fn append(table: &url::Url, from: i64, n: i64) -> i64 {
         .unwrap()
 }
 
-/// The first column of every row, as i64.
-async fn ids(c: &tokio_postgres::Client, sql: &str) -> Vec<i64> {
+/// The first column of every row.
+async fn column<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    c: &tokio_postgres::Client,
+    sql: &str,
+) -> Vec<T> {
     c.query(sql, &[])
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
@@ -778,7 +781,7 @@ async fn check_iceberg(c: &tokio_postgres::Client, schema: &str, facts: &serde_j
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), facts["rows"].as_i64().unwrap());
     assert_eq!(row.get::<_, f64>(1), facts["sum_total"].as_f64().unwrap());
-    let got = ids(c, &format!("SELECT id FROM {schema}.mor ORDER BY id")).await;
+    let got: Vec<i64> = column(c, &format!("SELECT id FROM {schema}.mor ORDER BY id")).await;
     let want = json_ids(&facts["mor"]["ids"]);
     assert_eq!(got, want);
     assert_eq!(
@@ -825,19 +828,10 @@ async fn check_iceberg(c: &tokio_postgres::Client, schema: &str, facts: &serde_j
         (row.get::<_, i64>(0), row.get::<_, f64>(1)),
         (d["rows"].as_i64().unwrap(), d["sum_c"].as_f64().unwrap())
     );
-    let columns: Vec<String> = c
-        .query(
-            &format!(
+    let columns: Vec<String> = column(&c, &format!(
                 "SELECT column_name FROM information_schema.columns \
                  WHERE table_schema = '{schema}' AND table_name = 'dropped' ORDER BY ordinal_position"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+            )).await;
     let want: Vec<String> = d["columns"]
         .as_array()
         .unwrap()
@@ -1027,7 +1021,7 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), facts["rows"].as_i64().unwrap());
     assert_eq!(row.get::<_, f64>(1), facts["sum_total"].as_f64().unwrap());
-    let got = ids(&c, "SELECT id FROM ice_sales.orders ORDER BY id").await;
+    let got: Vec<i64> = column(&c, "SELECT id FROM ice_sales.orders ORDER BY id").await;
     let want = json_ids(&facts["ids"]);
     assert_eq!(got, want);
     let rows = c
@@ -1055,17 +1049,12 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
     // The metadata-file table, in a Delta zone.
     assert_eq!(count(&c, "SELECT count(*) FROM gold.orders_v5").await, 5);
     // Listed where BI tools look.
-    let listed: Vec<String> = c
-        .query(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+    let listed: Vec<String> = column(
+        &c,
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables \
              WHERE table_schema IN ('ice_sales', 'gold') ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    )
+    .await;
     assert_eq!(
         listed,
         vec![
@@ -1182,7 +1171,7 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
     // Merge-on-read deletes: a position delete file and an equality delete file, then a
     // re-insert of an equality-deleted key, which stays (newer sequence number).
     let mor = &facts["mor"];
-    let got = ids(&c, "SELECT id FROM ice_sales.mor ORDER BY id").await;
+    let got: Vec<i64> = column(&c, "SELECT id FROM ice_sales.mor ORDER BY id").await;
     let want = json_ids(&mor["ids"]);
     assert_eq!(got, want);
     assert_eq!(
@@ -1196,16 +1185,11 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
         count(&c, "SELECT count(*) FROM ice_sales.mor WHERE id > 5").await,
         want.iter().filter(|i| **i > 5).count() as i64
     );
-    let contents: Vec<i32> = c
-        .query(
-            "SELECT content FROM ice_sales.\"mor$files\" ORDER BY content",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let contents: Vec<i32> = column(
+        &c,
+        "SELECT content FROM ice_sales.\"mor$files\" ORDER BY content",
+    )
+    .await;
     let want: Vec<i32> = mor["file_contents"]
         .as_array()
         .unwrap()
