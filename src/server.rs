@@ -51,14 +51,28 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .listen_addrs()
         .map_err(|message| Error::Startup(format!("listen: {message}")))?;
     let security = Arc::new(crate::auth::Security::from_config(&config)?);
-    if security.trust()
-        && let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback())
-    {
-        return Err(Error::Startup(format!(
-            "refusing to listen on {a}: it is not a loopback address and no users are \
-                 configured, so anyone who can reach it could read the lake; listen on \
-                 127.0.0.1 or ::1, or add `users:` (see `lakegate passwd`)"
-        )));
+    // Trust mode answers anyone who connects: every listener (the Postgres port and the
+    // status page, which shows tables and running SQL) stays on loopback.
+    let mut listeners = vec![("listen", addrs.clone())];
+    if let Some(h) = &config.http {
+        use std::net::ToSocketAddrs;
+        let http: Vec<SocketAddr> = h
+            .listen
+            .to_socket_addrs()
+            .map_err(|e| Error::Startup(format!("http.listen `{}`: {e}", h.listen)))?
+            .collect();
+        listeners.push(("http.listen", http));
+    }
+    if security.trust() {
+        for (key, addrs) in &listeners {
+            if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+                return Err(Error::Startup(format!(
+                    "refusing to listen on {a} ({key}): it is not a loopback address and no \
+                     users are configured, so anyone who can reach it could read the lake; \
+                     listen on 127.0.0.1 or ::1, or add `users:` (see `lakegate passwd`)"
+                )));
+            }
+        }
     }
     let tls = match &config.tls {
         Some(t) => crate::wire::tls::TlsSetup::from_config(t).map_err(Error::Startup)?,

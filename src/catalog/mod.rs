@@ -56,6 +56,7 @@ pub enum CatalogError {
 
 pub mod iceberg;
 mod iceberg_meta;
+pub mod identity;
 pub mod travel;
 
 /// The reader of a Delta table as lakegate serves it. Strings are read as `Utf8`, not
@@ -471,6 +472,32 @@ impl CatalogProvider for LakeCatalogProvider {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let schema = self.schema_unidentified(name)?;
+        // The catalog's own tables are not lake tables; access rules never name them.
+        if matches!(name, "pg_catalog" | "information_schema") {
+            return Some(schema);
+        }
+        Some(Arc::new(identity::IdentifiedSchema {
+            name: name.to_string(),
+            inner: schema,
+        }))
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        Ok(self
+            .extra
+            .write()
+            .expect("lock")
+            .insert(name.to_string(), schema))
+    }
+}
+
+impl LakeCatalogProvider {
+    fn schema_unidentified(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if let Some(s) = self.extra.read().expect("lock").get(name) {
             return Some(s.clone());
         }
@@ -488,18 +515,6 @@ impl CatalogProvider for LakeCatalogProvider {
                 zone: name.to_string(),
             })
         })
-    }
-
-    fn register_schema(
-        &self,
-        name: &str,
-        schema: Arc<dyn SchemaProvider>,
-    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
-        Ok(self
-            .extra
-            .write()
-            .expect("lock")
-            .insert(name.to_string(), schema))
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, ScalarValue, TableReference};
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{
@@ -19,6 +19,7 @@ use datafusion::logical_expr::{Filter, LogicalPlan};
 use datafusion::prelude::SessionContext;
 
 use crate::auth::Access;
+use crate::catalog::identity::{LakeTable, Part};
 use crate::catalog::travel::base_name;
 
 /// A table the user may not read was named: 42501 at the wire.
@@ -86,7 +87,20 @@ impl SchemaProvider for AuthorizedSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         // Earlier versions and metadata of a table are governed by the table's own grant.
         if self.access.can_read(&self.name, base_name(name)) {
-            return self.inner.table(name).await;
+            let Some(provider) = self.inner.table(name).await? else {
+                return Ok(None);
+            };
+            let governed = !self.access.row_filters(&self.name, name).is_empty()
+                || !self.access.column_masks(&self.name, name).is_empty();
+            if governed && let Some(plan) = provider.get_logical_plan() {
+                return Ok(Some(Arc::new(GovernedView {
+                    schema: self.name.clone(),
+                    name: name.to_string(),
+                    plan: plan.into_owned(),
+                    fields: provider.schema(),
+                })));
+            }
+            return Ok(Some(provider));
         }
         if self.inner.table_exist(name) {
             let kind = match self.inner.table(name).await? {
@@ -102,13 +116,49 @@ impl SchemaProvider for AuthorizedSchema {
     }
 }
 
-/// Puts the user's row filters above every scan of a filtered table, wherever it is in the
-/// plan (views are inlined by then, so their scans are filtered too).
+/// A view the user has row filters or masks on. It is not inlined while planning (DataFusion
+/// inlines any provider with a logical plan), so [`apply_row_filters`] finds it by identity,
+/// inlines it itself and puts the rules above it.
+#[derive(Debug)]
+pub struct GovernedView {
+    pub schema: String,
+    pub name: String,
+    plan: LogicalPlan,
+    fields: datafusion::arrow::datatypes::SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for GovernedView {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        self.fields.clone()
+    }
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        datafusion::datasource::TableType::View
+    }
+    async fn scan(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[datafusion::prelude::Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        // Only reachable if a plan skipped `apply_row_filters`: fail closed.
+        Err(denied("view", format!("{}.{} (its access rules were not applied)", self.schema, self.name)))
+    }
+}
+
+/// Puts the user's row filters and column masks above every scan of a table they apply to,
+/// wherever it is in the plan and however it was named: the rules are found by the identity
+/// the lake catalog gives each provider ([`LakeTable`]), never by the name typed. Views are
+/// inlined by then (their tables carry identity too), except views that have rules of their
+/// own ([`GovernedView`]), which are inlined here.
 pub fn apply_row_filters(
     plan: LogicalPlan,
     access: &Access,
     ctx: &SessionContext,
-    database: &str,
 ) -> Result<LogicalPlan> {
     if !access.has_row_filters() {
         return Ok(plan);
@@ -117,72 +167,98 @@ pub fn apply_row_filters(
         let LogicalPlan::TableScan(scan) = &node else {
             return Ok(Transformed::no(node));
         };
-        let (schema, table) = match &scan.table_name {
-            TableReference::Bare { table } => (crate::catalog::PUBLIC_SCHEMA.into(), table.clone()),
-            TableReference::Partial { schema, table } => (schema.clone(), table.clone()),
-            TableReference::Full {
-                catalog,
-                schema,
-                table,
-            } => {
-                if catalog.as_ref() != database {
-                    return Ok(Transformed::no(node));
-                }
-                (schema.clone(), table.clone())
-            }
+        let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) else {
+            return Ok(Transformed::no(node));
         };
-        let table = base_name(&table);
-        let predicates = access.row_filters(&schema, table);
-        let masks = access.column_masks(&schema, table);
+        if let Some(view) = provider.as_any().downcast_ref::<GovernedView>() {
+            let inner = apply_row_filters(view.plan.clone(), access, ctx)?;
+            let mut builder = datafusion::logical_expr::LogicalPlanBuilder::from(inner);
+            if let Some(projection) = &scan.projection {
+                let columns = projection
+                    .iter()
+                    .map(|i| {
+                        datafusion::prelude::Expr::Column(datafusion::common::Column::from(
+                            view.plan.schema().qualified_field(*i),
+                        ))
+                    })
+                    .collect::<Vec<_>>();
+                builder = builder.project(columns)?;
+            }
+            let inlined = builder.alias(scan.table_name.clone())?.build()?;
+            let predicates = access.row_filters(&view.schema, &view.name);
+            let masks = access.column_masks(&view.schema, &view.name);
+            return restrict(inlined, &predicates, &masks, ctx).map(Transformed::yes);
+        }
+        let Some(table) = LakeTable::of(provider.as_ref()) else {
+            return Ok(Transformed::no(node));
+        };
+        let predicates = access.row_filters(&table.schema, &table.table);
+        let masks = access.column_masks(&table.schema, &table.table);
         if predicates.is_empty() && masks.is_empty() {
             return Ok(Transformed::no(node));
         }
-        let df_schema: DFSchema = scan.projected_schema.as_ref().clone();
-        let mut plan = node;
-        let mut predicate = None;
-        for sql in predicates {
-            let e = ctx.parse_sql_expr(sql, &df_schema)?;
-            predicate = Some(match predicate {
-                None => e,
-                Some(p) => datafusion::logical_expr::and(p, e),
-            });
+        if table.part == Part::Metadata {
+            // File statistics and commit details would show what the rules hide.
+            return Err(denied(
+                "the metadata of table",
+                format!("{}.{} (row filters or column masks apply to it)", table.schema, table.table),
+            ));
         }
-        if let Some(predicate) = predicate {
-            plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
-        }
-        if !masks.is_empty() {
-            // Same columns, same names and types: masked ones computed from the expression.
-            let mut exprs = Vec::new();
-            for (qualifier, field) in df_schema.iter() {
-                let column = datafusion::logical_expr::Expr::Column(
-                    datafusion::common::Column::new(qualifier.cloned(), field.name()),
-                );
-                let mask = masks
-                    .iter()
-                    .find(|(c, _)| c.eq_ignore_ascii_case(field.name()));
-                let e = match mask {
-                    Some((_, sql)) => {
-                        let m = ctx.parse_sql_expr(sql, &df_schema)?;
-                        datafusion::logical_expr::Expr::TryCast(
-                            datafusion::logical_expr::TryCast::new(
-                                Box::new(m),
-                                field.data_type().clone(),
-                            ),
-                        )
-                        .alias_qualified(qualifier.cloned(), field.name())
-                    }
-                    None => column,
-                };
-                exprs.push(e);
-            }
-            plan = LogicalPlan::Projection(datafusion::logical_expr::Projection::try_new(
-                exprs,
-                Arc::new(plan),
-            )?);
-        }
-        Ok(Transformed::yes(plan))
+        restrict(node, &predicates, &masks, ctx).map(Transformed::yes)
     })
     .map(|t| t.data)
+}
+
+/// `plan` filtered by `predicates` (ANDed), with masked columns computed from their
+/// expressions (same names and types).
+fn restrict(
+    plan: LogicalPlan,
+    predicates: &[&str],
+    masks: &[(&str, &str)],
+    ctx: &SessionContext,
+) -> Result<LogicalPlan> {
+    let df_schema: DFSchema = plan.schema().as_ref().clone();
+    let mut plan = plan;
+    let mut predicate = None;
+    for sql in predicates {
+        let e = ctx.parse_sql_expr(sql, &df_schema)?;
+        predicate = Some(match predicate {
+            None => e,
+            Some(p) => datafusion::logical_expr::and(p, e),
+        });
+    }
+    if let Some(predicate) = predicate {
+        plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
+    }
+    if !masks.is_empty() {
+        let mut exprs = Vec::new();
+        for (qualifier, field) in df_schema.iter() {
+            let column = datafusion::logical_expr::Expr::Column(datafusion::common::Column::new(
+                qualifier.cloned(),
+                field.name(),
+            ));
+            let mask = masks
+                .iter()
+                .find(|(c, _)| c.eq_ignore_ascii_case(field.name()));
+            let e = match mask {
+                Some((_, sql)) => {
+                    let m = ctx.parse_sql_expr(sql, &df_schema)?;
+                    datafusion::logical_expr::Expr::TryCast(datafusion::logical_expr::TryCast::new(
+                        Box::new(m),
+                        field.data_type().clone(),
+                    ))
+                    .alias_qualified(qualifier.cloned(), field.name())
+                }
+                None => column,
+            };
+            exprs.push(e);
+        }
+        plan = LogicalPlan::Projection(datafusion::logical_expr::Projection::try_new(
+            exprs,
+            Arc::new(plan),
+        )?);
+    }
+    Ok(plan)
 }
 
 /// One session's memory pool: its own limit, inside the process-wide pool.

@@ -11,6 +11,7 @@ mod coerce;
 pub mod information_schema;
 mod names;
 pub mod pg_catalog;
+mod privileges;
 pub mod settings;
 pub mod time_travel;
 
@@ -83,6 +84,8 @@ pub enum EngineError {
     UnknownCursor(String),
     #[error("cursor \"{0}\" already exists")]
     DuplicateCursor(String),
+    #[error("cursor \"{0}\" is in use (a FETCH of it is still streaming)")]
+    CursorInUse(String),
     #[error(transparent)]
     Encode(#[from] crate::wire::encode::EncodeError),
 }
@@ -242,7 +245,7 @@ impl Engine {
                 info.clone(),
             )),
         )?;
-        for udf in pg_catalog::description_udfs(info.clone())
+        for udf in pg_catalog::description_udfs(info.clone(), None)
             .into_iter()
             .chain(pg_catalog::size_udfs())
             .chain([
@@ -373,6 +376,22 @@ impl Engine {
         ctx.register_udf(constant_udf("current_user", user.to_string()));
         let settings = Arc::new(Mutex::new(Settings::new(user)));
         ctx.register_udf(current_setting_udf(settings.clone()));
+        let privileges = privileges::Privileges::new(
+            access.clone(),
+            user,
+            settings.clone(),
+            ctx.state().catalog_list().clone(),
+            &self.database,
+        );
+        for udf in privileges.udfs() {
+            ctx.register_udf(udf);
+        }
+        if !access.admin {
+            // Definitions and comments of objects this user may not read are not theirs.
+            for udf in pg_catalog::description_udfs(self.info.clone(), Some(access.clone())) {
+                ctx.register_udf(udf);
+            }
+        }
         ctx.register_udtf(
             "table_changes",
             Arc::new(access::TableChanges {
@@ -456,35 +475,72 @@ pub struct Cursor {
     /// WITH HOLD: survives the end of its transaction.
     pub hold: bool,
     pub schema: SchemaRef,
-    pub batches: SendableRecordBatchStream,
-    pub current: Option<RecordBatch>,
-    pub offset: usize,
+    /// Held by a FETCH while its rows stream.
+    rows: Arc<tokio::sync::Mutex<CursorRows>>,
+}
+
+struct CursorRows {
+    batches: SendableRecordBatchStream,
+    current: Option<RecordBatch>,
+    offset: usize,
 }
 
 impl Cursor {
-    /// Up to `n` further rows (all remaining when `None`) as one batch.
-    pub async fn take(&mut self, n: Option<u64>) -> Result<RecordBatch, EngineError> {
-        let mut parts = Vec::new();
-        let mut want = n.map(|n| n as usize).unwrap_or(usize::MAX);
-        while want > 0 {
-            let batch = match &self.current {
-                Some(b) if self.offset < b.num_rows() => b.clone(),
-                _ => match self.batches.next().await {
-                    Some(b) => {
-                        self.current = Some(b?);
-                        self.offset = 0;
-                        continue;
-                    }
-                    None => break,
-                },
-            };
-            let len = want.min(batch.num_rows() - self.offset);
-            parts.push(batch.slice(self.offset, len));
-            self.offset += len;
-            want -= len;
+    pub fn new(hold: bool, schema: SchemaRef, batches: SendableRecordBatchStream) -> Cursor {
+        Cursor {
+            hold,
+            schema,
+            rows: Arc::new(tokio::sync::Mutex::new(CursorRows {
+                batches,
+                current: None,
+                offset: 0,
+            })),
         }
-        datafusion::arrow::compute::concat_batches(&self.schema, &parts)
-            .map_err(|e| EngineError::DataFusion(e.into()))
+    }
+
+    /// The next `n` rows (all remaining when `None`) as a stream of batches read from the
+    /// cursor's query as the client takes them: nothing is collected, so a `FETCH ALL` is
+    /// bounded like any query (memory pool, timeout and cancel apply to the stream).
+    /// Fails with 55006 when another FETCH of the same cursor is still streaming.
+    pub fn fetch(&self, name: &str, n: Option<u64>) -> Result<SendableRecordBatchStream> {
+        let rows = self
+            .rows
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| EngineError::CursorInUse(name.to_string()))?;
+        let want = n
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            .unwrap_or(usize::MAX);
+        let stream = futures::stream::unfold(Some((rows, want)), |state| async move {
+            let (mut c, want) = state?;
+            if want == 0 {
+                return None;
+            }
+            loop {
+                if let Some(b) = &c.current
+                    && c.offset < b.num_rows()
+                {
+                    let len = want.min(b.num_rows() - c.offset);
+                    let part = b.slice(c.offset, len);
+                    c.offset += len;
+                    return Some((Ok(part), Some((c, want - len))));
+                }
+                match c.batches.next().await {
+                    Some(Ok(b)) => {
+                        c.current = Some(b);
+                        c.offset = 0;
+                    }
+                    Some(Err(e)) => return Some((Err(e), None)),
+                    None => return None,
+                }
+            }
+        });
+        Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                stream,
+            ),
+        ))
     }
 }
 
@@ -561,7 +617,7 @@ impl Session {
             planning.await?
         };
         verify_read_only(&plan)?;
-        let plan = access::apply_row_filters(plan, &self.access, &self.ctx, &self.engine.database)?;
+        let plan = access::apply_row_filters(plan, &self.access, &self.ctx)?;
         Ok(plan)
     }
 

@@ -38,6 +38,21 @@ pub struct ObjectInfo {
     pub descriptions: RwLock<HashMap<(i32, i32), String>>,
     /// view OID → definition
     pub view_definitions: RwLock<HashMap<i32, String>>,
+    /// OID → (schema, name) of every object above, for access checks.
+    pub names: RwLock<HashMap<i32, (String, String)>>,
+}
+
+impl ObjectInfo {
+    /// Whether `access` (None: everything) may read the object with this OID.
+    fn visible(&self, access: Option<&crate::auth::Access>, oid: i32) -> bool {
+        access.is_none_or(|a| {
+            self.names
+                .read()
+                .ok()
+                .and_then(|n| n.get(&oid).map(|(s, t)| a.can_read(s, t)))
+                .unwrap_or(false)
+        })
+    }
 }
 
 const PG_CLASS_OID: i32 = 1259;
@@ -428,12 +443,15 @@ impl PgTable {
                 ]
             }
             Kind::Description => {
+                // Only the objects this session sees: `rels` is walked through its catalog.
+                let visible: std::collections::HashSet<i32> = rels.iter().map(|r| r.oid).collect();
                 let mut rows: Vec<((i32, i32), String)> = self
                     .info
                     .descriptions
                     .read()
                     .expect("info lock")
                     .iter()
+                    .filter(|(k, _)| visible.contains(&k.0))
                     .map(|(k, v)| (*k, v.clone()))
                     .collect();
                 rows.sort();
@@ -765,10 +783,15 @@ fn lookup_udf(
     ))
 }
 
-/// `obj_description`, `col_description`, `pg_get_viewdef`, `shobj_description`.
-pub fn description_udfs(info: Arc<ObjectInfo>) -> Vec<ScalarUDF> {
+/// `obj_description`, `col_description`, `pg_get_viewdef`, `shobj_description`; with
+/// `access`, objects that user may not read have none (NULL, as for unknown OIDs).
+pub fn description_udfs(
+    info: Arc<ObjectInfo>,
+    access: Option<Arc<crate::auth::Access>>,
+) -> Vec<ScalarUDF> {
     use DataType::*;
     let oids = [Int32, Int64, UInt32];
+    let (a1, a2, a3) = (access.clone(), access.clone(), access);
     let i1 = info.clone();
     let obj = lookup_udf(
         "obj_description",
@@ -777,6 +800,9 @@ pub fn description_udfs(info: Arc<ObjectInfo>) -> Vec<ScalarUDF> {
             .collect(),
         move |a| {
             let oid = oid_arg(&a[0])?;
+            if !i1.visible(a1.as_deref(), oid) {
+                return None;
+            }
             i1.descriptions.read().ok()?.get(&(oid, 0)).cloned()
         },
     );
@@ -795,6 +821,9 @@ pub fn description_udfs(info: Arc<ObjectInfo>) -> Vec<ScalarUDF> {
         move |a| {
             let oid = oid_arg(&a[0])?;
             let sub = int_arg(&a[1])?;
+            if !i2.visible(a2.as_deref(), oid) {
+                return None;
+            }
             i2.descriptions.read().ok()?.get(&(oid, sub)).cloned()
         },
     );
@@ -813,6 +842,9 @@ pub fn description_udfs(info: Arc<ObjectInfo>) -> Vec<ScalarUDF> {
             .collect(),
         move |a| {
             let oid = oid_arg(&a[0])?;
+            if !i3.visible(a3.as_deref(), oid) {
+                return None;
+            }
             i3.view_definitions.read().ok()?.get(&oid).cloned()
         },
     );

@@ -151,7 +151,7 @@ async fn handle(
         "/" => match authenticate(&req, &ready.security) {
             Some(access) => text(
                 StatusCode::OK,
-                status::render(&ready, access.admin).await,
+                status::render(&ready, &access).await,
                 "text/html; charset=utf-8",
             ),
             None => unauthorized(),

@@ -150,7 +150,15 @@ async fn recent_slices(lake: &std::path::Path) -> Vec<SliceRow> {
     out
 }
 
-pub async fn render(state: &ReadyState, admin: bool) -> String {
+/// The page as `access` may see it: tables, views and ingestion of what their roles grant,
+/// and only their own running statements unless they are an admin.
+pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String {
+    let admin = access.admin;
+    // `zone.table` names in the ingestion log.
+    let readable = |qualified: &str| match qualified.split_once('.') {
+        Some((s, t)) => access.can_read(s, t),
+        None => admin,
+    };
     let mut h = String::new();
     let root = state.catalog.root().clone();
     let snap = state.catalog.snapshot();
@@ -196,6 +204,7 @@ pub async fn render(state: &ReadyState, admin: bool) -> String {
             .collect()
     };
     let mut fresh: std::collections::BTreeMap<String, f64> = Default::default();
+    let slices: Vec<SliceRow> = slices.into_iter().filter(|s| readable(&s.table)).collect();
     for s in slices.iter().filter(|s| s.status == "ok") {
         let e = fresh.entry(s.table.clone()).or_insert(f64::MAX);
         *e = e.min(s.age_s / 60.0);
@@ -214,7 +223,7 @@ pub async fn render(state: &ReadyState, admin: bool) -> String {
         "<h2>Tables</h2><table><tr><th>zone</th><th>table</th><th>version</th><th>location</th></tr>"
     );
     for (zone, tables) in &snap.zones {
-        for (name, t) in tables {
+        for (name, t) in tables.iter().filter(|(n, _)| access.can_read(zone, n)) {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
@@ -232,7 +241,11 @@ pub async fn render(state: &ReadyState, admin: bool) -> String {
             h,
             "<h2>Views</h2><table><tr><th>view</th><th>status</th><th>commit</th><th>error</th></tr>"
         );
-        for s in v.status() {
+        for s in v
+            .status()
+            .into_iter()
+            .filter(|s| access.can_read(&s.schema, &s.name))
+        {
             let commit = s
                 .served
                 .as_ref()
@@ -285,7 +298,12 @@ pub async fn render(state: &ReadyState, admin: bool) -> String {
     }
 
     let _ = write!(h, "<h2>Running statements</h2>");
-    let running = state.activity.running();
+    let running: Vec<_> = state
+        .activity
+        .running()
+        .into_iter()
+        .filter(|(_, user, _, _)| admin || *user == access.user)
+        .collect();
     if running.is_empty() {
         h.push_str("<p class=dim>none</p>");
     } else {

@@ -306,8 +306,10 @@ impl ViewRegistry {
         use crate::engine::pg_catalog::relation_oid;
         let mut descriptions = HashMap::new();
         let mut definitions = HashMap::new();
+        let mut names = HashMap::new();
         for ((schema, name), s) in served {
             let oid = relation_oid(schema, name);
+            names.insert(oid, (schema.clone(), name.clone()));
             definitions.insert(oid, s.file.sql.clone());
             if let Some(d) = &s.file.meta.description {
                 descriptions.insert((oid, 0), d.clone());
@@ -322,6 +324,7 @@ impl ViewRegistry {
         let info = self.engine.object_info();
         *info.descriptions.write().expect("info lock") = descriptions;
         *info.view_definitions.write().expect("info lock") = definitions;
+        *info.names.write().expect("info lock") = names;
     }
 
     /// Rebuilds `lakegate.views` from the current status.

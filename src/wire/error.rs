@@ -37,6 +37,7 @@ pub enum SqlState {
     ProtocolViolation,
     InvalidCursorName,
     DuplicateCursor,
+    ObjectInUse,
     InvalidCatalogName,
     QueryCanceled,
     ProgramLimitExceeded,
@@ -74,6 +75,7 @@ impl SqlState {
             SqlState::ProtocolViolation => "08P01",
             SqlState::InvalidCursorName => "34000",
             SqlState::DuplicateCursor => "42P03",
+            SqlState::ObjectInUse => "55006",
             SqlState::InvalidCatalogName => "3D000",
             SqlState::QueryCanceled => "57014",
             SqlState::ProgramLimitExceeded => "54000",
@@ -108,6 +110,7 @@ pub fn sqlstate(e: &EngineError) -> SqlState {
         EngineError::Encode(_) => SqlState::FeatureNotSupported,
         EngineError::UnknownCursor(_) => SqlState::InvalidCursorName,
         EngineError::DuplicateCursor(_) => SqlState::DuplicateCursor,
+        EngineError::CursorInUse(_) => SqlState::ObjectInUse,
     }
 }
 

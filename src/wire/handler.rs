@@ -203,6 +203,7 @@ impl Connection {
         peer: std::net::SocketAddr,
     ) -> Connection {
         let session = Arc::new(OnceLock::new());
+        let slot = Arc::new(QuerySlot::default());
         Connection {
             shared,
             peer,
@@ -214,10 +215,11 @@ impl Connection {
             engine,
             parser: Arc::new(StatementParser {
                 session: session.clone(),
+                slot: slot.clone(),
             }),
             session,
             registry,
-            slot: Arc::new(QuerySlot::default()),
+            slot,
             pid: AtomicI32::new(0),
             prepared: Default::default(),
         }
@@ -601,6 +603,8 @@ pub struct Prepared {
 
 pub struct StatementParser {
     session: Arc<OnceLock<Arc<Session>>>,
+    /// Planning at Parse is bounded and cancelable like running.
+    slot: Arc<QuerySlot>,
 }
 
 #[async_trait]
@@ -622,9 +626,15 @@ impl QueryParser for StatementParser {
             .cloned()
             .ok_or_else(|| fatal("08P01", "parse before startup".into()))?;
         debug!(sql, "parse");
-        prepare(&session, sql, types)
-            .await
-            .map_err(|e| to_pgwire(e, Some(sql)))
+        let token = self.slot.begin();
+        token.arm(session.statement_timeout());
+        let prepared = tokio::select! {
+            biased;
+            _ = token.cancelled() => Err(token.error()),
+            p = prepare(&session, sql, types) => p,
+        };
+        token.finish();
+        prepared.map_err(|e| to_pgwire(e, Some(sql)))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -950,7 +960,7 @@ impl Connection {
         command: &Command,
         status: TransactionStatus,
         result_format: &Format,
-        query: Option<(LogicalPlan, SchemaRef)>,
+        query: Option<(LogicalPlan, SchemaRef, QueryCancel)>,
     ) -> Result<Response, EngineError>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -964,18 +974,18 @@ impl Connection {
         }
         Ok(match command {
             Command::Query(stmt) => {
-                let token = self.slot.begin();
-                token.arm(session.statement_timeout());
-                let (plan, described) = match query {
+                let (plan, described, token) = match query {
                     Some(q) => q,
                     None => {
+                        let token = self.slot.begin();
+                        token.arm(session.statement_timeout());
                         let plan = tokio::select! {
                             biased;
                             _ = token.cancelled() => return Err(token.error()),
                             p = session.plan((**stmt).clone()) => p?,
                         };
                         let schema = Session::result_schema(&plan);
-                        (plan, schema)
+                        (plan, schema, token)
                     }
                 };
                 let tag = if matches!(
@@ -1063,16 +1073,22 @@ impl Connection {
             }
             Command::Deallocate(_) => Response::Execution(Tag::new("DEALLOCATE")),
             Command::Declare { name, query, hold } => {
-                let plan = session.plan((**query).clone()).await?;
-                let schema = Session::result_schema(&plan);
-                let batches = session.execute(plan).await?;
-                let cursor = crate::engine::Cursor {
-                    hold: *hold,
-                    schema,
-                    batches,
-                    current: None,
-                    offset: 0,
+                // Planning and starting the query are this statement's; each FETCH is bounded
+                // on its own (statement_timeout is per statement, as in Postgres).
+                let token = self.slot.begin();
+                token.arm(session.statement_timeout());
+                let started = async {
+                    let plan = session.plan((**query).clone()).await?;
+                    let schema = Session::result_schema(&plan);
+                    Ok::<_, EngineError>((schema, session.execute(plan).await?))
                 };
+                let (schema, batches) = tokio::select! {
+                    biased;
+                    _ = token.cancelled() => return Err(token.error()),
+                    r = started => r?,
+                };
+                token.finish();
+                let cursor = crate::engine::Cursor::new(*hold, schema, batches);
                 let mut cursors = session.cursors().lock().await;
                 if cursors.contains_key(name) {
                     return Err(EngineError::DuplicateCursor(name.clone()));
@@ -1081,24 +1097,18 @@ impl Connection {
                 Response::Execution(Tag::new("DECLARE CURSOR"))
             }
             Command::Fetch { name, count } => {
-                let mut cursors = session.cursors().lock().await;
-                let cursor = cursors
-                    .get_mut(name)
-                    .ok_or_else(|| EngineError::UnknownCursor(name.clone()))?;
-                let batch = cursor.take(*count).await?;
-                let schema = cursor.schema.clone();
-                let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                    schema.clone(),
-                    stream::iter(vec![Ok(batch)]),
-                );
+                let (schema, rows) = {
+                    let cursors = session.cursors().lock().await;
+                    let cursor = cursors
+                        .get(name)
+                        .ok_or_else(|| EngineError::UnknownCursor(name.clone()))?;
+                    (cursor.schema.clone(), cursor.fetch(name, *count)?)
+                };
+                // The rows stream under this statement's timeout and cancel, like a query.
+                let token = self.slot.begin();
+                token.arm(session.statement_timeout());
                 let fmts = formats(result_format, schema.fields().len());
-                Response::Query(query_response(
-                    schema,
-                    Box::pin(stream),
-                    fmts,
-                    QueryCancel::default(),
-                    "FETCH",
-                ))
+                Response::Query(query_response(schema, rows, fmts, token, "FETCH"))
             }
             Command::Close(name) => {
                 let mut cursors = session.cursors().lock().await;
@@ -1391,18 +1401,25 @@ impl ExtendedQueryHandler for Connection {
                         return Err(EngineError::TransactionAborted);
                     }
                     let values = bind(stmt, portal)?;
+                    // The statement's timer and cancel start here: a re-plan is part of it.
+                    let token = self.slot.begin();
+                    token.arm(session.statement_timeout());
                     // Reuse the Parse-time plan unless the lake or the views changed since;
                     // then re-plan, so a long-lived prepared statement sees the current lake.
                     let plan = match &stmt.plan {
                         Some(p) if stmt.generation == session.engine().generation() => p.clone(),
-                        _ => session.plan((**ast).clone()).await?,
+                        _ => tokio::select! {
+                            biased;
+                            _ = token.cancelled() => return Err(token.error()),
+                            p = session.plan((**ast).clone()) => p?,
+                        },
                     };
                     let plan = if values.is_empty() {
                         plan
                     } else {
                         plan.with_param_values(values)?
                     };
-                    Some((plan, schema.clone()))
+                    Some((plan, schema.clone(), token))
                 }
                 _ => None,
             };

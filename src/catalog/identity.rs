@@ -1,0 +1,164 @@
+//! Which lake table a scan reads, carried by the provider itself.
+//!
+//! Access rules (row filters, column masks) must attach to the table a plan reads, whatever
+//! name the user typed: unqualified under any `search_path`, quoted, time travel, inside a
+//! view that resolved its names in its own schema. So every table the lake catalog hands out
+//! is wrapped in a [`LakeTable`] that knows its schema, base table and what part of the table
+//! it serves (rows, or metadata such as `$files`); the engine looks for it on each `TableScan`
+//! after planning. Views are not wrapped: DataFusion inlines them while planning, and the
+//! tables inside them are wrapped in turn.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{SchemaProvider, Session};
+use datafusion::common::{Constraints, Statistics};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::travel::{self, TableRef};
+
+/// What part of a table a provider serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Its rows, current or at an earlier version.
+    Rows,
+    /// Its metadata (`$history`, `$files`, `$partitions`, ...): file statistics and commit
+    /// details can reveal values a row filter or mask hides.
+    Metadata,
+}
+
+/// A lake table provider with the identity of the table it reads.
+#[derive(Debug)]
+pub struct LakeTable {
+    pub schema: String,
+    /// The base table (`orders` for `orders@v3` and `orders$files`).
+    pub table: String,
+    pub part: Part,
+    inner: Arc<dyn TableProvider>,
+}
+
+impl LakeTable {
+    /// Wraps `provider`, served as `schema.name`; views and already wrapped providers are
+    /// returned unchanged.
+    pub fn wrap(schema: &str, name: &str, provider: Arc<dyn TableProvider>) -> Arc<dyn TableProvider> {
+        if provider.get_logical_plan().is_some() || provider.as_any().is::<LakeTable>() {
+            return provider;
+        }
+        let (table, part) = match travel::split(name) {
+            Some((base, r)) => (base, part_of(&r)),
+            None => (name, Part::Rows),
+        };
+        Arc::new(LakeTable {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            part,
+            inner: provider,
+        })
+    }
+
+    /// The identity of a provider a scan reads, if it is a lake table.
+    pub fn of(provider: &dyn TableProvider) -> Option<&LakeTable> {
+        provider.as_any().downcast_ref::<LakeTable>()
+    }
+
+    pub fn inner(&self) -> &Arc<dyn TableProvider> {
+        &self.inner
+    }
+}
+
+fn part_of(r: &TableRef) -> Part {
+    match r {
+        TableRef::Version(_) | TableRef::Timestamp(_) | TableRef::Ref(_) => Part::Rows,
+        TableRef::History
+        | TableRef::Files
+        | TableRef::Partitions
+        | TableRef::Snapshots
+        | TableRef::Manifests => Part::Metadata,
+    }
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+    fn constraints(&self) -> Option<&Constraints> {
+        self.inner.constraints()
+    }
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+    fn get_table_definition(&self) -> Option<&str> {
+        self.inner.get_table_definition()
+    }
+    fn get_logical_plan(&'_ self) -> Option<Cow<'_, LogicalPlan>> {
+        self.inner.get_logical_plan()
+    }
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.inner.get_column_default(column)
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.scan(state, projection, filters, limit).await
+    }
+    async fn scan_with_args<'a>(
+        &self,
+        state: &dyn Session,
+        args: datafusion::catalog::ScanArgs<'a>,
+    ) -> Result<datafusion::catalog::ScanResult> {
+        self.inner.scan_with_args(state, args).await
+    }
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+    fn statistics(&self) -> Option<Statistics> {
+        self.inner.statistics()
+    }
+}
+
+/// A schema whose tables come out as [`LakeTable`]s.
+#[derive(Debug)]
+pub struct IdentifiedSchema {
+    pub name: String,
+    pub inner: Arc<dyn SchemaProvider>,
+}
+
+#[async_trait]
+impl SchemaProvider for IdentifiedSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .inner
+            .table(name)
+            .await?
+            .map(|p| LakeTable::wrap(&self.name, name, p)))
+    }
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        self.inner.table_type(name).await
+    }
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
