@@ -44,6 +44,8 @@ pub struct Metrics {
     pub connections_open: Gauge,
     pub connections_total: Counter,
     pub connections_rejected: Family<Reason, Counter>,
+    /// Panics caught in connection tasks (each closed that connection only).
+    pub connection_panics: Counter,
     pub logins_failed: Counter,
     pub queries: Family<Outcome, Counter>,
     /// `queries{outcome="ok"}`, looked up once: it is bumped for every result.
@@ -74,6 +76,7 @@ pub fn metrics() -> &'static Metrics {
             connections_open: Gauge::default(),
             connections_total: Counter::default(),
             connections_rejected: Family::default(),
+            connection_panics: Counter::default(),
             logins_failed: Counter::default(),
             queries: Family::default(),
             queries_ok: Counter::default(),
@@ -106,6 +109,11 @@ pub fn metrics() -> &'static Metrics {
             "connections_rejected",
             "Connections refused (max_connections, authentication, TLS, startup timeout)",
             m.connections_rejected.clone(),
+        );
+        registry.register(
+            "connection_panics",
+            "Panics caught in connection tasks; each closed its own connection with XX000",
+            m.connection_panics.clone(),
         );
         registry.register(
             "logins_failed",

@@ -46,7 +46,11 @@ pub struct LakeTable {
 impl LakeTable {
     /// Wraps `provider`, served as `schema.name`; views and already wrapped providers are
     /// returned unchanged.
-    pub fn wrap(schema: &str, name: &str, provider: Arc<dyn TableProvider>) -> Arc<dyn TableProvider> {
+    pub fn wrap(
+        schema: &str,
+        name: &str,
+        provider: Arc<dyn TableProvider>,
+    ) -> Arc<dyn TableProvider> {
         if provider.get_logical_plan().is_some() || provider.as_any().is::<LakeTable>() {
             return provider;
         }

@@ -146,7 +146,13 @@ impl TableProvider for GovernedView {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         // Only reachable if a plan skipped `apply_row_filters`: fail closed.
-        Err(denied("view", format!("{}.{} (its access rules were not applied)", self.schema, self.name)))
+        Err(denied(
+            "view",
+            format!(
+                "{}.{} (its access rules were not applied)",
+                self.schema, self.name
+            ),
+        ))
     }
 }
 
@@ -201,7 +207,10 @@ pub fn apply_row_filters(
             // File statistics and commit details would show what the rules hide.
             return Err(denied(
                 "the metadata of table",
-                format!("{}.{} (row filters or column masks apply to it)", table.schema, table.table),
+                format!(
+                    "{}.{} (row filters or column masks apply to it)",
+                    table.schema, table.table
+                ),
             ));
         }
         restrict(node, &predicates, &masks, ctx).map(Transformed::yes)

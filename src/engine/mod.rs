@@ -264,6 +264,16 @@ impl Engine {
         ctx.register_udf(constant_udf("version", version_string()));
         ctx.register_udf(constant_udf("current_database", database.to_string()));
         ctx.register_udf(constant_udf("current_catalog", database.to_string()));
+        // Tests of the panic guard need a panic on demand; never registered otherwise.
+        if std::env::var("LAKEGATE_FAULT_INJECTION").as_deref() == Ok("panic") {
+            ctx.register_udf(create_udf(
+                "lakegate_panic",
+                vec![],
+                DataType::Utf8,
+                Volatility::Volatile,
+                Arc::new(|_| panic!("lakegate_panic() called (LAKEGATE_FAULT_INJECTION=panic)")),
+            ));
+        }
         Ok(Arc::new(Engine {
             base: ctx,
             catalog,
@@ -698,15 +708,12 @@ impl Session {
     pub fn set(&self, name: &str, value: Option<&str>) -> Result<Option<(String, String)>> {
         let lower = name.to_ascii_lowercase();
         if lower.starts_with("datafusion.") {
-            // Planner and EXPLAIN knobs are harmless; the rest (execution, runtime, catalog
-            // paths) is for admins, and paths and runtime limits for no one.
-            let harmless = [
-                "datafusion.explain.",
-                "datafusion.optimizer.",
-                "datafusion.format.",
-            ]
-            .iter()
-            .any(|p| lower.starts_with(p));
+            // EXPLAIN and display knobs are harmless; the rest is for admins (optimizer
+            // settings include the hash-join workaround set at start, execution settings the
+            // limits), and catalog paths and runtime limits for no one.
+            let harmless = ["datafusion.explain.", "datafusion.format."]
+                .iter()
+                .any(|p| lower.starts_with(p));
             let never = ["datafusion.catalog.", "datafusion.runtime."]
                 .iter()
                 .any(|p| lower.starts_with(p));

@@ -99,9 +99,7 @@ impl Privileges {
         let parts = split_name(text);
         let catalog = self.list.catalog(&self.database)?;
         let exists = |schema: &str, table: &str| {
-            catalog
-                .schema(schema)
-                .is_some_and(|s| s.table_exist(table))
+            catalog.schema(schema).is_some_and(|s| s.table_exist(table))
         };
         match parts.as_slice() {
             [schema, table] => Some((schema.clone(), table.clone())),
@@ -165,7 +163,11 @@ fn split_name(text: &str) -> Vec<String> {
                 was_quoted = true;
             }
             '.' if !quoted => {
-                parts.push(if was_quoted { cur.clone() } else { cur.to_lowercase() });
+                parts.push(if was_quoted {
+                    cur.clone()
+                } else {
+                    cur.to_lowercase()
+                });
                 cur.clear();
                 was_quoted = false;
             }
@@ -196,7 +198,9 @@ struct HasPrivilege {
 
 impl std::fmt::Debug for Privileges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Privileges").field("user", &self.user).finish()
+        f.debug_struct("Privileges")
+            .field("user", &self.user)
+            .finish()
     }
 }
 
@@ -277,7 +281,8 @@ impl ScalarUDFImpl for HasPrivilege {
                         None => Some(split_name(&text(&rest[0])).pop().unwrap_or_default()),
                     };
                     schema.is_some_and(|s| {
-                        privileges(&wanted).any(|p| p == "usage") && self.p.access.can_see_schema(&s)
+                        privileges(&wanted).any(|p| p == "usage")
+                            && self.p.access.can_see_schema(&s)
                     })
                 }
                 Object::Table | Object::Column | Object::AnyColumn => {
@@ -290,26 +295,36 @@ impl ScalarUDFImpl for HasPrivilege {
                     };
                     relation.is_some_and(|(s, t)| {
                         privileges(&wanted).any(|p| p == "select")
-                            && self.p.access.can_read(&s, crate::catalog::travel::base_name(&t))
+                            && self
+                                .p
+                                .access
+                                .can_read(&s, crate::catalog::travel::base_name(&t))
                     })
                 }
             };
             out.append_value(answer);
         }
         let array = out.finish();
-        Ok(if rows == 1 && args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(Arc::new(array) as ArrayRef)
-        })
+        Ok(
+            if rows == 1
+                && args
+                    .args
+                    .iter()
+                    .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+            {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+            } else {
+                ColumnarValue::Array(Arc::new(array) as ArrayRef)
+            },
+        )
     }
 }
 
 fn text(v: &ScalarValue) -> String {
     match v {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-            s.clone()
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => s.clone(),
         other => other.to_string(),
     }
 }

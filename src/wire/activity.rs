@@ -72,6 +72,7 @@ impl Activity {
         Running {
             activity: self.clone(),
             pid,
+            id,
             outcome: "error",
         }
     }
@@ -121,12 +122,18 @@ impl Activity {
 pub struct Running {
     activity: Arc<Activity>,
     pid: i32,
+    id: u64,
     outcome: &'static str,
 }
 
 impl Running {
     pub fn ok(&mut self) {
         self.outcome = "ok";
+    }
+
+    /// The statement's `query_id`.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 }
 

@@ -34,6 +34,8 @@ pub enum EncodeError {
         data_type: DataType,
         reason: String,
     },
+    #[error("timestamp out of range in column `{column}`: {value}")]
+    OutOfRange { column: String, value: String },
 }
 
 /// Encodes a whole batch into `DataRow`s, column by column.
@@ -235,6 +237,21 @@ impl<'a> Enc<'a> {
                     TimeUnit::Microsecond => prim::<TimestampMicrosecondType>(a),
                     TimeUnit::Nanosecond => prim::<TimestampNanosecondType>(a),
                 };
+                // Seconds and milliseconds far from 1970 overflow microseconds (and the binary
+                // form's shift to 2000): refuse the value instead of sending a wrong one.
+                let nulls = a.logical_nulls();
+                let bad = v.iter().enumerate().find(|(i, x)| {
+                    nulls.as_ref().is_none_or(|n| n.is_valid(*i))
+                        && checked_micros(**x, *unit)
+                            .and_then(|m| m.checked_sub(PG_EPOCH_MICROS))
+                            .is_none()
+                });
+                if let Some((_, x)) = bad {
+                    return Err(EncodeError::OutOfRange {
+                        column: field.name().clone(),
+                        value: format!("{x} ({unit:?} since 1970-01-01)"),
+                    });
+                }
                 Enc::Ts(v, *unit, tz.is_some())
             }
             Time32(TimeUnit::Second) => Enc::Time(TimeValues::S(prim::<Time32SecondType>(a))),
@@ -489,12 +506,18 @@ fn put_int<I: itoa::Integer>(buf: &mut BytesMut, v: I) {
 }
 
 #[inline]
+/// Microseconds of a timestamp; callers have checked the range (`checked_micros`) where the
+/// unit can overflow.
 fn to_micros(v: i64, unit: TimeUnit) -> i64 {
+    checked_micros(v, unit).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn checked_micros(v: i64, unit: TimeUnit) -> Option<i64> {
     match unit {
-        TimeUnit::Second => v * 1_000_000,
-        TimeUnit::Millisecond => v * 1_000,
-        TimeUnit::Microsecond => v,
-        TimeUnit::Nanosecond => v.div_euclid(1_000),
+        TimeUnit::Second => v.checked_mul(1_000_000),
+        TimeUnit::Millisecond => v.checked_mul(1_000),
+        TimeUnit::Microsecond => Some(v),
+        TimeUnit::Nanosecond => Some(v.div_euclid(1_000)),
     }
 }
 
@@ -1067,6 +1090,47 @@ mod tests {
         let mut b = BytesMut::new();
         f(&mut b);
         b.to_vec()
+    }
+
+    #[test]
+    fn timestamps_beyond_microseconds_are_an_error_not_a_wrong_value() {
+        use datafusion::arrow::array::{TimestampMillisecondArray, TimestampSecondArray};
+        for (a, text) in [
+            (
+                Arc::new(TimestampSecondArray::from(vec![
+                    Some(i64::MAX / 1000),
+                    None,
+                ])) as ArrayRef,
+                "",
+            ),
+            (
+                Arc::new(TimestampMillisecondArray::from(vec![i64::MIN + 1])) as ArrayRef,
+                "",
+            ),
+            (
+                Arc::new(TimestampSecondArray::from(vec![Some(86_400), None])) as ArrayRef,
+                "1970-01-02 00:00:00",
+            ),
+        ] {
+            let schema = Arc::new(Schema::new(vec![Field::new(
+                "c",
+                a.data_type().clone(),
+                true,
+            )]));
+            let batch = RecordBatch::try_new(schema, vec![a]).unwrap();
+            for format in [FieldFormat::Text, FieldFormat::Binary] {
+                let mut rows = Vec::new();
+                let r = encode_batch(&batch, &[format], &mut rows);
+                if text.is_empty() {
+                    assert!(matches!(r, Err(EncodeError::OutOfRange { .. })), "{r:?}");
+                } else {
+                    r.unwrap();
+                }
+            }
+        }
+        // A null slot's arbitrary value is not checked.
+        let a: ArrayRef = Arc::new(TimestampSecondArray::from(vec![Some(0), None]));
+        assert_eq!(text_of(a)[0].as_deref(), Some("1970-01-01 00:00:00"));
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub enum SqlState {
     NumericValueOutOfRange,
     InvalidTextRepresentation,
     InvalidDatetimeFormat,
+    DatetimeFieldOverflow,
     ProtocolViolation,
     InvalidCursorName,
     DuplicateCursor,
@@ -72,6 +73,7 @@ impl SqlState {
             SqlState::NumericValueOutOfRange => "22003",
             SqlState::InvalidTextRepresentation => "22P02",
             SqlState::InvalidDatetimeFormat => "22007",
+            SqlState::DatetimeFieldOverflow => "22008",
             SqlState::ProtocolViolation => "08P01",
             SqlState::InvalidCursorName => "34000",
             SqlState::DuplicateCursor => "42P03",
@@ -107,6 +109,9 @@ pub fn sqlstate(e: &EngineError) -> SqlState {
         EngineError::UnknownDatabase(_) => SqlState::InvalidCatalogName,
         EngineError::Canceled | EngineError::StatementTimeout => SqlState::QueryCanceled,
         EngineError::InvalidParameter(_) => SqlState::InvalidTextRepresentation,
+        EngineError::Encode(crate::wire::encode::EncodeError::OutOfRange { .. }) => {
+            SqlState::DatetimeFieldOverflow
+        }
         EngineError::Encode(_) => SqlState::FeatureNotSupported,
         EngineError::UnknownCursor(_) => SqlState::InvalidCursorName,
         EngineError::DuplicateCursor(_) => SqlState::DuplicateCursor,

@@ -168,6 +168,8 @@ pub struct Connection {
     last_active: Mutex<std::time::Instant>,
     busy: AtomicI32,
     span: Mutex<Option<tracing::Span>>,
+    /// `query_id` of the last statement begun here, for the log line of a panic.
+    last_query: std::sync::atomic::AtomicU64,
 }
 
 /// Marks the connection busy while a request runs.
@@ -212,6 +214,7 @@ impl Connection {
             last_active: Mutex::new(std::time::Instant::now()),
             busy: AtomicI32::new(0),
             span: Mutex::new(None),
+            last_query: Default::default(),
             engine,
             parser: Arc::new(StatementParser {
                 session: session.clone(),
@@ -222,6 +225,40 @@ impl Connection {
             slot,
             pid: AtomicI32::new(0),
             prepared: Default::default(),
+        }
+    }
+
+    /// Runs one client request; a panic inside it is logged with the statement's query id,
+    /// counted in `/metrics`, and answered with one FATAL XX000 that closes this connection
+    /// only (the server and other clients go on).
+    async fn guarded<T>(
+        &self,
+        request: impl std::future::Future<Output = PgWireResult<T>> + Send,
+    ) -> PgWireResult<T> {
+        use futures::FutureExt;
+        match std::panic::AssertUnwindSafe(request).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-text panic".into());
+                let query_id = self.last_query.load(Ordering::Relaxed);
+                tracing::error!(
+                    query_id,
+                    pid = self.pid.load(Ordering::Relaxed),
+                    panic = %message,
+                    "internal error in a connection; closing it"
+                );
+                crate::metrics::metrics().connection_panics.inc();
+                Err(fatal(
+                    "XX000",
+                    format!(
+                        "internal error (query_id {query_id} in the server log); this connection is closed"
+                    ),
+                ))
+            }
         }
     }
 
@@ -317,6 +354,7 @@ impl StartupHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.guarded(async move {
         match message {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
@@ -413,6 +451,8 @@ impl StartupHandler for Connection {
             }
             _ => Ok(()),
         }
+        })
+        .await
     }
 }
 
@@ -1181,116 +1221,121 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        use pgwire::api::query::{send_query_response, send_ready_for_query};
-        let _busy = Busy::new(self);
-        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
-            return Err(PgWireError::NotReadyForQuery);
-        }
-        let session = self.session()?;
-        let mut status = client.transaction_status();
-        client.set_state(PgWireConnectionState::QueryInProgress);
-        let sql = query.query;
-        debug!(sql, "query");
-        let mut running = self.shared.activity.begin(
-            self.pid.load(Ordering::Relaxed),
-            &session.access().user,
-            Arc::from(sql.as_str()),
-        );
-        let mut errored = false;
-        let fail =
-            |e: &EngineError| PgWireBackendMessage::ErrorResponse(error_info(e, Some(&sql)).into());
-        match session.commands(&sql) {
-            Ok(commands) if commands.is_empty() => {
-                client
-                    .feed(PgWireBackendMessage::EmptyQueryResponse(
-                        pgwire::messages::response::EmptyQueryResponse::new(),
-                    ))
-                    .await?;
+        self.guarded(async move {
+            use pgwire::api::query::{send_query_response, send_ready_for_query};
+            let _busy = Busy::new(self);
+            if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+                return Err(PgWireError::NotReadyForQuery);
             }
-            Ok(commands) => {
-                for command in &commands {
-                    self.release_prepared(client.portal_store(), command);
-                    let outcome = self
-                        .run(
-                            client,
-                            &session,
-                            command,
-                            status,
-                            &Format::UnifiedText,
-                            None,
-                        )
-                        .await;
-                    match outcome {
-                        Ok(Response::Query(results)) => {
-                            if let Err(e) = send_query_response(client, results, true).await {
-                                if matches!(e, PgWireError::IoError(_)) {
-                                    return Err(e);
+            let session = self.session()?;
+            let mut status = client.transaction_status();
+            client.set_state(PgWireConnectionState::QueryInProgress);
+            let sql = query.query;
+            debug!(sql, "query");
+            let mut running = self.shared.activity.begin(
+                self.pid.load(Ordering::Relaxed),
+                &session.access().user,
+                Arc::from(sql.as_str()),
+            );
+            self.last_query.store(running.id(), Ordering::Relaxed);
+            let mut errored = false;
+            let fail = |e: &EngineError| {
+                PgWireBackendMessage::ErrorResponse(error_info(e, Some(&sql)).into())
+            };
+            match session.commands(&sql) {
+                Ok(commands) if commands.is_empty() => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            pgwire::messages::response::EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                }
+                Ok(commands) => {
+                    for command in &commands {
+                        self.release_prepared(client.portal_store(), command);
+                        let outcome = self
+                            .run(
+                                client,
+                                &session,
+                                command,
+                                status,
+                                &Format::UnifiedText,
+                                None,
+                            )
+                            .await;
+                        match outcome {
+                            Ok(Response::Query(results)) => {
+                                if let Err(e) = send_query_response(client, results, true).await {
+                                    if matches!(e, PgWireError::IoError(_)) {
+                                        return Err(e);
+                                    }
+                                    let info: ErrorInfo = e.into();
+                                    client
+                                        .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                                        .await?;
+                                    errored = true;
+                                    status = status.to_error_state();
+                                    break;
                                 }
-                                let info: ErrorInfo = e.into();
+                            }
+                            Ok(Response::TransactionStart(tag)) => {
+                                send_execution_response(client, tag).await?;
+                                status = status.to_in_transaction_state();
+                            }
+                            Ok(Response::TransactionEnd(tag)) => {
+                                send_execution_response(client, tag).await?;
+                                status = status.to_idle_state();
+                            }
+                            Ok(Response::Execution(tag)) => {
+                                send_execution_response(client, tag).await?
+                            }
+                            Ok(Response::EmptyQuery) => {
                                 client
-                                    .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                                        pgwire::messages::response::EmptyQueryResponse::new(),
+                                    ))
+                                    .await?;
+                            }
+                            Ok(Response::Error(e)) => {
+                                client
+                                    .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
                                     .await?;
                                 errored = true;
                                 status = status.to_error_state();
                                 break;
                             }
-                        }
-                        Ok(Response::TransactionStart(tag)) => {
-                            send_execution_response(client, tag).await?;
-                            status = status.to_in_transaction_state();
-                        }
-                        Ok(Response::TransactionEnd(tag)) => {
-                            send_execution_response(client, tag).await?;
-                            status = status.to_idle_state();
-                        }
-                        Ok(Response::Execution(tag)) => {
-                            send_execution_response(client, tag).await?
-                        }
-                        Ok(Response::EmptyQuery) => {
-                            client
-                                .feed(PgWireBackendMessage::EmptyQueryResponse(
-                                    pgwire::messages::response::EmptyQueryResponse::new(),
-                                ))
-                                .await?;
-                        }
-                        Ok(Response::Error(e)) => {
-                            client
-                                .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
-                                .await?;
-                            errored = true;
-                            status = status.to_error_state();
-                            break;
-                        }
-                        Ok(_) => {
-                            client
-                                .feed(fail(&EngineError::Unsupported("COPY".into())))
-                                .await?;
-                            errored = true;
-                            status = status.to_error_state();
-                            break;
-                        }
-                        Err(e) => {
-                            client.feed(fail(&e)).await?;
-                            errored = true;
-                            status = status.to_error_state();
-                            break;
+                            Ok(_) => {
+                                client
+                                    .feed(fail(&EngineError::Unsupported("COPY".into())))
+                                    .await?;
+                                errored = true;
+                                status = status.to_error_state();
+                                break;
+                            }
+                            Err(e) => {
+                                client.feed(fail(&e)).await?;
+                                errored = true;
+                                status = status.to_error_state();
+                                break;
+                            }
                         }
                     }
                 }
+                Err(e) => {
+                    client.feed(fail(&e)).await?;
+                    errored = true;
+                    status = status.to_error_state();
+                }
             }
-            Err(e) => {
-                client.feed(fail(&e)).await?;
-                errored = true;
-                status = status.to_error_state();
+            if !errored {
+                running.ok();
             }
-        }
-        if !errored {
-            running.ok();
-        }
-        drop(running);
-        client.set_state(PgWireConnectionState::ReadyForQuery);
-        client.set_transaction_status(status);
-        send_ready_for_query(client, status).await
+            drop(running);
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(status);
+            send_ready_for_query(client, status).await
+        })
+        .await
     }
 
     async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
@@ -1358,24 +1403,27 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let name = message
-            .name
-            .clone()
-            .unwrap_or_else(|| pgwire::api::DEFAULT_NAME.to_owned());
-        let parser = self.query_parser();
-        match StoredStatement::parse(client, &message, parser).await? {
-            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
-            None => client.portal_store().put_empty_statement(&name),
-        }
-        if name != pgwire::api::DEFAULT_NAME {
-            self.prepared.lock().expect("prepared lock").insert(name);
-        }
-        client
-            .send(PgWireBackendMessage::ParseComplete(
-                pgwire::messages::extendedquery::ParseComplete::new(),
-            ))
-            .await?;
-        Ok(())
+        self.guarded(async move {
+            let name = message
+                .name
+                .clone()
+                .unwrap_or_else(|| pgwire::api::DEFAULT_NAME.to_owned());
+            let parser = self.query_parser();
+            match StoredStatement::parse(client, &message, parser).await? {
+                Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+                None => client.portal_store().put_empty_statement(&name),
+            }
+            if name != pgwire::api::DEFAULT_NAME {
+                self.prepared.lock().expect("prepared lock").insert(name);
+            }
+            client
+                .send(PgWireBackendMessage::ParseComplete(
+                    pgwire::messages::extendedquery::ParseComplete::new(),
+                ))
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn do_query<C>(
@@ -1449,9 +1497,12 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let s = &target.statement;
-        let fields = self.parser.get_result_schema(s, None)?;
-        Ok(DescribeStatementResponse::new(s.params.clone(), fields))
+        self.guarded(async move {
+            let s = &target.statement;
+            let fields = self.parser.get_result_schema(s, None)?;
+            Ok(DescribeStatementResponse::new(s.params.clone(), fields))
+        })
+        .await
     }
 
     async fn do_describe_portal<C>(
@@ -1465,11 +1516,14 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let fields = self.parser.get_result_schema(
-            &target.statement.statement,
-            Some(&target.result_column_format),
-        )?;
-        Ok(DescribePortalResponse::new(fields))
+        self.guarded(async move {
+            let fields = self.parser.get_result_schema(
+                &target.statement.statement,
+                Some(&target.result_column_format),
+            )?;
+            Ok(DescribePortalResponse::new(fields))
+        })
+        .await
     }
 
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
@@ -1479,121 +1533,127 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        use pgwire::api::store::Entry;
-        let _busy = Busy::new(self);
-        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
-            return Err(PgWireError::NotReadyForQuery);
-        }
-        let mut status = client.transaction_status();
-        client.set_state(PgWireConnectionState::QueryInProgress);
-        let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
-        let max_rows = message.max_rows.max(0) as usize;
-        let portal = match client.portal_store().get_portal(name) {
-            Some(Entry::Value(p)) => p,
-            Some(Entry::Empty) => {
-                client
-                    .feed(PgWireBackendMessage::EmptyQueryResponse(
-                        pgwire::messages::response::EmptyQueryResponse::new(),
-                    ))
-                    .await?;
-                client.set_state(PgWireConnectionState::ReadyForQuery);
-                return Ok(());
+        self.guarded(async move {
+            use pgwire::api::store::Entry;
+            let _busy = Busy::new(self);
+            if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+                return Err(PgWireError::NotReadyForQuery);
             }
-            None => return Err(PgWireError::PortalNotFound(name.to_owned())),
-        };
-        let mut running = self.session.get().map(|s| {
-            self.shared.activity.begin(
-                self.pid.load(Ordering::Relaxed),
-                &s.access().user,
-                portal.statement.statement.sql.clone(),
-            )
-        });
-        let state = portal.state();
-        let mut state = state.lock().await;
-        if matches!(*state, PortalExecutionState::Initial) {
-            match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
-                Response::Query(q) => *state = PortalExecutionState::Suspended(q),
-                Response::EmptyQuery => {
+            let mut status = client.transaction_status();
+            client.set_state(PgWireConnectionState::QueryInProgress);
+            let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+            let max_rows = message.max_rows.max(0) as usize;
+            let portal = match client.portal_store().get_portal(name) {
+                Some(Entry::Value(p)) => p,
+                Some(Entry::Empty) => {
                     client
                         .feed(PgWireBackendMessage::EmptyQueryResponse(
                             pgwire::messages::response::EmptyQueryResponse::new(),
                         ))
                         .await?;
+                    client.set_state(PgWireConnectionState::ReadyForQuery);
+                    return Ok(());
                 }
-                Response::Execution(tag) => send_execution_response(client, tag).await?,
-                Response::TransactionStart(tag) => {
-                    send_execution_response(client, tag).await?;
-                    status = status.to_in_transaction_state();
-                }
-                Response::TransactionEnd(tag) => {
-                    send_execution_response(client, tag).await?;
-                    status = status.to_idle_state();
-                    client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
-                }
-                Response::Error(e) => {
-                    client
-                        .send(PgWireBackendMessage::ErrorResponse((*e).into()))
-                        .await?;
-                    status = status.to_error_state();
-                }
-                _ => {
-                    return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                        "ERROR".into(),
-                        "0A000".into(),
-                        "COPY is not supported".into(),
-                    ))));
-                }
+                None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+            };
+            let mut running = self.session.get().map(|s| {
+                self.shared.activity.begin(
+                    self.pid.load(Ordering::Relaxed),
+                    &s.access().user,
+                    portal.statement.statement.sql.clone(),
+                )
+            });
+            if let Some(r) = &running {
+                self.last_query.store(r.id(), Ordering::Relaxed);
             }
-        }
-        match &mut *state {
-            PortalExecutionState::Suspended(response) => {
-                let tag = response.command_tag().to_string();
-                let rows = response.data_rows();
-                let mut sent = 0usize;
-                let mut suspended = true;
-                while max_rows == 0 || sent < max_rows {
-                    match rows.next().await {
-                        Some(row) => {
-                            client.feed(PgWireBackendMessage::DataRow(row?)).await?;
-                            sent += 1;
-                        }
-                        None => {
-                            suspended = false;
-                            break;
-                        }
+            let state = portal.state();
+            let mut state = state.lock().await;
+            if matches!(*state, PortalExecutionState::Initial) {
+                match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
+                    Response::Query(q) => *state = PortalExecutionState::Suspended(q),
+                    Response::EmptyQuery => {
+                        client
+                            .feed(PgWireBackendMessage::EmptyQueryResponse(
+                                pgwire::messages::response::EmptyQueryResponse::new(),
+                            ))
+                            .await?;
+                    }
+                    Response::Execution(tag) => send_execution_response(client, tag).await?,
+                    Response::TransactionStart(tag) => {
+                        send_execution_response(client, tag).await?;
+                        status = status.to_in_transaction_state();
+                    }
+                    Response::TransactionEnd(tag) => {
+                        send_execution_response(client, tag).await?;
+                        status = status.to_idle_state();
+                        client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
+                    }
+                    Response::Error(e) => {
+                        client
+                            .send(PgWireBackendMessage::ErrorResponse((*e).into()))
+                            .await?;
+                        status = status.to_error_state();
+                    }
+                    _ => {
+                        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                            "ERROR".into(),
+                            "0A000".into(),
+                            "COPY is not supported".into(),
+                        ))));
                     }
                 }
-                if suspended {
-                    client
-                        .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
-                        .await?;
-                } else {
-                    *state = PortalExecutionState::Finished;
+            }
+            match &mut *state {
+                PortalExecutionState::Suspended(response) => {
+                    let tag = response.command_tag().to_string();
+                    let rows = response.data_rows();
+                    let mut sent = 0usize;
+                    let mut suspended = true;
+                    while max_rows == 0 || sent < max_rows {
+                        match rows.next().await {
+                            Some(row) => {
+                                client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                                sent += 1;
+                            }
+                            None => {
+                                suspended = false;
+                                break;
+                            }
+                        }
+                    }
+                    if suspended {
+                        client
+                            .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                            .await?;
+                    } else {
+                        *state = PortalExecutionState::Finished;
+                        client
+                            .feed(PgWireBackendMessage::CommandComplete(
+                                Tag::new(&tag).with_rows(sent).into(),
+                            ))
+                            .await?;
+                    }
+                }
+                // Executing a completed portal again returns no rows, as Postgres does.
+                PortalExecutionState::Finished => {
                     client
                         .feed(PgWireBackendMessage::CommandComplete(
-                            Tag::new(&tag).with_rows(sent).into(),
+                            Tag::new("SELECT").with_rows(0).into(),
                         ))
                         .await?;
                 }
+                PortalExecutionState::Initial => {}
             }
-            // Executing a completed portal again returns no rows, as Postgres does.
-            PortalExecutionState::Finished => {
-                client
-                    .feed(PgWireBackendMessage::CommandComplete(
-                        Tag::new("SELECT").with_rows(0).into(),
-                    ))
-                    .await?;
+            if status != TransactionStatus::Error
+                && let Some(r) = running.as_mut()
+            {
+                r.ok();
             }
-            PortalExecutionState::Initial => {}
-        }
-        if status != TransactionStatus::Error
-            && let Some(r) = running.as_mut()
-        {
-            r.ok();
-        }
-        drop(running);
-        client.set_state(PgWireConnectionState::ReadyForQuery);
-        client.set_transaction_status(status);
-        Ok(())
+            drop(running);
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(status);
+            Ok(())
+        })
+        .await
     }
 }

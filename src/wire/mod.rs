@@ -103,12 +103,18 @@ pub async fn run_listener(
                 span.clone(),
             );
             conn.set_span(span);
+            // Requests are guarded one by one (handler::Connection::guarded); this catches a
+            // panic anywhere else in the task, so the socket closes and the gauge comes down.
+            let process = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(process));
             tokio::select! {
-                r = process => {
-                    if let Err(e) = r {
-                        debug!(%peer, error = %e, "connection ended with error");
+                r = process => match r {
+                    Ok(Err(e)) => debug!(%peer, error = %e, "connection ended with error"),
+                    Ok(Ok(())) => {}
+                    Err(_) => {
+                        m.connection_panics.inc();
+                        tracing::error!(%peer, "internal error in a connection task; closed it");
                     }
-                }
+                },
                 // A client that does not finish startup in time holds nothing for long.
                 _ = async {
                     tokio::time::sleep(startup_timeout).await;

@@ -128,7 +128,8 @@ fn decode_text(s: &str, pg: &Type) -> Result<ScalarValue, EngineError> {
 
 /// Where a trailing UTC offset (`+02`, `-05:30`, `Z`) starts, if the text has a time part.
 fn offset_start(t: &str) -> Option<usize> {
-    if t.len() <= 10 || !t[10..].contains(':') {
+    // Byte 10 may fall inside a multi-byte character: then this is no timestamp text.
+    if !t.get(10..).is_some_and(|rest| rest.contains(':')) {
         return None;
     }
     if t.ends_with('Z') || t.ends_with('z') {
@@ -305,6 +306,19 @@ fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multibyte_text_timestamps_are_errors_not_panics() {
+        // 'é' spans bytes 9..11: byte 10 is inside it.
+        for text in ["2026-01-0é 10:00:00+02", "2026-01-01é", "ééééééééééé:"] {
+            for t in [Type::TIMESTAMP, Type::TIMESTAMPTZ, Type::DATE] {
+                assert!(
+                    decode(Some(text.as_bytes()), false, &t, None).is_err(),
+                    "{text}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn text_numeric_keeps_scale() {

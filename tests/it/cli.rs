@@ -99,6 +99,7 @@ async fn sigterm_lets_running_queries_finish_and_exits_zero() {
         }
     }
     let client = client.expect("server came up");
+
     // A query in flight when the signal arrives still completes.
     let running = tokio::spawn(async move {
         client
@@ -144,11 +145,21 @@ async fn json_logs_carry_the_connection_and_query_ids_and_slow_queries_are_logge
         .local_addr()
         .unwrap()
         .port();
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A real user, so passwords really travel: SCRAM at the wire, HTTP Basic (in clear) at
+    // the status page, each once right and once wrong.
+    let verifier = lakegate::auth::Verifier::generate("secret-not-logged").to_string();
     let config = dir.path().join("l.yaml");
     std::fs::write(
         &config,
         format!(
-            "lake: {}\nlisten: 127.0.0.1:{port}\nshutdown_timeout: 1s\nlimits: {{slow_query: 200ms}}\n",
+            "lake: {}\nlisten: 127.0.0.1:{port}\nhttp: {{listen: 127.0.0.1:{http_port}}}\n\
+             shutdown_timeout: 1s\nlimits: {{slow_query: 200ms}}\n\
+             users:\n  carol: {{password: \"{verifier}\", admin: true}}\n",
             lake.display()
         ),
     )
@@ -159,7 +170,7 @@ async fn json_logs_carry_the_connection_and_query_ids_and_slow_queries_are_logge
             "--log-format",
             "json",
             "--log",
-            "lakegate=info",
+            "lakegate=debug",
             "serve",
             "--config",
         ])
@@ -181,6 +192,46 @@ async fn json_logs_carry_the_connection_and_query_ids_and_slow_queries_are_logge
         }
     }
     let client = client.expect("server came up");
+    let wrong = url.replace("secret-not-logged", "wrong-secret-not-logged");
+    assert!(
+        tokio_postgres::connect(&wrong, tokio_postgres::NoTls)
+            .await
+            .is_err()
+    );
+    for (password, status) in [("secret-not-logged", 200), ("wrong-secret-not-logged", 401)] {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("carol:{password}"));
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            s,
+            "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status}")), "{reply}");
+    }
+    let wrong = url.replace("secret-not-logged", "wrong-secret-not-logged");
+    assert!(
+        tokio_postgres::connect(&wrong, tokio_postgres::NoTls)
+            .await
+            .is_err()
+    );
+    for (password, status) in [("secret-not-logged", 200), ("wrong-secret-not-logged", 401)] {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("carol:{password}"));
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            s,
+            "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status}")), "{reply}");
+    }
     client
         .simple_query("SELECT pg_sleep(0.4) AS slow_one")
         .await
@@ -214,7 +265,14 @@ async fn json_logs_carry_the_connection_and_query_ids_and_slow_queries_are_logge
         s["span"]["pid"].as_i64().is_some() || s["spans"][0]["pid"].as_i64().is_some(),
         "{s}"
     );
-    assert!(!text.contains("secret-not-logged"));
+    // Debug logging saw both logins and both page requests; no password reached the log.
+    assert!(text.contains("carol"), "the log covers the logins: {text}");
+    assert!(!text.contains("secret-not-logged"), "{text}");
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode("carol:secret-not-logged")
+    };
+    assert!(!text.contains(&basic), "{text}");
 }
 
 /// `lakegate import` writes a Delta table a server then serves: CSV creates, CSV appends,

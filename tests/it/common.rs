@@ -189,3 +189,107 @@ impl<'a> FromSql<'a> for Numeric {
         *t == Type::NUMERIC
     }
 }
+
+/// A `lakegate serve` process (the real binary) over a demo lake, with its log in a file.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub http_port: u16,
+    pub log: PathBuf,
+    _dir: TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl ServeProcess {
+    /// Starts the binary on a fresh demo lake with `extra` appended to its config and `env`
+    /// set; waits until it answers.
+    pub async fn start(extra: &str, env: &[(&str, &str)]) -> ServeProcess {
+        let dir = TempDir::new().unwrap();
+        let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
+            .await
+            .unwrap();
+        let (port, http_port) = (free_port(), free_port());
+        let config = dir.path().join("lakegate.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "lake: {}\nlisten: 127.0.0.1:{port}\nhttp: {{listen: 127.0.0.1:{http_port}}}\nshutdown_timeout: 1s\n{extra}",
+                lake.display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("stderr.log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
+            .args(["--log", "lakegate=info", "serve", "--config"])
+            .arg(&config)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let p = ServeProcess {
+            child,
+            port,
+            http_port,
+            log,
+            _dir: dir,
+        };
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if p.metric("lakegate_connections_open").await.is_some() {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("lakegate serve did not come up: {}", p.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One sample of `/metrics` (this process's counters only).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let port = self.http_port;
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .ok()?;
+            let mut body = String::new();
+            s.read_to_string(&mut body).ok()?;
+            body.lines()
+                .find(|l| l.split([' ', '{']).next() == Some(name.as_str()))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn connect(&self, user: &str) -> Result<Client, tokio_postgres::Error> {
+        let url = format!("host=127.0.0.1 port={} user={user} dbname=lake", self.port);
+        let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

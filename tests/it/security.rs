@@ -230,6 +230,10 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
     for (sql, state) in [
         ("SET datafusion.execution.batch_size = 1", "42501"),
         (
+            "SET datafusion.optimizer.hash_join_inlist_pushdown_max_size = 100",
+            "42501",
+        ),
+        (
             "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
             "25006",
         ),
@@ -529,23 +533,85 @@ fn startup_message(user: &str) -> Vec<u8> {
     m
 }
 
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend(((body.len() + 4) as u32).to_be_bytes());
+    m.extend(body);
+    m
+}
+
+/// Parse `SELECT $1::<type>`, Bind one text parameter of `value`, Execute, Sync.
+fn bound_query(pg_type: &str, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut parse = b"\0SELECT $1::".to_vec();
+    parse.extend(pg_type.as_bytes());
+    parse.extend(b"\0\0\0");
+    out.extend(message(b'P', &parse));
+    let mut bind = b"\0\0\0\0\0\x01".to_vec();
+    bind.extend((value.len() as u32).to_be_bytes());
+    bind.extend(value);
+    bind.extend(b"\0\0");
+    out.extend(message(b'B', &bind));
+    out.extend(message(b'E', b"\0\0\0\0\0"));
+    out.extend(message(b'S', b""));
+    out
+}
+
+/// How a hostile session ended.
+#[derive(Debug, PartialEq)]
+enum Ending {
+    /// The server closed the connection (after an ErrorResponse or our EOF).
+    Closed,
+    /// Still open after our EOF and the read timeout: a hang.
+    Hung,
+}
+
 /// One hostile session: a random mix of valid startup, garbage, truncated and oversized
-/// messages. The server may answer with an error and close; it must not hang or die.
-fn hostile_session(addr: std::net::SocketAddr, rng: &mut Rng) {
+/// messages, and bound parameters with hostile text (multi-byte characters where a
+/// timestamp's time part starts). After our EOF the server must close within the timeout.
+fn hostile_session(addr: std::net::SocketAddr, rng: &mut Rng) -> (Ending, Vec<u8>) {
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return;
+        return (Ending::Closed, vec![]);
     };
-    s.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.set_write_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut out: Vec<u8> = Vec::new();
-    match rng.below(4) {
+    match rng.below(5) {
         0 => {}
         1 => out.extend(startup_message("tester")),
         2 => {
             let m = startup_message("tester");
             out.extend(&m[..rng.below(m.len() as u64) as usize]);
+        }
+        3 => {
+            out.extend(startup_message("tester"));
+            let types = [
+                "timestamp",
+                "timestamptz",
+                "date",
+                "numeric",
+                "int8",
+                "bool",
+                "interval",
+            ];
+            let pieces: [&[u8]; 8] = [
+                b"2026-01-0",
+                "\u{e9}".as_bytes(),
+                b" 10:00:00",
+                b"+02",
+                "\u{1F600}".as_bytes(),
+                b"-",
+                b":",
+                &[0xff, 0xfe],
+            ];
+            for _ in 0..1 + rng.below(3) {
+                let mut value = Vec::new();
+                for _ in 0..rng.below(6) {
+                    value.extend(pieces[rng.below(8) as usize]);
+                }
+                out.extend(bound_query(types[rng.below(7) as usize], &value));
+            }
         }
         _ => out.extend(&(u32::MAX - rng.below(10) as u32).to_be_bytes()),
     }
@@ -566,14 +632,28 @@ fn hostile_session(addr: std::net::SocketAddr, rng: &mut Rng) {
         }
     }
     let _ = s.write_all(&out);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
-    let _ = s.read(&mut buf);
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (Ending::Closed, reply),
+            Ok(n) => reply.extend(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (Ending::Closed, reply);
+            }
+            Err(_) => return (Ending::Hung, reply),
+        }
+    }
 }
 
+/// The real binary under protocol garbage and hostile parameters: every session ends with the
+/// server closing it (after an ErrorResponse, or at our EOF), nothing panics (log and
+/// `/metrics` of that process), connections are counted down, and clients keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_protocol_input_never_takes_the_server_down() {
-    let t = demo_server().await;
-    let addr = t.server.addr;
+    let p = ServeProcess::start("", &[]).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", p.port).parse().unwrap();
     let seed: u64 = std::env::var("LAKEGATE_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -584,21 +664,65 @@ async fn hostile_protocol_input_never_takes_the_server_down() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(5),
     );
-    let before = t.connect().await;
-    let sessions = tokio::task::spawn_blocking(move || {
+    // Frames that panicked pgwire's decoders (vendor/README.md): each now closes its
+    // connection without a panic.
+    let mut bind_past_end = b"\0\0\0\0\0\x01".to_vec();
+    bind_past_end.extend(0x7fff_0000u32.to_be_bytes());
+    bind_past_end.extend(b"ab\0\0");
+    for (what, frame) in [
+        ("query of length 0", vec![b'Q', 0, 0, 0, 0]),
+        ("copy data of length 2", vec![b'd', 0, 0, 0, 2, 0, 0]),
+        ("password of length 1", vec![b'p', 0, 0, 0, 1, 0]),
+        ("truncated parse", message(b'P', b"\0SELECT 1\0\0\x05")),
+        ("bind past its end", message(b'B', &bind_past_end)),
+        ("execute without max_rows", message(b'E', b"\0")),
+        ("describe without a name", message(b'D', b"")),
+    ] {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&startup_message("tester")).unwrap();
+        s.write_all(&frame).unwrap();
+        // pgwire closes on a frame it cannot decode (PostgreSQL sends 08P01 first).
+        let mut reply = Vec::new();
+        let closed = s.read_to_end(&mut reply);
+        assert!(closed.is_ok(), "{what}: not closed ({closed:?})");
+        assert!(
+            !reply.windows(6).any(|w| w == b"CXX000"),
+            "{what}: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    assert_eq!(
+        p.metric("lakegate_connection_panics_total").await,
+        Some(0.0)
+    );
+    let before = p.connect("tester").await.unwrap();
+    let (sessions, errors, bound) = tokio::task::spawn_blocking(move || {
         let mut rng = Rng(seed);
         let started = Instant::now();
-        let mut n = 0;
+        let (mut n, mut errors, mut bound) = (0, 0, 0);
         while started.elapsed() < budget {
-            hostile_session(addr, &mut rng);
+            let (ending, reply) = hostile_session(addr, &mut rng);
+            assert_eq!(ending, Ending::Closed, "session {n} (seed {seed:#x}) hung");
+            if reply.windows(6).any(|w| w == b"SXX000" || w == b"CXX000") {
+                panic!("session {n} (seed {seed:#x}) got XX000: {reply:?}");
+            }
+            if reply.contains(&b'E') {
+                errors += 1;
+            }
+            if reply.windows(2).any(|w| w == b"2\0") {
+                bound += 1;
+            }
             n += 1;
         }
-        n
+        (n, errors, bound)
     })
     .await
     .unwrap();
     assert!(sessions > 20, "only {sessions} sessions ran");
-    eprintln!("hostile input: {sessions} sessions in {budget:?} (seed {seed:#x})");
+    eprintln!(
+        "hostile input: {sessions} sessions in {budget:?} (seed {seed:#x}), {errors} answered with an error, {bound} bound a parameter"
+    );
     // A session opened before the storm, and a new one, both still work.
     let n: i64 = before
         .query_one("SELECT count(*) FROM silver.titles", &[])
@@ -606,7 +730,67 @@ async fn hostile_protocol_input_never_takes_the_server_down() {
         .unwrap()
         .get(0);
     assert_eq!(n, 60);
-    t.connect().await.simple_query("SELECT 1").await.unwrap();
+    p.connect("tester")
+        .await
+        .unwrap()
+        .simple_query("SELECT 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        p.metric("lakegate_connection_panics_total").await,
+        Some(0.0)
+    );
+    // Every hostile connection was counted down: only `before` (and the closed probe) remain.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            p.metric("lakegate_connections_open").await == Some(1.0)
+        })
+        .await,
+        "connections_open: {:?}",
+        p.metric("lakegate_connections_open").await
+    );
+    let log = p.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// A panic while serving one client closes that client's connection with one XX000, is
+/// logged with its query id and counted; the server and other clients go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_one_connection_closes_only_that_connection() {
+    let p = ServeProcess::start("", &[("LAKEGATE_FAULT_INJECTION", "panic")]).await;
+    let other = p.connect("tester").await.unwrap();
+    for extended in [false, true] {
+        let victim = p.connect("tester").await.unwrap();
+        let e = if extended {
+            victim
+                .query("SELECT lakegate_panic()", &[])
+                .await
+                .unwrap_err()
+        } else {
+            victim
+                .simple_query("SELECT lakegate_panic()")
+                .await
+                .unwrap_err()
+        };
+        assert_eq!(code(&e), "XX000", "{e}");
+        assert!(victim.simple_query("SELECT 1").await.is_err(), "closed");
+    }
+    other.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(
+        p.metric("lakegate_connection_panics_total").await,
+        Some(2.0)
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            p.metric("lakegate_connections_open").await == Some(1.0)
+        })
+        .await
+    );
+    let log = p.log_text();
+    assert!(
+        log.contains("internal error in a connection; closing it") && log.contains("query_id"),
+        "{log}"
+    );
 }
 
 /// Rows of `sql` as (country, email) text, through the simple protocol.
@@ -665,7 +849,10 @@ async fn row_filters_and_masks_hold_under_every_name() {
     let de = count("SELECT count(*) FROM silver.users WHERE country = 'DE'").await;
     let all = count("SELECT count(*) FROM silver.users").await;
     let de_v0 = count("SELECT count(*) FROM silver.\"users@v0\" WHERE country = 'DE'").await;
-    assert!(de > 0 && de < all, "the demo lake has German and other users: {de}/{all}");
+    assert!(
+        de > 0 && de < all,
+        "the demo lake has German and other users: {de}/{all}"
+    );
     let check = |what: &str, rows: &[(String, String)], expected: usize| {
         assert_eq!(rows.len(), expected, "{what}: {rows:?}");
         for (country, email) in rows {
@@ -682,7 +869,10 @@ async fn row_filters_and_masks_hold_under_every_name() {
         ("SELECT country, email FROM \"silver\".\"users\"", de),
         ("SELECT country, email FROM lake.silver.users", de),
         ("SELECT country, email FROM silver.\"users@v0\"", de_v0),
-        ("SELECT country, email FROM silver.users FOR VERSION AS OF 0", de_v0),
+        (
+            "SELECT country, email FROM silver.users FOR VERSION AS OF 0",
+            de_v0,
+        ),
         ("SELECT country, email FROM silver.users_unqualified", de),
         ("SELECT country, email FROM gold.users_by_view", de),
         (
@@ -722,12 +912,18 @@ async fn row_filters_and_masks_hold_under_every_name() {
         check(&format!("extended: {sql}"), &rows, *expected);
     }
     // Unqualified names under a search_path, set by SET or at connect.
-    alice.batch_execute("SET search_path = silver").await.unwrap();
+    alice
+        .batch_execute("SET search_path = silver")
+        .await
+        .unwrap();
     for (sql, expected) in [
         ("SELECT country, email FROM users", de),
         ("SELECT country, email FROM \"users\"", de),
         ("SELECT country, email FROM \"users@v0\"", de_v0),
-        ("SELECT country, email FROM users FOR VERSION AS OF 0", de_v0),
+        (
+            "SELECT country, email FROM users FOR VERSION AS OF 0",
+            de_v0,
+        ),
         // DataFusion 52 plans no correlated LATERAL (0A000 for everyone); uncorrelated
         // LATERAL and correlated subqueries read through the rules.
         (
@@ -785,25 +981,35 @@ async fn row_filters_and_masks_hold_under_every_name() {
 async fn row_filters_on_a_view_apply_to_it() {
     let (t, _d) = secure_server(None, Limits::default(), |c| {
         let analyst = c.roles.get_mut("analyst").unwrap();
-        analyst
-            .row_filters
-            .insert("gold.active_users_by_country".into(), "country = 'FR'".into());
+        analyst.row_filters.insert(
+            "gold.active_users_by_country".into(),
+            "country = 'FR'".into(),
+        );
         let mut viewer = analyst.clone();
         viewer.row_filters.remove("gold.active_users_by_country");
         viewer.column_masks.insert(
             "gold.active_users_by_country".into(),
-            [("active_users".to_string(), "-1".to_string())].into_iter().collect(),
+            [("active_users".to_string(), "-1".to_string())]
+                .into_iter()
+                .collect(),
         );
         c.roles.insert("viewer".into(), viewer);
         c.users.insert(
             "bob".into(),
-            user(&Verifier::generate("bob-pass").to_string(), &["viewer"], false),
+            user(
+                &Verifier::generate("bob-pass").to_string(),
+                &["viewer"],
+                false,
+            ),
         );
     })
     .await;
     let alice = login(&t, "alice", "alice-pass").await.unwrap();
     let rows = alice
-        .query("SELECT country, active_users FROM gold.active_users_by_country", &[])
+        .query(
+            "SELECT country, active_users FROM gold.active_users_by_country",
+            &[],
+        )
         .await
         .unwrap();
     // The silver.users filter (DE) and the view's own (FR) together leave nothing.
@@ -811,7 +1017,10 @@ async fn row_filters_on_a_view_apply_to_it() {
     // bob: the same silver filter, and a mask on the view's column.
     let bob = login(&t, "bob", "bob-pass").await.unwrap();
     let rows: Vec<(String, i64)> = bob
-        .query("SELECT country, active_users FROM gold.active_users_by_country", &[])
+        .query(
+            "SELECT country, active_users FROM gold.active_users_by_country",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -820,7 +1029,10 @@ async fn row_filters_on_a_view_apply_to_it() {
     assert_eq!(rows, vec![("DE".to_string(), -1)]);
     let ops = login(&t, "ops", "ops-pass").await.unwrap();
     let fr = ops
-        .query("SELECT country FROM gold.active_users_by_country WHERE country = 'FR'", &[])
+        .query(
+            "SELECT country FROM gold.active_users_by_country WHERE country = 'FR'",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(fr.len(), 1, "the demo lake has active French users");
