@@ -430,6 +430,8 @@ pub async fn ingest(
             })
             .await;
         lease.release().await;
+        // Cron mode: the alert hooks of this pass run to the end (bounded) before exit.
+        ingestor.finish_hooks().await;
         let report = report?;
         for s in &report.slices {
             println!(
@@ -466,10 +468,15 @@ pub async fn ingest(
         return Ok(());
     }
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(crate::ingest::run_loop(ingestor, shutdown.clone(), |_| {}));
+    let task = tokio::spawn(crate::ingest::run_loop(
+        ingestor.clone(),
+        shutdown.clone(),
+        |_| {},
+    ));
     signal.await;
     shutdown.cancel();
     let _ = task.await;
+    ingestor.finish_hooks().await;
     Ok(())
 }
 

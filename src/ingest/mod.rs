@@ -179,6 +179,8 @@ pub struct Ingestor {
     /// (table, slice, watermark) that failed in this process: not retried until the watermark
     /// changes (a `--once` run retries them).
     failed: Mutex<HashSet<(String, String, String)>>,
+    /// Running `ingest.on_failure` hooks: a `--once` run waits for them before it exits.
+    hooks: tokio_util::task::TaskTracker,
 }
 
 const BRONZE_LINEAGE: [&str; 6] = [
@@ -248,6 +250,16 @@ async fn commit(
         _ => w.with_save_mode(SaveMode::Append),
     };
     Ok(w.await?)
+}
+
+/// The quarantine rows one stage wrote for one delivery (slice and watermark): what a
+/// re-run of that delivery replaces.
+fn quarantine_scope(slice: &str, watermark: &str, stage: &str) -> String {
+    format!(
+        "_slice_id = '{}' AND _watermark = '{}' AND {stage}",
+        quote(slice),
+        quote(watermark)
+    )
 }
 
 fn quarantine_schema() -> SchemaRef {
@@ -379,6 +391,7 @@ impl Ingestor {
             lake,
             config,
             failed: Mutex::new(HashSet::new()),
+            hooks: tokio_util::task::TaskTracker::new(),
         }
     }
 
@@ -617,7 +630,10 @@ impl Ingestor {
                         })
                         .collect();
                     let b = quarantine_batch(run_id, slice, w, &rows)?;
-                    commit(&qpath, name, vec![b], None, &[], &qapp, false).await?;
+                    // Replacing this delivery's parse rejects keeps a forced re-run from
+                    // recording them twice.
+                    let replace = quarantine_scope(slice, w, "stage = 'parse'");
+                    commit(&qpath, name, vec![b], Some(replace), &[], &qapp, false).await?;
                 }
             }
             let batch = with_lineage(&data.batch, slice, w, run_id)?;
@@ -910,7 +926,8 @@ impl Ingestor {
                     })
                     .collect();
                 let b = quarantine_batch(run_id, slice, w, &rows)?;
-                commit(&qpath, table, vec![b], None, &[], &qapp, false).await?;
+                let replace = quarantine_scope(slice, w, "stage <> 'parse'");
+                commit(&qpath, table, vec![b], Some(replace), &[], &qapp, false).await?;
             }
         }
         let mut out_cols: Vec<usize> = business
@@ -952,6 +969,14 @@ impl Ingestor {
         })
     }
 
+    /// Waits for the `on_failure` hooks started so far (each is bounded by its 30 s timeout,
+    /// after which it is killed).
+    pub async fn finish_hooks(&self) {
+        self.hooks.close();
+        self.hooks.wait().await;
+        self.hooks.reopen();
+    }
+
     fn alert(&self, table: &str, slice: &str, watermark: &str, error: &str) {
         let Some(cmd) = self.config.ingest.on_failure.clone() else {
             return;
@@ -962,7 +987,7 @@ impl Ingestor {
             watermark.to_string(),
             error.to_string(),
         );
-        tokio::spawn(async move {
+        self.hooks.spawn(async move {
             let child = tokio::process::Command::new("sh")
                 .arg("-c")
                 .arg(&cmd)

@@ -177,6 +177,20 @@ async fn first_load_rerun_update_late_slice_deletes_duplicates_and_expectations(
         "{q:?}"
     );
     let bronze_before = rows(&lake.join("bronze/orders")).await;
+    let silver_before = silver_ids(&lake).await;
+
+    // A forced re-run of the same deliveries gives the same tables: no second copy of the
+    // quarantined rows.
+    let forced = Selection {
+        force: true,
+        ..Default::default()
+    };
+    let r = ing.run_once(&forced).await.unwrap();
+    assert_eq!((r.failed(), r.files_read), (0, 2), "{r:?}");
+    // (`rows` leaves out the run id and timestamps, which a re-run changes.)
+    assert_eq!(rows(&lake.join("quarantine/orders")).await, q);
+    assert_eq!(silver_ids(&lake).await, silver_before);
+    assert_eq!(rows(&lake.join("bronze/orders")).await, bronze_before);
 
     // Unchanged re-run reads no landing data and changes nothing.
     let r = ing.run_once(&Selection::default()).await.unwrap();
@@ -708,5 +722,48 @@ async fn landing_names_with_escapes_and_spaces_are_read_as_they_are() {
             .contains("_source_file=landing/orders/2026-03-01/ts=10%3A00 v:2/orders.csv")
             && l.contains("_watermark=ts=10%3A00 v:2")),
         "{bronze:?}"
+    );
+}
+
+/// Cron mode: `ingest --once` waits for the `on_failure` hook of a failed slice before it
+/// exits (it was killed with the process), and exits 1.
+#[test]
+fn ingest_once_waits_for_the_failure_hook() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let alert = dir.path().join("alert.txt");
+    let config = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ingest_orders.yaml"),
+    )
+    .unwrap()
+    .replace("LAKE", &lake.display().to_string())
+        + &format!(
+            "      - {{name: positive_amount, expect: \"amount > 0\", on_violation: fail}}\n\
+             ingest: {{on_failure: \"sleep 1; echo $LAKEGATE_TABLE $LAKEGATE_SLICE > {}\"}}\n",
+            alert.display()
+        );
+    std::fs::write(dir.path().join("lakegate.yaml"), config).unwrap();
+    deliver(
+        &lake,
+        "2026-01-01",
+        "1",
+        "1,10,2026-01-01,-10.00,new,2026-01-01 10:00:00,\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
+        .args(["ingest", "--once", "--config"])
+        .arg(dir.path().join("lakegate.yaml"))
+        .env("LAKEGATE_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Read right after exit: the hook (which sleeps first) has finished.
+    assert_eq!(
+        std::fs::read_to_string(&alert).unwrap_or_default().trim(),
+        "silver.orders 2026-01-01"
     );
 }
