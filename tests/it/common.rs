@@ -193,6 +193,7 @@ impl<'a> FromSql<'a> for Numeric {
 /// A `lakegate serve` process (the real binary) over a demo lake, with its log in a file.
 pub struct ServeProcess {
     pub child: std::process::Child,
+    pub lake: PathBuf,
     pub port: u16,
     pub http_port: u16,
     pub log: PathBuf,
@@ -236,6 +237,7 @@ impl ServeProcess {
             .unwrap();
         let p = ServeProcess {
             child,
+            lake: lake.clone(),
             port,
             http_port,
             log,

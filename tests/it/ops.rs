@@ -33,19 +33,12 @@ fn sample(metrics: &str, prefix: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Runs the real binary, so its registry holds only this workload's counts: each counter is
+/// checked for the exact amount the workload moves it by.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_and_metrics_move_with_a_workload() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let lake = lakegate::demo::write_demo_lake(&dir.path().join("lake"), false)
-        .await
-        .unwrap();
-    let mut c = config(&lake);
-    c.http = Some(lakegate::config::HttpConfig {
-        listen: "127.0.0.1:0".into(),
-    });
-    let server = lakegate::server::start(c).await.unwrap();
-    let http = server.http_addr.expect("http listener");
-    let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
+    let p = ServeProcess::start("", &[]).await;
+    let http: SocketAddr = format!("127.0.0.1:{}", p.http_port).parse().unwrap();
     assert_eq!(get(http, "/health").await, (200, "ok\n".into()));
     let (code, body) = get(http, "/ready").await;
     assert_eq!(code, 200, "{body}");
@@ -54,7 +47,9 @@ async fn health_ready_and_metrics_move_with_a_workload() {
     let (_, before) = get(http, "/metrics").await;
     let ok = "lakegate_queries_total{outcome=\"ok\",sqlstate_class=\"00\"}";
     let undefined = "lakegate_queries_total{outcome=\"error\",sqlstate_class=\"42\"}";
-    let client = t.connect().await;
+    assert_eq!(sample(&before, ok), 0.0, "{before}");
+    assert_eq!(sample(&before, "lakegate_connections_total"), 0.0);
+    let client = p.connect("tester").await.unwrap();
     for _ in 0..3 {
         client
             .simple_query("SELECT * FROM silver.titles")
@@ -63,24 +58,34 @@ async fn health_ready_and_metrics_move_with_a_workload() {
     }
     let _ = client.simple_query("SELECT * FROM nope").await.unwrap_err();
     let (_, after) = get(http, "/metrics").await;
-    assert!(sample(&after, ok) >= sample(&before, ok) + 3.0, "{after}");
-    assert!(
-        sample(&after, undefined) >= sample(&before, undefined) + 1.0,
+    assert_eq!(sample(&after, ok), 3.0, "{after}");
+    assert_eq!(sample(&after, undefined), 1.0, "{after}");
+    // silver.titles has 60 rows (the demo lake's definition).
+    assert_eq!(sample(&after, "lakegate_rows_sent_total"), 180.0, "{after}");
+    assert_eq!(sample(&after, "lakegate_connections_total"), 1.0, "{after}");
+    assert_eq!(sample(&after, "lakegate_connections_open"), 1.0, "{after}");
+    // silver.users has 4 versions (0..=3) in the demo lake.
+    assert_eq!(
+        sample(&after, "lakegate_table_version{table=\"silver.users\"}"),
+        3.0,
         "{after}"
     );
-    assert!(
-        sample(&after, "lakegate_rows_sent_total")
-            >= sample(&before, "lakegate_rows_sent_total") + 180.0
-    );
-    assert!(sample(&after, "lakegate_connections_total") >= 1.0);
-    // Versions per table (the registry is process-wide: other test servers report too).
-    assert!(
-        sample(&after, "lakegate_table_version{table=\"silver.users\"}") >= 1.0,
+    // Run times are observed for the statements that completed.
+    assert_eq!(
+        sample(&after, "lakegate_query_duration_seconds_count"),
+        3.0,
         "{after}"
     );
-    assert!(after.contains("lakegate_query_duration_seconds_bucket"));
+    drop(client);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            sample(&get(http, "/metrics").await.1, "lakegate_connections_open") == 0.0
+        })
+        .await
+    );
 
     // The lake goes away: /ready says so with 503; it comes back: 200 again.
+    let lake = p.lake.clone();
     let moved = lake.with_extension("moved");
     std::fs::rename(&lake, &moved).unwrap();
     let (code, body) = get(http, "/ready").await;
@@ -215,6 +220,13 @@ async fn status_page_needs_a_user_and_only_admins_cancel() {
     let (code, page) = request(http, "GET", "/", Some("alice:a"), "").await;
     assert_eq!(code, 200);
     assert!(page.contains("<td>silver</td><td>titles</td>"), "{page}");
+    // Only what alice's roles grant: silver, not the bronze and gold tables ops sees.
+    assert!(
+        !page.contains("<td>bronze</td>") && !page.contains("<td>gold</td>"),
+        "{page}"
+    );
+    let (_, ops_page) = request(http, "GET", "/", Some("ops:o"), "").await;
+    assert!(ops_page.contains("<td>bronze</td>") && ops_page.contains("<td>gold</td>"));
     // ops runs a long statement; alice may not cancel it, ops may.
     let (ops, conn) = tokio_postgres::connect(
         &format!("host=127.0.0.1 port={port} user=ops password=o dbname=lake"),
@@ -239,6 +251,8 @@ async fn status_page_needs_a_user_and_only_admins_cancel() {
         !alice_page.contains("name=pid"),
         "no cancel button for non-admins"
     );
+    // Nor anyone else's statement: alice sees only her own.
+    assert!(!alice_page.contains("pg_sleep(30)"), "{alice_page}");
     assert_eq!(
         request(
             http,

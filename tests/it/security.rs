@@ -187,7 +187,14 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
         )
         .await
         .unwrap();
-    assert!(row.get::<_, i64>(0) > 0);
+    let ops = login(&t, "ops", "ops-pass").await.unwrap();
+    let admin_count = |sql: &'static str| {
+        let ops = &ops;
+        async move { ops.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let de = admin_count("SELECT count(*) FROM silver.users WHERE country = 'DE'").await;
+    assert!(de > 0);
+    assert_eq!(row.get::<_, i64>(0), de);
     assert_eq!(row.get::<_, i64>(1), 0);
     // Column mask: alice sees a masked email, in both protocols; ops sees the real one.
     let masked: String = alice
@@ -199,7 +206,6 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
         .unwrap()
         .get(0);
     assert!(masked.ends_with("***") && masked.len() == 5, "{masked}");
-    let ops = login(&t, "ops", "ops-pass").await.unwrap();
     let real: String = ops
         .query_one(
             "SELECT email FROM silver.users WHERE country = 'DE' ORDER BY user_id LIMIT 1",
@@ -219,13 +225,20 @@ async fn grants_hide_and_deny_row_filters_apply_through_views() {
         .await
         .unwrap()
         .get(0);
-    assert!(n > 0);
-    let by_country = alice
-        .query("SELECT country FROM gold.active_users_by_country", &[])
+    assert_eq!(n, admin_count("SELECT count(*) FROM gold.top_titles").await);
+    let by_country: Vec<(String, i64)> = alice
+        .query(
+            "SELECT country, active_users FROM gold.active_users_by_country",
+            &[],
+        )
         .await
-        .unwrap();
-    assert!(!by_country.is_empty());
-    assert!(by_country.iter().all(|r| r.get::<_, String>(0) == "DE"));
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let de_active =
+        admin_count("SELECT count(*) FROM silver.users WHERE is_active AND country = 'DE'").await;
+    assert_eq!(by_country, vec![("DE".to_string(), de_active)]);
     // Sandbox: no file-reading table functions, no writes, no runtime settings.
     for (sql, state) in [
         ("SET datafusion.execution.batch_size = 1", "42501"),
@@ -502,6 +515,119 @@ async fn non_loopback_listen_without_users_is_refused() {
     c.listen = "0.0.0.0:0".into();
     let err = start(c).await.err().expect("refuses").to_string();
     assert!(err.contains("no users are configured"), "{err}");
+    // The status page (tables, running SQL) is held to the same rule.
+    let mut c = config(&lake);
+    c.http = Some(lakegate::config::HttpConfig {
+        listen: "0.0.0.0:0".into(),
+    });
+    let err = start(c).await.err().expect("refuses").to_string();
+    assert!(
+        err.contains("http.listen") && err.contains("no users are configured"),
+        "{err}"
+    );
+    let mut c = config(&lake);
+    c.http = Some(lakegate::config::HttpConfig {
+        listen: "127.0.0.1:0".into(),
+    });
+    start(c).await.expect("loopback is fine in trust mode");
+}
+
+async fn ask(c: &tokio_postgres::Client, sql: String) -> tokio_postgres::Row {
+    c.query_one(&sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()))
+}
+
+/// The catalog functions BI tools call answer what the session may read: privileges from the
+/// grants, and definitions and comments only of objects the user can see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_functions_answer_per_user() {
+    let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
+    let ops = login(&t, "ops", "ops-pass").await.unwrap();
+    let alice = login(&t, "alice", "alice-pass").await.unwrap();
+    // silver.active_users is a view with a description and column comments; alice is not
+    // granted it (her grants: gold.*, silver.users).
+    let oid: i64 = ops
+        .query_one(
+            "SELECT CAST('silver.active_users'::regclass AS BIGINT)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let sql = format!(
+        "SELECT pg_get_viewdef({oid}), obj_description({oid}, 'pg_class'), \
+         col_description({oid}, 1), \
+         (SELECT count(*) FROM pg_catalog.pg_description WHERE objoid = {oid})"
+    );
+    let row = ask(&ops, sql.clone()).await;
+    assert!(
+        row.get::<_, Option<String>>(0)
+            .unwrap()
+            .contains("is_active")
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("Users whose account is active (not paused or closed).")
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(2).as_deref(),
+        Some("Stable user identifier.")
+    );
+    assert_eq!(row.get::<_, i64>(3), 3);
+    let row = ask(&alice, sql).await;
+    assert_eq!(row.get::<_, Option<String>>(0), None);
+    assert_eq!(row.get::<_, Option<String>>(1), None);
+    assert_eq!(row.get::<_, Option<String>>(2), None);
+    assert_eq!(row.get::<_, i64>(3), 0);
+    // Privileges: SELECT where granted, USAGE on schemas the grants reach, never a write.
+    let users_oid: i64 = ops
+        .query_one("SELECT CAST('silver.users'::regclass AS BIGINT)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let privileges = format!(
+        "SELECT has_table_privilege('silver.users', 'SELECT'), \
+                has_table_privilege('silver.titles', 'SELECT'), \
+                has_table_privilege('silver.users', 'INSERT'), \
+                has_table_privilege({users_oid}, 'select'), \
+                has_table_privilege('alice', 'silver.users', 'SELECT'), \
+                has_schema_privilege('gold', 'USAGE'), \
+                has_schema_privilege('bronze', 'USAGE'), \
+                has_schema_privilege('gold', 'CREATE'), \
+                has_any_column_privilege('gold.top_titles', 'SELECT'), \
+                has_column_privilege('silver.titles', 'name', 'SELECT'), \
+                has_database_privilege('lake', 'CONNECT')"
+    );
+    let answers =
+        |row: tokio_postgres::Row| (0..11).map(|i| row.get::<_, bool>(i)).collect::<Vec<_>>();
+    assert_eq!(
+        answers(ask(&alice, privileges.clone()).await),
+        [
+            true, false, false, true, true, true, false, false, true, false, true
+        ]
+    );
+    assert_eq!(
+        answers(ask(&ops, privileges).await),
+        [
+            true, true, false, true, false, true, true, false, true, true, true
+        ]
+    );
+    // Under a search_path, unqualified names resolve as queries do.
+    alice
+        .batch_execute("SET search_path = silver")
+        .await
+        .unwrap();
+    let row = ask(
+        &alice,
+        "SELECT has_table_privilege('users', 'SELECT'), has_table_privilege('titles', 'SELECT')"
+            .into(),
+    )
+    .await;
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, bool>(1)),
+        (true, false)
+    );
 }
 
 /// xorshift: deterministic "random" protocol garbage, reproducible from the seed.
