@@ -306,6 +306,47 @@ async fn statement_timeout_memory_limit_and_per_user_connections() {
         .unwrap()
         .get(0);
     assert!(n > 0);
+    // Cursors are bounded the same way: each FETCH runs under the statement timeout, cancel
+    // and the memory pool (FETCH ALL streams; it does not collect the result first).
+    c.batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    c.batch_execute("BEGIN; DECLARE slow CURSOR FOR SELECT pg_sleep(5)")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let e = c.simple_query("FETCH ALL FROM slow").await.unwrap_err();
+    assert_eq!(code(&e), "57014", "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    c.batch_execute("ROLLBACK; SET statement_timeout = 0")
+        .await
+        .unwrap();
+    c.batch_execute(
+        "BEGIN; DECLARE big CURSOR FOR \
+         SELECT array_length(array_agg(value), 1) FROM generate_series(1, 3000000)",
+    )
+    .await
+    .unwrap();
+    let e = c.simple_query("FETCH ALL FROM big").await.unwrap_err();
+    assert_eq!(code(&e), "53200", "{e}");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    c.batch_execute("BEGIN; DECLARE long CURSOR FOR SELECT pg_sleep(30)")
+        .await
+        .unwrap();
+    let cancel = c.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel_query(NoTls).await.unwrap();
+        Instant::now()
+    });
+    let e = c.simple_query("FETCH 1 FROM long").await.unwrap_err();
+    let asked = canceller.await.unwrap();
+    assert_eq!(code(&e), "57014", "{e}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "cancel answered within 1 s"
+    );
+    c.batch_execute("ROLLBACK").await.unwrap();
     // Enormous and deeply nested statements are refused before planning.
     let long = format!("SELECT 1 /* {} */", "x".repeat(2 << 20));
     assert_eq!(code(&c.simple_query(&long).await.unwrap_err()), "54000");
