@@ -8,6 +8,7 @@
 
 pub mod access;
 mod coerce;
+pub mod format;
 pub mod information_schema;
 mod names;
 pub mod pg_catalog;
@@ -258,6 +259,7 @@ impl Engine {
             ])
             .chain(pg_catalog::misc_udfs())
             .chain(pg_catalog::array_bound_udfs())
+            .chain(format::udfs())
         {
             ctx.register_udf(udf);
         }
@@ -586,7 +588,11 @@ impl Session {
         }
         let sql = time_travel::rewrite(sql).map_err(|e| EngineError::InvalidParameter(e.0))?;
         let sql = regclass_literals(&sql);
-        Ok(self.engine.parser.parse(&sql)?)
+        let mut statements = self.engine.parser.parse(&sql)?;
+        if may_have_subquery(&sql) {
+            keep_projection_subqueries(&self.engine.parser, &sql, &mut statements);
+        }
+        Ok(statements)
     }
 
     /// Splits a query string into commands. `RESET` is recognised here because the SQL parser
@@ -806,6 +812,43 @@ impl Session {
         let state = self.ctx.state_ref();
         let mut state = state.write();
         state.config_mut().options_mut().catalog.default_schema = chosen;
+    }
+}
+
+/// Whether the text has two `select`s (so perhaps a subquery): checked on every query, without
+/// a lowercase copy.
+fn may_have_subquery(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(6)
+        .filter(|w| w.eq_ignore_ascii_case(b"select"))
+        .nth(1)
+        .is_some()
+}
+
+/// Statements that read lake tables keep their select-list subqueries: the compatibility
+/// parser's rewrite would make a correlated one NULL (see `names::protect_projection_subqueries`).
+/// Such statements are taken from a plain Postgres parse, protected, then given the
+/// compatibility rewrites (its token replacements only target catalog queries).
+fn keep_projection_subqueries(
+    parser: &PostgresCompatibilityParser,
+    sql: &str,
+    statements: &mut [Statement],
+) {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return;
+    };
+    if plain.len() != statements.len() {
+        return;
+    }
+    for (statement, mut original) in statements.iter_mut().zip(plain) {
+        if names::is_catalog_only(statement) {
+            continue;
+        }
+        if names::protect_projection_subqueries(&mut original) {
+            *statement = parser.rewrite(original);
+        }
     }
 }
 

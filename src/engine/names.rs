@@ -431,6 +431,60 @@ pub fn is_catalog_only(statement: &Statement) -> bool {
     any && all
 }
 
+/// Wraps each scalar subquery that is a select item in parentheses (`Expr::Nested`), which
+/// DataFusion plans the same. datafusion-pg-catalog's `RemoveSubqueryFromProjection` rewrite
+/// replaces a bare correlated one with NULL and adds `LIMIT 1` to the others: right for
+/// catalog queries (see `null_correlated_subqueries`), a silently wrong answer for a query of
+/// lake tables. Returns whether any was found.
+pub fn protect_projection_subqueries(statement: &mut Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr, VisitMut, VisitorMut};
+    struct Protect(bool);
+    impl VisitorMut for Protect {
+        type Break = ();
+        fn pre_visit_query(
+            &mut self,
+            query: &mut datafusion::sql::sqlparser::ast::Query,
+        ) -> std::ops::ControlFlow<()> {
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                for item in &mut select.projection {
+                    let expr = match item {
+                        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                        _ => continue,
+                    };
+                    if let Expr::Subquery(q) = expr {
+                        // An uncorrelated one gets the `LIMIT 1` the rewrite would have added
+                        // (DataFusion would otherwise return each of its rows).
+                        if !is_correlated(q) && q.limit_clause.is_none() && q.fetch.is_none() {
+                            q.limit_clause =
+                                Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset {
+                                    limit: Some(Expr::Value(
+                                        datafusion::sql::sqlparser::ast::Value::Number(
+                                            "1".into(),
+                                            false,
+                                        )
+                                        .into(),
+                                    )),
+                                    offset: None,
+                                    limit_by: vec![],
+                                });
+                        }
+                        let inner = std::mem::replace(
+                            expr,
+                            Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()),
+                        );
+                        *expr = Expr::Nested(Box::new(inner));
+                        self.0 = true;
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut v = Protect(false);
+    let _ = statement.visit(&mut v);
+    v.0
+}
+
 /// In catalog-only statements, correlated scalar subqueries DataFusion cannot decorrelate become
 /// NULL (they look up defaults, identity options, collations and sequences, none of which a lake
 /// table has).

@@ -152,6 +152,9 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
             } else if inner
                 .downcast_ref::<crate::catalog::travel::TravelError>()
                 .is_some()
+                || inner
+                    .downcast_ref::<crate::engine::format::FormatError>()
+                    .is_some()
             {
                 SqlState::InvalidParameterValue
             } else if let Some(df) = inner.downcast_ref::<DataFusionError>() {
