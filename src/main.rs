@@ -172,8 +172,12 @@ impl CommonArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     lakegate::telemetry::init_with_format(&cli.log, cli.log_format == "json");
+    // Planning and optimizing recurse per level of nesting: the parser's recursion limit (50)
+    // bounds the depth, and 16 MiB of stack per worker holds what it admits (2 MiB, tokio's
+    // default, overflowed on a sqlsmith query: a process abort, not a panic).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 << 20)
         .build()
     {
         Ok(r) => r,

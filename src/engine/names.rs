@@ -21,6 +21,8 @@ pub fn rewrite(statement: &mut Statement, catalog_only: bool) {
     bare_user(statement);
     field_access(statement);
     if catalog_only {
+        oidvector_unnest(statement);
+        aggregate_lookups(statement);
         null_correlated_subqueries(statement);
     }
     apply(statement)
@@ -483,6 +485,84 @@ pub fn protect_projection_subqueries(statement: &mut Statement) -> bool {
     let mut v = Protect(false);
     let _ = statement.visit(&mut v);
     v.0
+}
+
+/// `unnest(proargtypes)` → `unnest(CAST(string_to_array(nullif(proargtypes, ''), ' ') AS INT[]))`:
+/// datafusion-pg-catalog keeps the `oidvector` column as its text form (`16 16`, which pgjdbc
+/// splits itself), and unnest needs an array (sqlsmith reads routine arguments this way).
+fn oidvector_unnest(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, visit_expressions_mut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(f) = expr
+            && f.name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"))
+            && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args
+            && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice()
+            && column_name(arg).is_some_and(|c| c.eq_ignore_ascii_case("proargtypes"))
+        {
+            let text = format!("CAST(string_to_array(nullif({arg}, ''), ' ') AS INT[])");
+            if let Ok(new) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+            {
+                *arg = new;
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// In catalog-only statements, `(SELECT col FROM t WHERE ...)` whose correlation is not
+/// spelled with a qualifier (sqlsmith's `(select nspname from pg_namespace where oid =
+/// pronamespace)`) becomes `(SELECT max(col) ...)`: DataFusion decorrelates a scalar subquery
+/// only when it is aggregated, and the compatibility rewrite's `LIMIT 1` made it unplannable.
+/// Catalog lookups are by key, so the one row and its max are the same.
+fn aggregate_lookups(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{
+        Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+        GroupByExpr, ObjectName, visit_expressions_mut,
+    };
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Subquery(q) = expr
+            && !is_correlated(q)
+            && let SetExpr::Select(select) = q.body.as_mut()
+            && select.selection.is_some()
+            && matches!(&select.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+            && select.projection.len() == 1
+        {
+            let item = match &mut select.projection[0] {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                _ => return std::ops::ControlFlow::<()>::Continue(()),
+            };
+            if matches!(item, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                let column = std::mem::replace(
+                    item,
+                    Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()),
+                );
+                *item = Expr::Function(Function {
+                    name: ObjectName::from(vec![Ident::new("max")]),
+                    uses_odbc_syntax: false,
+                    parameters: FunctionArguments::None,
+                    args: FunctionArguments::List(FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(column))],
+                        clauses: vec![],
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                });
+                q.limit_clause = None;
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
 }
 
 /// In catalog-only statements, correlated scalar subqueries DataFusion cannot decorrelate become

@@ -62,7 +62,7 @@ pub fn namespace_oid(name: &str) -> i32 {
     match name {
         "pg_catalog" => 11,
         "public" => 2200,
-        "information_schema" => 13183,
+        "information_schema" => 13283,
         other => hashed_oid("n", other, ""),
     }
 }

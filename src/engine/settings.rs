@@ -218,6 +218,58 @@ const KNOWN: &[(&str, &str, bool, bool, &str)] = &[
         true,
         "Maximum number of index keys.",
     ),
+    // Read or set by drivers and tools (SQLAlchemy 2.1, sqlsmith, pg_dump-style clients), with
+    // PostgreSQL 16's defaults; they change nothing here.
+    (
+        "client_min_messages",
+        "notice",
+        false,
+        false,
+        "Sets the message levels that are sent to the client.",
+    ),
+    (
+        "default_table_access_method",
+        "heap",
+        false,
+        false,
+        "Sets the default table access method for new tables.",
+    ),
+    (
+        "work_mem",
+        "4MB",
+        false,
+        false,
+        "Sets the maximum memory to be used for query workspaces.",
+    ),
+    (
+        "maintenance_work_mem",
+        "64MB",
+        false,
+        false,
+        "Sets the maximum memory to be used for maintenance operations.",
+    ),
+    (
+        "default_text_search_config",
+        "pg_catalog.english",
+        false,
+        false,
+        "Sets default text search configuration.",
+    ),
+    (
+        "max_parallel_workers_per_gather",
+        "2",
+        false,
+        false,
+        "Sets the maximum number of parallel processes per executor node.",
+    ),
+    ("jit", "on", false, false, "Allow JIT compilation."),
+    (
+        "max_connections",
+        "100",
+        false,
+        true,
+        "Sets the maximum number of concurrent connections.",
+    ),
 ];
 
 fn known(lower: &str) -> Option<&'static (&'static str, &'static str, bool, bool, &'static str)> {

@@ -1204,3 +1204,34 @@ async fn row_filters_on_a_view_apply_to_it() {
         .unwrap();
     assert_eq!(fr.len(), 1, "the demo lake has active French users");
 }
+
+/// A deeply nested statement that sqlsmith found (planning overflowed tokio's default 2 MiB
+/// worker stack and aborted the process), and nesting at the parser's recursion limit: the
+/// real binary answers each and stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_statements_do_not_overflow_the_stack() {
+    let p = ServeProcess::start("", &[]).await;
+    let c = p.connect("tester").await.unwrap();
+    let found = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/deeply_nested.sql"),
+    )
+    .unwrap();
+    let e = c.simple_query(&found).await.unwrap_err();
+    assert!(e.code().is_some(), "answered with a SQLSTATE: {e}");
+    let mut derived = "SELECT user_id FROM silver.users".to_string();
+    for i in 0..45 {
+        derived = format!("SELECT user_id FROM ({derived}) d{i} WHERE user_id > {i}");
+    }
+    let n = c.query(&derived, &[]).await.unwrap().len();
+    let all: i64 = c
+        .query_one("SELECT count(*) FROM silver.users WHERE user_id > 44", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n as i64, all);
+    c.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(
+        p.metric("lakegate_connection_panics_total").await,
+        Some(0.0)
+    );
+}
