@@ -79,6 +79,10 @@ pub enum EngineError {
     StatementTimeout,
     #[error("query text of {len} bytes is longer than limits.max_query_bytes ({max})")]
     QueryTooLong { len: usize, max: u64 },
+    #[error(
+        "statement too complex: subquery expressions nested {depth} deep (at most {MAX_SUBQUERY_DEPTH})"
+    )]
+    TooDeeplyNested { depth: usize },
     #[error("{0}")]
     InvalidParameter(String),
     #[error("cursor \"{0}\" does not exist")]
@@ -590,6 +594,12 @@ impl Session {
         let sql = regclass_literals(&sql);
         let mut statements = self.engine.parser.parse(&sql)?;
         if may_have_subquery(&sql) {
+            for s in &statements {
+                let depth = names::subquery_depth(s);
+                if depth > MAX_SUBQUERY_DEPTH {
+                    return Err(EngineError::TooDeeplyNested { depth });
+                }
+            }
             keep_projection_subqueries(&self.engine.parser, &sql, &mut statements);
         }
         Ok(statements)
@@ -603,9 +613,11 @@ impl Session {
         }
         match self.parse(sql) {
             Ok(statements) => Ok(statements.into_iter().map(classify).collect()),
-            Err(e @ (EngineError::QueryTooLong { .. } | EngineError::InvalidParameter(_))) => {
-                Err(e)
-            }
+            Err(
+                e @ (EngineError::QueryTooLong { .. }
+                | EngineError::InvalidParameter(_)
+                | EngineError::TooDeeplyNested { .. }),
+            ) => Err(e),
             // A write the Postgres grammar does not know (DataFusion's CREATE EXTERNAL TABLE,
             // MERGE variants, ...) is still a write: refuse it as one, not as a typo.
             Err(e) => match leading_write_keyword(sql) {
@@ -814,6 +826,11 @@ impl Session {
         state.config_mut().options_mut().catalog.default_schema = chosen;
     }
 }
+
+/// How deep subquery expressions may nest. DataFusion 52 checks subquery invariants in time exponential in
+/// the depth (20 levels: ~40 s of planning in a debug build, CPU the statement timeout cannot
+/// preempt); PostgreSQL has no such limit, and BI queries nest a few levels.
+pub const MAX_SUBQUERY_DEPTH: usize = 16;
 
 /// Whether the text has two `select`s (so perhaps a subquery): checked on every query, without
 /// a lowercase copy.

@@ -433,6 +433,41 @@ pub fn is_catalog_only(statement: &Statement) -> bool {
     any && all
 }
 
+/// The deepest nesting of subquery expressions (scalar, `EXISTS`, `IN (SELECT ...)`) in a
+/// statement; derived tables in FROM do not count.
+pub fn subquery_depth(statement: &Statement) -> usize {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Depth {
+        now: usize,
+        max: usize,
+    }
+    fn is_subquery(e: &Expr) -> bool {
+        matches!(
+            e,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        )
+    }
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            if is_subquery(e) {
+                self.now += 1;
+                self.max = self.max.max(self.now);
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            if is_subquery(e) {
+                self.now -= 1;
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut d = Depth { now: 0, max: 0 };
+    let _ = statement.visit(&mut d);
+    d.max
+}
+
 /// Wraps each scalar subquery that is a select item in parentheses (`Expr::Nested`), which
 /// DataFusion plans the same. datafusion-pg-catalog's `RemoveSubqueryFromProjection` rewrite
 /// replaces a bare correlated one with NULL and adds `LIMIT 1` to the others: right for

@@ -98,6 +98,7 @@ pub fn sqlstate(e: &EngineError) -> SqlState {
         ) => SqlState::StatementTooComplex,
         EngineError::Syntax(_) => SqlState::SyntaxError,
         EngineError::QueryTooLong { .. } => SqlState::ProgramLimitExceeded,
+        EngineError::TooDeeplyNested { .. } => SqlState::StatementTooComplex,
         EngineError::DataFusion(df) => datafusion_state(df),
         EngineError::ReadOnly(_) => SqlState::ReadOnlySqlTransaction,
         EngineError::Forbidden(_) => SqlState::InsufficientPrivilege,

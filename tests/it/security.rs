@@ -1229,6 +1229,19 @@ async fn deeply_nested_statements_do_not_overflow_the_stack() {
         .unwrap()
         .get(0);
     assert_eq!(n as i64, all);
+    // Nested scalar subqueries: 16 levels are planned; 17 are refused with 54001 before
+    // planning (DataFusion's subquery checks take time exponential in the depth).
+    let nested = |n: usize| {
+        let mut q = "1".to_string();
+        for _ in 0..n {
+            q = format!("(SELECT {q} + 1)");
+        }
+        format!("SELECT {q}")
+    };
+    let v: i64 = c.query_one(&nested(16), &[]).await.unwrap().get(0);
+    assert_eq!(v, 17);
+    let e = c.simple_query(&nested(17)).await.unwrap_err();
+    assert_eq!(code(&e), "54001", "{e}");
     c.simple_query("SELECT 1").await.unwrap();
     assert_eq!(
         p.metric("lakegate_connection_panics_total").await,
