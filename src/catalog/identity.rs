@@ -5,8 +5,8 @@
 //! view that resolved its names in its own schema. So every table the lake catalog hands out
 //! is wrapped in a [`LakeTable`] that knows its schema, base table and what part of the table
 //! it serves (rows, or metadata such as `$files`); the engine looks for it on each `TableScan`
-//! after planning. Views are not wrapped: DataFusion inlines them while planning, and the
-//! tables inside them are wrapped in turn.
+//! after planning. Views are [`LakeView`]s, which the engine inlines itself after planning, so
+//! the tables (and views) inside them are found the same way.
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -51,7 +51,10 @@ impl LakeTable {
         name: &str,
         provider: Arc<dyn TableProvider>,
     ) -> Arc<dyn TableProvider> {
-        if provider.get_logical_plan().is_some() || provider.as_any().is::<LakeTable>() {
+        if provider.get_logical_plan().is_some()
+            || provider.as_any().is::<LakeTable>()
+            || provider.as_any().is::<LakeView>()
+        {
             return provider;
         }
         let (table, part) = match travel::split(name) {
@@ -164,5 +167,81 @@ impl SchemaProvider for IdentifiedSchema {
     }
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
+    }
+}
+
+/// A served view with its identity. DataFusion inlines a provider that has a logical plan
+/// while planning, which would lose which view the rows came from (and a view read through
+/// another view was inlined when that one was planned). So a `LakeView` is not inlined by the
+/// planner: the engine inlines it after planning (`engine::access::apply_access`), where rules
+/// configured on the view apply to its rows. Executed as a scan (plans that skip that step,
+/// such as gold models), it plans its own query.
+#[derive(Debug)]
+pub struct LakeView {
+    pub schema: String,
+    pub name: String,
+    plan: LogicalPlan,
+    sql: String,
+    fields: SchemaRef,
+}
+
+impl LakeView {
+    pub fn new(schema: &str, name: &str, plan: LogicalPlan, sql: String) -> LakeView {
+        LakeView {
+            schema: schema.to_string(),
+            name: name.to_string(),
+            fields: std::sync::Arc::new(plan.schema().as_arrow().clone()),
+            plan,
+            sql,
+        }
+    }
+
+    pub fn of(provider: &dyn TableProvider) -> Option<&LakeView> {
+        provider.as_any().downcast_ref::<LakeView>()
+    }
+
+    /// The view's query (its own views not inlined yet).
+    pub fn plan(&self) -> &LogicalPlan {
+        &self.plan
+    }
+}
+
+#[async_trait]
+impl TableProvider for LakeView {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn schema(&self) -> SchemaRef {
+        self.fields.clone()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(&self.sql)
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut builder = datafusion::logical_expr::LogicalPlanBuilder::from(self.plan.clone());
+        if let Some(p) = projection {
+            let columns = p
+                .iter()
+                .map(|i| {
+                    Expr::Column(datafusion::common::Column::from(
+                        self.plan.schema().qualified_field(*i),
+                    ))
+                })
+                .collect::<Vec<_>>();
+            builder = builder.project(columns)?;
+        }
+        if let Some(n) = limit {
+            builder = builder.limit(0, Some(n))?;
+        }
+        state.create_physical_plan(&builder.build()?).await
     }
 }

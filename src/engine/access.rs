@@ -19,7 +19,7 @@ use datafusion::logical_expr::{Filter, LogicalPlan};
 use datafusion::prelude::SessionContext;
 
 use crate::auth::Access;
-use crate::catalog::identity::{LakeTable, Part};
+use crate::catalog::identity::{LakeTable, LakeView, Part};
 use crate::catalog::travel::base_name;
 
 /// A table the user may not read was named: 42501 at the wire.
@@ -87,20 +87,7 @@ impl SchemaProvider for AuthorizedSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         // Earlier versions and metadata of a table are governed by the table's own grant.
         if self.access.can_read(&self.name, base_name(name)) {
-            let Some(provider) = self.inner.table(name).await? else {
-                return Ok(None);
-            };
-            let governed = !self.access.row_filters(&self.name, name).is_empty()
-                || !self.access.column_masks(&self.name, name).is_empty();
-            if governed && let Some(plan) = provider.get_logical_plan() {
-                return Ok(Some(Arc::new(GovernedView {
-                    schema: self.name.clone(),
-                    name: name.to_string(),
-                    plan: plan.into_owned(),
-                    fields: provider.schema(),
-                })));
-            }
-            return Ok(Some(provider));
+            return self.inner.table(name).await;
         }
         if self.inner.table_exist(name) {
             let kind = match self.inner.table(name).await? {
@@ -116,59 +103,27 @@ impl SchemaProvider for AuthorizedSchema {
     }
 }
 
-/// A view the user has row filters or masks on. It is not inlined while planning (DataFusion
-/// inlines any provider with a logical plan), so [`apply_row_filters`] finds it by identity,
-/// inlines it itself and puts the rules above it.
-#[derive(Debug)]
-pub struct GovernedView {
-    pub schema: String,
-    pub name: String,
-    plan: LogicalPlan,
-    fields: datafusion::arrow::datatypes::SchemaRef,
-}
-
-#[async_trait]
-impl TableProvider for GovernedView {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
-        self.fields.clone()
-    }
-    fn table_type(&self) -> datafusion::datasource::TableType {
-        datafusion::datasource::TableType::View
-    }
-    async fn scan(
-        &self,
-        _state: &dyn datafusion::catalog::Session,
-        _projection: Option<&Vec<usize>>,
-        _filters: &[datafusion::prelude::Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        // Only reachable if a plan skipped `apply_row_filters`: fail closed.
-        Err(denied(
-            "view",
-            format!(
-                "{}.{} (its access rules were not applied)",
-                self.schema, self.name
-            ),
-        ))
-    }
-}
-
-/// Puts the user's row filters and column masks above every scan of a table they apply to,
-/// wherever it is in the plan and however it was named: the rules are found by the identity
-/// the lake catalog gives each provider ([`LakeTable`]), never by the name typed. Views are
-/// inlined by then (their tables carry identity too), except views that have rules of their
-/// own ([`GovernedView`]), which are inlined here.
-pub fn apply_row_filters(
+/// Inlines the served views of a plan ([`LakeView`], recursively) and puts the user's row
+/// filters and column masks above every scan and view they apply to, wherever it is in the
+/// plan and however it was named: the rules are found by the identity the lake catalog gives
+/// each provider, never by the name typed. Returns the plan and whether any rule applied.
+pub fn apply_access(
     plan: LogicalPlan,
     access: &Access,
     ctx: &SessionContext,
+) -> Result<(LogicalPlan, bool)> {
+    let mut governed = false;
+    let plan = restrict_plan(plan, access, ctx, &mut governed)?;
+    Ok((plan, governed))
+}
+
+fn restrict_plan(
+    plan: LogicalPlan,
+    access: &Access,
+    ctx: &SessionContext,
+    governed: &mut bool,
 ) -> Result<LogicalPlan> {
-    if !access.has_row_filters() {
-        return Ok(plan);
-    }
+    let rules = access.has_row_filters();
     plan.transform_up_with_subqueries(|node| {
         let LogicalPlan::TableScan(scan) = &node else {
             return Ok(Transformed::no(node));
@@ -176,24 +131,31 @@ pub fn apply_row_filters(
         let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) else {
             return Ok(Transformed::no(node));
         };
-        if let Some(view) = provider.as_any().downcast_ref::<GovernedView>() {
-            let inner = apply_row_filters(view.plan.clone(), access, ctx)?;
+        if let Some(view) = LakeView::of(provider.as_ref()) {
+            let inner = restrict_plan(view.plan().clone(), access, ctx, governed)?;
             let mut builder = datafusion::logical_expr::LogicalPlanBuilder::from(inner);
             if let Some(projection) = &scan.projection {
                 let columns = projection
                     .iter()
                     .map(|i| {
                         datafusion::prelude::Expr::Column(datafusion::common::Column::from(
-                            view.plan.schema().qualified_field(*i),
+                            view.plan().schema().qualified_field(*i),
                         ))
                     })
                     .collect::<Vec<_>>();
                 builder = builder.project(columns)?;
             }
             let inlined = builder.alias(scan.table_name.clone())?.build()?;
+            if !rules {
+                return Ok(Transformed::yes(inlined));
+            }
             let predicates = access.row_filters(&view.schema, &view.name);
             let masks = access.column_masks(&view.schema, &view.name);
+            *governed |= !predicates.is_empty() || !masks.is_empty();
             return restrict(inlined, &predicates, &masks, ctx).map(Transformed::yes);
+        }
+        if !rules {
+            return Ok(Transformed::no(node));
         }
         let Some(table) = LakeTable::of(provider.as_ref()) else {
             return Ok(Transformed::no(node));
@@ -213,6 +175,7 @@ pub fn apply_row_filters(
                 ),
             ));
         }
+        *governed = true;
         restrict(node, &predicates, &masks, ctx).map(Transformed::yes)
     })
     .map(|t| t.data)

@@ -645,7 +645,15 @@ impl Session {
             planning.await?
         };
         verify_read_only(&plan)?;
-        let plan = access::apply_row_filters(plan, &self.access, &self.ctx)?;
+        let (plan, governed) = access::apply_access(plan, &self.access, &self.ctx)?;
+        // EXPLAIN shows the scans below the rules: statistics (row counts, min/max of masked
+        // columns), rows read before the filter, the rules' text.
+        if governed && matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+            return Err(EngineError::DataFusion(access::denied(
+                "EXPLAIN of a query reading tables with row filters or column masks",
+                "(run it without EXPLAIN)".into(),
+            )));
+        }
         Ok(plan)
     }
 

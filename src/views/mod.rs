@@ -23,7 +23,6 @@ use std::time::Duration;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
 use datafusion::sql::sqlparser::ast::{ObjectName, Statement, Visit, Visitor};
@@ -621,7 +620,12 @@ async fn plan_view(
     ) {
         return Err(format!("{}:1: a view must be a query", file.path.display()));
     }
-    Ok(Arc::new(ViewTable::new(plan, Some(file.sql.clone()))))
+    Ok(Arc::new(crate::catalog::identity::LakeView::new(
+        &file.schema,
+        &file.name,
+        plan,
+        file.sql.clone(),
+    )))
 }
 
 /// `file:line: message`, with the line where the name the error is about first appears.
