@@ -79,6 +79,13 @@ impl LakeTable {
     }
 }
 
+/// What part of its table a (possibly suffixed) name serves.
+pub fn part_of_name(name: &str) -> Part {
+    travel::split(name)
+        .map(|(_, r)| part_of(&r))
+        .unwrap_or(Part::Rows)
+}
+
 fn part_of(r: &TableRef) -> Part {
     match r {
         TableRef::Version(_) | TableRef::Timestamp(_) | TableRef::Ref(_) => Part::Rows,

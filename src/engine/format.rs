@@ -62,6 +62,10 @@ pub fn quote_literal(s: &str) -> String {
     }
 }
 
+/// Widths beyond this are refused: a width allocates its padding (PostgreSQL allows up to
+/// INT_MAX, which is more memory than a query may take).
+const MAX_WIDTH: usize = 1 << 20;
+
 /// One row: the format string and the argument texts.
 fn format_row(fmt: &str, args: &[Option<String>]) -> Result<String> {
     let mut out = String::new();
@@ -118,7 +122,9 @@ fn format_row(fmt: &str, args: &[Option<String>]) -> Result<String> {
         } else {
             digits
                 .parse()
-                .map_err(|_| bad("format(): width is too large"))?
+                .ok()
+                .filter(|w| *w <= MAX_WIDTH)
+                .ok_or_else(|| bad(format!("format(): width is larger than {MAX_WIDTH}")))?
         };
         let kind = chars
             .next()
@@ -286,6 +292,8 @@ mod tests {
         assert!(f("%s %s", &[Some("a")]).is_err());
         assert!(f("%x", &[Some("a")]).is_err());
         assert!(f("%", &[]).is_err());
+        assert!(f("%999999999999s", &[Some("")]).is_err());
+        assert!(f("%99999999999999999999999s", &[Some("")]).is_err());
         assert_eq!(quote_literal("a\\b"), "E'a\\\\b'");
     }
 }

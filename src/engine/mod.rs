@@ -594,13 +594,15 @@ impl Session {
         let sql = regclass_literals(&sql);
         let mut statements = self.engine.parser.parse(&sql)?;
         if may_have_subquery(&sql) {
-            for s in &statements {
-                let depth = names::subquery_depth(s);
-                if depth > MAX_SUBQUERY_DEPTH {
-                    return Err(EngineError::TooDeeplyNested { depth });
-                }
-            }
             keep_projection_subqueries(&self.engine.parser, &sql, &mut statements);
+        }
+        // Measured on what will be planned (`VALUES (EXISTS (VALUES ...))` nests without a
+        // second `select`).
+        for s in &statements {
+            let depth = names::subquery_depth(s);
+            if depth > MAX_SUBQUERY_DEPTH {
+                return Err(EngineError::TooDeeplyNested { depth });
+            }
         }
         Ok(statements)
     }

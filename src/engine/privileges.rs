@@ -124,6 +124,13 @@ impl Privileges {
         }
     }
 
+    fn exists(&self, schema: &str, table: &str) -> bool {
+        self.list
+            .catalog(&self.database)
+            .and_then(|c| c.schema(schema))
+            .is_some_and(|s| s.table_exist(table))
+    }
+
     fn schema_of_oid(&self, oid: i32) -> Option<String> {
         let catalog = self.list.catalog(&self.database)?;
         catalog
@@ -294,11 +301,16 @@ impl ScalarUDFImpl for HasPrivilege {
                         None => self.p.resolve_name(&text(&rest[0])),
                     };
                     relation.is_some_and(|(s, t)| {
+                        let base = crate::catalog::travel::base_name(&t);
+                        // A filtered or masked table's metadata tables are refused to queries.
+                        let refused_metadata = crate::catalog::identity::part_of_name(&t)
+                            == crate::catalog::identity::Part::Metadata
+                            && (!self.p.access.row_filters(&s, base).is_empty()
+                                || !self.p.access.column_masks(&s, base).is_empty());
                         privileges(&wanted).any(|p| p == "select")
-                            && self
-                                .p
-                                .access
-                                .can_read(&s, crate::catalog::travel::base_name(&t))
+                            && self.p.access.can_read(&s, base)
+                            && !refused_metadata
+                            && self.p.exists(&s, &t)
                     })
                 }
             };

@@ -73,7 +73,7 @@ impl CancelRegistry {
             .map(|(_, s)| s.clone());
         match slot {
             Some(s) => {
-                s.current().cancel();
+                s.cancel_all();
                 true
             }
             None => false,
@@ -87,22 +87,35 @@ impl Debug for CancelRegistry {
     }
 }
 
-/// The running query of one connection, cancelable from another connection.
+/// The running queries of one connection, cancelable from another connection. More than one
+/// can be live: a portal suspended at `max_rows` keeps streaming when the client resumes it
+/// after running other statements.
 #[derive(Default)]
 pub struct QuerySlot {
-    token: Mutex<QueryCancel>,
+    tokens: Mutex<Vec<QueryCancel>>,
 }
 
 impl QuerySlot {
     /// A fresh token for the next query; canceling it stops planning and streaming.
     fn begin(&self) -> QueryCancel {
         let t = QueryCancel::default();
-        *self.token.lock().expect("slot lock") = t.clone();
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        // Finished and canceled tokens are done with.
+        tokens.retain(|t| !t.token.is_cancelled());
+        tokens.push(t.clone());
         t
     }
 
-    fn current(&self) -> QueryCancel {
-        self.token.lock().expect("slot lock").clone()
+    /// Cancels every query of the connection that is still running (a CancelRequest).
+    fn cancel_all(&self) {
+        for t in self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.cancel();
+        }
     }
 }
 
@@ -621,7 +634,7 @@ impl CancelHandler for Connection {
         };
         if let Some(slot) = slot {
             debug!(pid = request.pid, "cancel request");
-            slot.current().cancel();
+            slot.cancel_all();
         }
     }
 }
@@ -1022,7 +1035,7 @@ impl Connection {
                         let plan = tokio::select! {
                             biased;
                             _ = token.cancelled() => return Err(token.error()),
-                            p = session.plan((**stmt).clone()) => p?,
+                            p = session.plan((**stmt).clone()) => p.inspect_err(|_| token.finish())?,
                         };
                         let schema = Session::result_schema(&plan);
                         (plan, schema, token)
@@ -1039,7 +1052,7 @@ impl Connection {
                 let batches = tokio::select! {
                     biased;
                     _ = token.cancelled() => return Err(token.error()),
-                    s = session.execute(plan) => s?,
+                    s = session.execute(plan) => s.inspect_err(|_| token.finish())?,
                 };
                 let fmts = formats(result_format, described.fields().len());
                 Response::Query(query_response(described, batches, fmts, token, tag))
@@ -1122,12 +1135,13 @@ impl Connection {
                     let schema = Session::result_schema(&plan);
                     Ok::<_, EngineError>((schema, session.execute(plan).await?))
                 };
-                let (schema, batches) = tokio::select! {
+                let started = tokio::select! {
                     biased;
                     _ = token.cancelled() => return Err(token.error()),
-                    r = started => r?,
+                    r = started => r,
                 };
                 token.finish();
+                let (schema, batches) = started?;
                 let cursor = crate::engine::Cursor::new(*hold, schema, batches);
                 let mut cursors = session.cursors().lock().await;
                 if cursors.contains_key(name) {
@@ -1459,7 +1473,7 @@ impl ExtendedQueryHandler for Connection {
                         _ => tokio::select! {
                             biased;
                             _ = token.cancelled() => return Err(token.error()),
-                            p = session.plan((**ast).clone()) => p?,
+                            p = session.plan((**ast).clone()) => p.inspect_err(|_| token.finish())?,
                         },
                     };
                     let plan = if values.is_empty() {

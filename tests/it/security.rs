@@ -1295,9 +1295,71 @@ async fn deeply_nested_statements_do_not_overflow_the_stack() {
     assert_eq!(v, 17);
     let e = c.simple_query(&nested(17)).await.unwrap_err();
     assert_eq!(code(&e), "54001", "{e}");
+    // Nesting without a second SELECT keyword is bounded too. (Parsing this deep needs more
+    // than a 2 MiB debug stack: it runs here, on the binary's 16 MiB workers.)
+    let mut v = "VALUES (1)".to_string();
+    for _ in 0..17 {
+        v = format!("VALUES ((EXISTS ({v})))");
+    }
+    let e = c.simple_query(&v).await.unwrap_err();
+    assert_eq!(code(&e), "54001", "{e}");
     c.simple_query("SELECT 1").await.unwrap();
     assert_eq!(
         p.metric("lakegate_connection_panics_total").await,
         Some(0.0)
     );
+}
+
+/// A cancel reaches a portal suspended at `max_rows` even after other statements ran on the
+/// connection (pgjdbc with fetchSize works this way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_a_suspended_portal() {
+    let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
+    let mut c = login(&t, "ops", "ops-pass").await.unwrap();
+    let cancel = c.cancel_token();
+    let tx = c.transaction().await.unwrap();
+    let portal = tx
+        .bind("SELECT pg_sleep(0.2) FROM generate_series(1, 100)", &[])
+        .await
+        .unwrap();
+    assert_eq!(tx.query_portal(&portal, 1).await.unwrap().len(), 1);
+    tx.simple_query("SELECT 1").await.unwrap();
+    cancel.cancel_query(NoTls).await.unwrap();
+    let started = Instant::now();
+    let e = tx.query_portal(&portal, 0).await.unwrap_err();
+    assert_eq!(code(&e), "57014", "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the rest did not stream"
+    );
+}
+
+/// The privilege functions say no for what a query would be refused; format() widths are
+/// bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileges_match_what_queries_get() {
+    let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
+    let alice = login(&t, "alice", "alice-pass").await.unwrap();
+    let row = alice
+        .query_one(
+            "SELECT has_table_privilege('silver.\"users$files\"', 'SELECT'), \
+                    has_table_privilege('silver.\"users@v1\"', 'SELECT'), \
+                    has_table_privilege('gold.no_such_table', 'SELECT')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, bool>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, bool>(2)
+        ),
+        (false, true, false)
+    );
+    let e = alice
+        .simple_query("SELECT format('%999999999999s', 'x')")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "22023", "{e}");
 }

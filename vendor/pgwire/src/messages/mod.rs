@@ -478,8 +478,8 @@ impl PgWireBackendMessage {
             response::GssEncResponse::decode(buf, ctx).map(|opt| opt.map(Self::GssEncResponse))
         } else if buf.remaining() > 1 {
             let first_byte = buf[0];
-            // lakegate patch: check the frame before a decoder reads it (decoders read with
-            // panicking getters and trust lengths and counts).
+            // lakegate patch: a length below 4 underflowed in the decoders (the body checks of
+            // `frame` are for frontend messages only).
             if buf.remaining() >= 5 {
                 let len = i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
                 if len < 4 {
@@ -487,11 +487,6 @@ impl PgWireBackendMessage {
                         first_byte as char,
                         "length below 4",
                     ));
-                }
-                let len = len as usize;
-                if buf.remaining() > len {
-                    frame::check(first_byte, &buf[5..len + 1])
-                        .map_err(|why| PgWireError::InvalidMessageFormat(first_byte as char, why))?;
                 }
             }
             match first_byte {
