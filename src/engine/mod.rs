@@ -815,20 +815,14 @@ impl Session {
 
     /// Maps `search_path` onto DataFusion's default schema: the first listed schema that exists.
     fn apply_search_path(&self) {
-        let path = self
-            .settings
-            .lock()
-            .expect("settings lock")
-            .get("search_path")
-            .unwrap_or_default();
+        let path = self.settings.lock().expect("settings lock").search_path();
         let schemas = self
             .ctx
             .catalog(&self.engine.database)
             .map(|c| c.schema_names())
             .unwrap_or_default();
         let chosen = path
-            .split(',')
-            .map(|s| s.trim().trim_matches('"').to_string())
+            .into_iter()
             .find(|s| schemas.contains(s) && s != "pg_catalog")
             .unwrap_or_else(|| crate::catalog::PUBLIC_SCHEMA.to_string());
         let state = self.ctx.state_ref();

@@ -105,18 +105,9 @@ impl Privileges {
             [schema, table] => Some((schema.clone(), table.clone())),
             [_, schema, table] => Some((schema.clone(), table.clone())),
             [table] => {
-                let path = self
-                    .settings
-                    .lock()
-                    .expect("settings lock")
-                    .get("search_path")
-                    .unwrap_or_default();
+                let path = self.settings.lock().expect("settings lock").search_path();
                 std::iter::once("pg_catalog".to_string())
-                    .chain(
-                        path.split(',')
-                            .map(|s| s.trim().trim_matches('"').to_string())
-                            .filter(|s| !s.is_empty() && s != "$user"),
-                    )
+                    .chain(path)
                     .find(|s| exists(s, table))
                     .map(|s| (s, table.clone()))
             }

@@ -308,6 +308,16 @@ impl Settings {
         }
     }
 
+    /// The schemas of `search_path`, in order, unquoted (`$user` and empty entries left out).
+    pub fn search_path(&self) -> Vec<String> {
+        self.get("search_path")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty() && s != "$user")
+            .collect()
+    }
+
     /// Parameters sent at startup, in Postgres' spelling.
     pub fn startup_parameters(&self) -> Vec<(String, String)> {
         KNOWN
