@@ -1369,20 +1369,32 @@ impl datafusion::logical_expr::async_udf::AsyncScalarUDFImpl for PgSleep {
         &self,
         args: datafusion::logical_expr::ScalarFunctionArgs,
     ) -> Result<ColumnarValue> {
-        let secs = match &args.args[0] {
-            ColumnarValue::Scalar(v) => v.cast_to(&DataType::Float64)?,
-            ColumnarValue::Array(a) => ScalarValue::try_from_array(
-                &datafusion::arrow::compute::cast(a, &DataType::Float64)?,
-                0,
-            )?,
+        // Postgres sleeps once per row: the batch sleeps the sum of its rows' seconds, and
+        // answers one (void, here NULL) value per row. A scalar answer became a one-row column,
+        // so `SELECT pg_sleep(x) FROM t` returned one row whatever t held.
+        let rows = args.number_rows;
+        let secs: f64 = match &args.args[0] {
+            ColumnarValue::Scalar(v) => match v.cast_to(&DataType::Float64)? {
+                ScalarValue::Float64(Some(s)) => s * rows as f64,
+                _ => 0.0,
+            },
+            ColumnarValue::Array(a) => {
+                let a = datafusion::arrow::compute::cast(a, &DataType::Float64)?;
+                let a = a
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::Float64Array>()
+                    .map(|a| a.iter().flatten().filter(|s| *s > 0.0).sum())
+                    .unwrap_or(0.0);
+                a
+            }
         };
-        if let ScalarValue::Float64(Some(s)) = secs
-            && s > 0.0
-            && s.is_finite()
-        {
-            tokio::time::sleep(std::time::Duration::from_secs_f64(s)).await;
+        if secs > 0.0 && secs.is_finite() {
+            // At most a day per batch: the statement timeout and cancel end it sooner.
+            tokio::time::sleep(std::time::Duration::from_secs_f64(secs.min(86_400.0))).await;
         }
-        Ok(ColumnarValue::Scalar(ScalarValue::Null))
+        Ok(ColumnarValue::Array(
+            datafusion::arrow::array::new_null_array(&DataType::Null, rows),
+        ))
     }
 }
 

@@ -1333,3 +1333,40 @@ async fn privileges_match_what_queries_get() {
         .unwrap_err();
     assert_eq!(code(&e), "22023", "{e}");
 }
+
+/// A cancel reaches a portal suspended at `max_rows` even after other statements ran on the
+/// connection (pgjdbc with fetchSize works this way), and `pg_sleep` in a select list answers
+/// (and sleeps) once per row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_a_suspended_portal() {
+    let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
+    let mut c = login(&t, "ops", "ops-pass").await.unwrap();
+    let n = c
+        .simple_query("SELECT pg_sleep(0.001) FROM generate_series(1, 50)")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+        .count();
+    assert_eq!(n, 50);
+    // One row per batch, so the rows after the first are computed only when asked for.
+    c.batch_execute("SET datafusion.execution.batch_size = 1")
+        .await
+        .unwrap();
+    let cancel = c.cancel_token();
+    let tx = c.transaction().await.unwrap();
+    let portal = tx
+        .bind("SELECT pg_sleep(0.2) FROM generate_series(1, 100)", &[])
+        .await
+        .unwrap();
+    assert_eq!(tx.query_portal(&portal, 1).await.unwrap().len(), 1);
+    tx.simple_query("SELECT 1").await.unwrap();
+    cancel.cancel_query(NoTls).await.unwrap();
+    let started = Instant::now();
+    let e = tx.query_portal(&portal, 0).await.unwrap_err();
+    assert_eq!(code(&e), "57014", "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the rest did not stream"
+    );
+}
