@@ -211,6 +211,27 @@ impl LakeView {
     pub fn plan(&self) -> &LogicalPlan {
         &self.plan
     }
+
+    /// `plan` (the view's query, or one derived from it) narrowed to a scan's projection.
+    pub fn project(
+        &self,
+        plan: LogicalPlan,
+        projection: Option<&Vec<usize>>,
+    ) -> Result<datafusion::logical_expr::LogicalPlanBuilder> {
+        let builder = datafusion::logical_expr::LogicalPlanBuilder::from(plan);
+        let Some(p) = projection else {
+            return Ok(builder);
+        };
+        let columns = p
+            .iter()
+            .map(|i| {
+                Expr::Column(datafusion::common::Column::from(
+                    self.plan.schema().qualified_field(*i),
+                ))
+            })
+            .collect::<Vec<_>>();
+        builder.project(columns)
+    }
 }
 
 #[async_trait]
@@ -234,18 +255,7 @@ impl TableProvider for LakeView {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut builder = datafusion::logical_expr::LogicalPlanBuilder::from(self.plan.clone());
-        if let Some(p) = projection {
-            let columns = p
-                .iter()
-                .map(|i| {
-                    Expr::Column(datafusion::common::Column::from(
-                        self.plan.schema().qualified_field(*i),
-                    ))
-                })
-                .collect::<Vec<_>>();
-            builder = builder.project(columns)?;
-        }
+        let mut builder = self.project(self.plan.clone(), projection)?;
         if let Some(n) = limit {
             builder = builder.limit(0, Some(n))?;
         }

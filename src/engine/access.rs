@@ -133,19 +133,10 @@ fn restrict_plan(
         };
         if let Some(view) = LakeView::of(provider.as_ref()) {
             let inner = restrict_plan(view.plan().clone(), access, ctx, governed)?;
-            let mut builder = datafusion::logical_expr::LogicalPlanBuilder::from(inner);
-            if let Some(projection) = &scan.projection {
-                let columns = projection
-                    .iter()
-                    .map(|i| {
-                        datafusion::prelude::Expr::Column(datafusion::common::Column::from(
-                            view.plan().schema().qualified_field(*i),
-                        ))
-                    })
-                    .collect::<Vec<_>>();
-                builder = builder.project(columns)?;
-            }
-            let inlined = builder.alias(scan.table_name.clone())?.build()?;
+            let inlined = view
+                .project(inner, scan.projection.as_ref())?
+                .alias(scan.table_name.clone())?
+                .build()?;
             if !rules {
                 return Ok(Transformed::yes(inlined));
             }

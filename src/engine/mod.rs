@@ -857,6 +857,11 @@ fn keep_projection_subqueries(
 ) {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
+    // Driver catalog queries often hold several SELECTs: they keep the rewrite and need no
+    // second parse.
+    if statements.iter().all(names::is_catalog_only) {
+        return;
+    }
     let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
         return;
     };
