@@ -46,6 +46,103 @@ impl RunningServer {
     }
 }
 
+/// The views folder: the configured one, or the git cache after a sync (a failed fetch
+/// serves what the cache holds), with the git source to keep polling.
+async fn views_dir(config: &Config) -> (Option<std::path::PathBuf>, Option<Arc<GitSource>>) {
+    match &config.views {
+        Some(ViewsSource::Folder(dir)) => (Some(dir.clone()), None),
+        Some(ViewsSource::Git(g)) => {
+            let src = Arc::new(GitSource::new(g.clone(), g.cache.as_deref()));
+            let s2 = src.clone();
+            match tokio::task::spawn_blocking(move || s2.sync()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    warn!(repo = %g.git, error = %e, "views clone/fetch failed; serving what the cache holds")
+                }
+                Err(e) => warn!(error = %e, "views fetch task failed"),
+            }
+            (Some(src.views_dir()), Some(src))
+        }
+        None => (None, None),
+    }
+}
+
+/// What follows an ingestion pass, in `serve` and in `ingest` alike: the catalog refreshed so
+/// new slices are served at once, views over new tables re-planned, the gold models of the
+/// affected slices rebuilt, the log tables re-opened.
+pub struct AfterPass {
+    catalog: Arc<LakeCatalog>,
+    engine: Arc<Engine>,
+    views: Option<Arc<ViewRegistry>>,
+    lake: crate::ingest::LakePath,
+    config: Config,
+    /// One follow-up at a time.
+    one: tokio::sync::Mutex<()>,
+    /// The first pass also builds gold models that do not exist yet; later passes that wrote
+    /// nothing leave everything as it is (gold's silver-state query scans every silver
+    /// table, too much for every idle interval).
+    first: std::sync::atomic::AtomicBool,
+}
+
+impl AfterPass {
+    pub fn new(
+        catalog: Arc<LakeCatalog>,
+        engine: Arc<Engine>,
+        views: Option<Arc<ViewRegistry>>,
+        lake: crate::ingest::LakePath,
+        config: Config,
+    ) -> AfterPass {
+        AfterPass {
+            catalog,
+            engine,
+            views,
+            lake,
+            config,
+            one: tokio::sync::Mutex::new(()),
+            first: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Returns the gold models rebuilt, or the error that kept them from being rebuilt.
+    pub async fn run(&self, report: &crate::ingest::RunReport) -> Result<Vec<String>> {
+        let changed = report.slices.iter().any(|s| s.status == "ok");
+        let first = self.first.swap(false, std::sync::atomic::Ordering::Relaxed);
+        if !changed && !first && report.slices.is_empty() {
+            return Ok(vec![]);
+        }
+        let _one = self.one.lock().await;
+        if changed {
+            let _ = self.catalog.refresh().await;
+        }
+        let mut built = Ok(vec![]);
+        if let Some(v) = self.views.as_ref().filter(|_| changed || first) {
+            // Views over tables that did not exist before this pass plan only now: re-plan
+            // them here rather than wait for the watcher, so their gold models are built in
+            // the same follow-up.
+            if changed && let Err(e) = v.reload().await {
+                warn!(error = %e, "views not reloaded after ingestion");
+            }
+            built = crate::ingest::gold::materialize(
+                &self.engine,
+                &v.served_files(),
+                &self.lake,
+                &self.config,
+            )
+            .await
+            .map_err(Error::from);
+            match &built {
+                Ok(m) if !m.is_empty() => {
+                    let _ = self.catalog.refresh().await;
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "gold models not refreshed"),
+            }
+        }
+        register_ingest_logs(&self.lake, &self.engine).await;
+        built
+    }
+}
+
 pub async fn start(config: Config) -> Result<RunningServer> {
     let addrs = config
         .listen_addrs()
@@ -102,25 +199,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
     let engine = Engine::new(catalog.clone(), &config.database, &config.limits)?;
     let shutdown = CancellationToken::new();
-    let mut poller = None;
-    let views_dir = match &config.views {
-        Some(ViewsSource::Folder(dir)) => Some(dir.clone()),
-        Some(ViewsSource::Git(g)) => {
-            let src = Arc::new(GitSource::new(g.clone(), g.cache.as_deref()));
-            let s2 = src.clone();
-            match tokio::task::spawn_blocking(move || s2.sync()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    warn!(repo = %g.git, error = %e, "views clone/fetch failed; serving what the cache holds")
-                }
-                Err(e) => warn!(error = %e, "views fetch task failed"),
-            }
-            let dir = src.views_dir();
-            poller = Some(src);
-            Some(dir)
-        }
-        None => None,
-    };
+    let (views_dir, mut poller) = views_dir(&config).await;
     let (views, views_task) = match &views_dir {
         Some(dir) => {
             let registry = ViewRegistry::new(dir, engine.clone());
@@ -161,67 +240,20 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         let lake = ingest_lake(&config)?;
         register_ingest_logs(&lake, &engine).await;
         let ingestor = Arc::new(crate::ingest::Ingestor::new(lake.clone(), config.clone()));
-        let (catalog2, engine2, views2, config2) = (
+        let follow = Arc::new(AfterPass::new(
             catalog.clone(),
             engine.clone(),
             views.clone(),
+            lake,
             config.clone(),
-        );
-        // One follow-up at a time: catalog refresh, gold models, log tables.
-        let follow = Arc::new(tokio::sync::Mutex::new(()));
-        // The first pass also builds gold models that do not exist yet; later passes that
-        // wrote nothing leave everything as it is (gold's silver-state query scans every
-        // silver table, too much for every idle interval).
-        let first = std::sync::atomic::AtomicBool::new(true);
+        ));
         tokio::spawn(crate::ingest::run_loop(
             ingestor,
             shutdown.clone(),
             move |report| {
-                let changed = report.slices.iter().any(|s| s.status == "ok");
-                let first = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                if !changed && !first && report.slices.is_empty() {
-                    return;
-                }
-                let (catalog, engine, lake, views, config, follow) = (
-                    catalog2.clone(),
-                    engine2.clone(),
-                    lake.clone(),
-                    views2.clone(),
-                    config2.clone(),
-                    follow.clone(),
-                );
-                tokio::spawn(async move {
-                    let _one = follow.lock().await;
-                    if changed {
-                        // New slices are served at once, not at the next catalog refresh.
-                        let _ = catalog.refresh().await;
-                    }
-                    if let Some(v) = views.as_ref().filter(|_| changed || first) {
-                        // Views over tables that did not exist before this pass plan only now:
-                        // re-plan them here rather than wait for the watcher, so their gold
-                        // models are built in the same follow-up.
-                        if changed {
-                            if let Err(e) = v.reload().await {
-                                warn!(error = %e, "views not reloaded after ingestion");
-                            }
-                        }
-                        match crate::ingest::gold::materialize(
-                            &engine,
-                            &v.served_files(),
-                            &lake,
-                            &config,
-                        )
-                        .await
-                        {
-                            Ok(m) if !m.is_empty() => {
-                                let _ = catalog.refresh().await;
-                            }
-                            Ok(_) => {}
-                            Err(e) => warn!(error = %e, "gold models not refreshed"),
-                        }
-                    }
-                    register_ingest_logs(&lake, &engine).await;
-                });
+                let follow = follow.clone();
+                let report = report.clone();
+                tokio::spawn(async move { follow.run(&report).await });
             },
         ));
     }
@@ -419,6 +451,7 @@ pub async fn ingest(
     }
     let lake = ingest_lake(&config)?;
     let ttl = config.ingest.lease_ttl;
+    let follow = Arc::new(ingest_follow_up(&config, lake.clone()).await?);
     let ingestor = Arc::new(Ingestor::new(lake.clone(), config));
     if options.once {
         let lease = Lease::acquire(&lake, ttl, options.wait).await?;
@@ -433,6 +466,8 @@ pub async fn ingest(
         // Cron mode: the alert hooks of this pass run to the end (bounded) before exit.
         ingestor.finish_hooks().await;
         let report = report?;
+        // Cron mode does what `serve` does after a pass: gold models of the affected slices.
+        let gold = follow.run(&report).await;
         for s in &report.slices {
             println!(
                 "{} {} slice {} @ {}: {} in, {} out, {} quarantined, {} dropped, {} deleted{}",
@@ -459,25 +494,63 @@ pub async fn ingest(
             report.skipped,
             report.files_read
         );
+        match &gold {
+            Ok(models) => {
+                for m in models {
+                    println!("ok gold model {m} rebuilt");
+                }
+            }
+            Err(e) => println!("failed gold models: {e}"),
+        }
         if report.failed() > 0 {
             return Err(Error::Startup(format!(
                 "{} slice(s) failed",
                 report.failed()
             )));
         }
+        gold?;
         return Ok(());
     }
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(crate::ingest::run_loop(
         ingestor.clone(),
         shutdown.clone(),
-        |_| {},
+        move |report| {
+            let (follow, report) = (follow.clone(), report.clone());
+            tokio::spawn(async move { follow.run(&report).await });
+        },
     ));
     signal.await;
     shutdown.cancel();
     let _ = task.await;
     ingestor.finish_hooks().await;
     Ok(())
+}
+
+/// The engine and views an `ingest` process needs to build gold models (no listener).
+async fn ingest_follow_up(config: &Config, lake: crate::ingest::LakePath) -> Result<AfterPass> {
+    let root = LakeUrl::parse(config.lake.as_deref().unwrap_or_default())?;
+    let catalog = LakeCatalog::new(root)?;
+    if !config.iceberg.is_empty() {
+        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg)
+            .await
+            .map_err(|e| Error::Startup(e.to_string()))?;
+        catalog.set_iceberg(mounts);
+    }
+    catalog.refresh().await?;
+    let engine = Engine::new(catalog.clone(), &config.database, &config.limits)?;
+    let views = match views_dir(config).await.0 {
+        Some(dir) => {
+            let registry = ViewRegistry::new(&dir, engine.clone());
+            let report = registry.reload().await?;
+            for e in &report.errors {
+                warn!("{e}");
+            }
+            Some(registry)
+        }
+        None => None,
+    };
+    Ok(AfterPass::new(catalog, engine, views, lake, config.clone()))
 }
 
 /// Serves `_lakegate/slices` and `_lakegate/ingest_runs` as `lakegate.slices` and

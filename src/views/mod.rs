@@ -222,7 +222,10 @@ impl ViewRegistry {
                         others.join(", ")
                     ),
                 ))
-            } else if lake_tables.table(&key.0, &key.1).is_some() {
+            } else if lake_tables.table(&key.0, &key.1).is_some() && file.meta.materialize.is_none()
+            {
+                // A gold model's own table has its name: the definition stays planned (it is
+                // what the model is rebuilt from, also after a restart); the table is served.
                 Err(format!(
                     "{}:1: view {}.{} has the name of a lake table; rename the file",
                     file.path.display(),

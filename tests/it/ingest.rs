@@ -767,3 +767,95 @@ fn ingest_once_waits_for_the_failure_hook() {
         "silver.orders 2026-01-01"
     );
 }
+
+/// Cron mode does the whole pipeline: `ingest --once` builds the gold models of the slices it
+/// changed, as `serve` does (it used to stop at silver).
+#[test]
+fn ingest_once_builds_gold_for_the_changed_slices() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let views = dir.path().join("views/gold");
+    std::fs::create_dir_all(&views).unwrap();
+    std::fs::write(
+        views.join("daily_revenue.sql"),
+        "SELECT order_date, count(*) AS orders, sum(amount) AS revenue FROM silver.orders GROUP BY order_date",
+    )
+    .unwrap();
+    std::fs::write(
+        views.join("daily_revenue.yaml"),
+        "materialize: {slice_column: order_date}\n",
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ingest_orders.yaml"),
+    )
+    .unwrap()
+    .replace("LAKE", &lake.display().to_string())
+        + &format!("views: {}\n", dir.path().join("views").display());
+    std::fs::write(dir.path().join("lakegate.yaml"), config).unwrap();
+    let once = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
+            .args(["ingest", "--once", "--config"])
+            .arg(dir.path().join("lakegate.yaml"))
+            .env("LAKEGATE_LOG", "error")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    deliver(
+        &lake,
+        "2026-01-01",
+        "1",
+        "1,10,2026-01-01,10.00,new,2026-01-01 10:00:00,\n2,10,2026-01-01,5.00,new,2026-01-01 10:00:00,\n",
+    );
+    deliver(
+        &lake,
+        "2026-01-02",
+        "1",
+        "3,11,2026-01-02,1.00,paid,2026-01-02 10:00:00,\n",
+    );
+    let out = once();
+    assert!(
+        out.contains("ok gold model gold.daily_revenue rebuilt"),
+        "{out}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let gold = lake.join("gold/daily_revenue");
+    assert_eq!(
+        rt.block_on(rows(&gold)),
+        [
+            "order_date=2026-01-01 orders=2 revenue=15.00",
+            "order_date=2026-01-02 orders=1 revenue=1.00"
+        ]
+    );
+    // Slice 2 changes: the next cron pass rewrites its gold slice and leaves slice 1's files.
+    let day1 = rt.block_on(files_of(&gold, "2026-01-01"));
+    deliver(
+        &lake,
+        "2026-01-02",
+        "2",
+        "3,11,2026-01-02,1.00,paid,2026-01-02 10:00:00,\n4,12,2026-01-02,2.50,new,2026-01-02 11:00:00,\n",
+    );
+    let out = once();
+    assert!(
+        out.contains("ok gold model gold.daily_revenue rebuilt"),
+        "{out}"
+    );
+    assert_eq!(
+        rt.block_on(rows(&gold)),
+        [
+            "order_date=2026-01-01 orders=2 revenue=15.00",
+            "order_date=2026-01-02 orders=2 revenue=3.50"
+        ]
+    );
+    assert_eq!(rt.block_on(files_of(&gold, "2026-01-01")), day1);
+    // Nothing changed: nothing rebuilt.
+    let out = once();
+    assert!(!out.contains("gold model"), "{out}");
+}
