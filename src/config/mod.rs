@@ -266,6 +266,197 @@ pub struct SourceConfig {
     pub schema: Option<indexmap_compat::OrderedMap>,
     #[serde(default)]
     pub on_schema_change: SchemaChange,
+    /// A PostgreSQL database read by slice and watermark (instead of landed files).
+    #[serde(default)]
+    pub postgres: Option<DbConnection>,
+    /// A MySQL or MariaDB database read by slice and watermark.
+    #[serde(default)]
+    pub mysql: Option<DbConnection>,
+    /// The database table (`schema.table`) a relational source reads ...
+    #[serde(default)]
+    pub table: Option<String>,
+    /// ... or any SELECT, used as a subquery.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Relational: the slice id, an expression in the source's dialect (`created_at::date`).
+    #[serde(default)]
+    pub slice: Option<String>,
+    /// Relational: an aggregate per slice that moves whenever the slice's rows change
+    /// (`max(coalesce(deleted_at, updated_at, created_at))`).
+    #[serde(default)]
+    pub watermark: Option<String>,
+    /// An HTTP API whose JSON pages are landed per slice.
+    #[serde(default)]
+    pub http: Option<HttpSource>,
+    /// Bound on one source's listing and on reading one slice from it.
+    #[serde(default = "default_source_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+fn default_source_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// What kind of source a `sources.<name>` entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Files,
+    Postgres,
+    MySql,
+    Http,
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> SourceKind {
+        if self.postgres.is_some() {
+            SourceKind::Postgres
+        } else if self.mysql.is_some() {
+            SourceKind::MySql
+        } else if self.http.is_some() {
+            SourceKind::Http
+        } else {
+            SourceKind::Files
+        }
+    }
+
+    /// The format of what lands: a database's slices land as Parquet, an API's records as
+    /// JSON lines; files are what `format` says.
+    pub fn landed_format(&self) -> SourceFormat {
+        match self.kind() {
+            SourceKind::Files => self.format,
+            SourceKind::Postgres | SourceKind::MySql => SourceFormat::Parquet,
+            SourceKind::Http => SourceFormat::Json,
+        }
+    }
+}
+
+impl SourceConfig {
+    /// The combinations that make sense: one kind, and what that kind needs.
+    fn check(&self) -> std::result::Result<(), String> {
+        let kinds = [
+            self.postgres.is_some(),
+            self.mysql.is_some(),
+            self.http.is_some(),
+        ]
+        .iter()
+        .filter(|k| **k)
+        .count();
+        if kinds > 1 {
+            return Err("give one of postgres:, mysql: and http:".into());
+        }
+        let relational = matches!(self.kind(), SourceKind::Postgres | SourceKind::MySql);
+        if relational {
+            if self.table.is_some() == self.query.is_some() {
+                return Err("a database source needs exactly one of table: and query:".into());
+            }
+            if self.slice.is_none() || self.watermark.is_none() {
+                return Err("a database source needs slice: and watermark:".into());
+            }
+            if let Some(t) = &self.table
+                && !t.split('.').all(|p| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+                })
+            {
+                return Err(format!(
+                    "table: `{t}` is not a [schema.]table name (use query: for anything else)"
+                ));
+            }
+        } else if self.table.is_some()
+            || self.query.is_some()
+            || self.slice.is_some()
+            || self.watermark.is_some()
+        {
+            return Err(
+                "table:, query:, slice: and watermark: belong to a postgres: or mysql: source"
+                    .into(),
+            );
+        }
+        if self.kind() != SourceKind::Files && self.format != SourceFormat::Csv {
+            return Err(
+                "format: is for landed files; a database or API source lands its own".into(),
+            );
+        }
+        if let Some(h) = &self.http {
+            if h.slices.is_empty() {
+                return Err("http.slices: name at least one slice".into());
+            }
+            url::Url::parse(&h.url.replace("{slice}", "x").replace("{page}", "1"))
+                .map_err(|e| format!("http.url: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `postgres:` / `mysql:` of a source.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DbConnection {
+    /// `postgres://user@host:port/db` or `mysql://user@host:port/db`.
+    pub url: String,
+    /// The password, as `${ENV}` or `file:PATH` (kept out of the URL and of every message).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`.
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// CA certificate (PEM) that verifies the server, for `verify-ca` / `verify-full`.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+}
+
+/// `http:` of a source.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSource {
+    /// URL template: `{slice}` and `{page}` are replaced (pages count from `first_page`).
+    pub url: String,
+    /// Request headers; values may be `${ENV}` or `file:PATH` secrets.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Where a page's list of records is: a dot path into the JSON (`results`,
+    /// `data.items`); empty when the page is the list itself.
+    #[serde(default)]
+    pub records: String,
+    /// The slice ids to fetch (each replaces `{slice}`).
+    pub slices: Vec<String>,
+    /// How often each slice is fetched again.
+    #[serde(default = "default_http_every", with = "humantime_serde_compat")]
+    pub every: Duration,
+    #[serde(default = "default_first_page")]
+    pub first_page: u64,
+    /// A bound on pages per slice (a misbehaving API that never returns an empty page).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u64,
+    /// Retries of a 429 / 5xx / network error, with exponential backoff (Retry-After wins).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+fn default_http_every() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_first_page() -> u64 {
+    1
+}
+fn default_max_pages() -> u64 {
+    10_000
+}
+fn default_retries() -> u32 {
+    5
+}
+
+/// `silver.<name>.mode`
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SilverMode {
+    /// Each slice of silver is replaced by the slice read.
+    #[default]
+    Slice,
+    /// A Delta MERGE on `unique_key` across the whole table: `latest_by` wins,
+    /// `delete_when` deletes; a key that moves between slices keeps one row.
+    Merge,
 }
 
 /// `silver.<name>`
@@ -283,6 +474,8 @@ pub struct SilverConfig {
     pub delete_when: Option<String>,
     #[serde(default)]
     pub expectations: Vec<Expectation>,
+    #[serde(default)]
+    pub mode: SilverMode,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -711,7 +904,18 @@ impl Config {
                 }
             }
         }
+        for (name, silver) in &self.silver {
+            if silver.mode == SilverMode::Merge && silver.unique_key.is_empty() {
+                return Err(invalid(
+                    "silver",
+                    format!("silver.{name}: mode: merge needs a unique_key"),
+                ));
+            }
+        }
         for (name, source) in &self.sources {
+            source
+                .check()
+                .map_err(|e| invalid("sources", format!("sources.{name}: {e}")))?;
             for (col, ty) in source.schema.iter().flat_map(|s| s.0.iter()) {
                 crate::ingest::parse_type(ty)
                     .map_err(|e| invalid("sources", format!("sources.{name}.schema.{col}: {e}")))?;

@@ -20,6 +20,7 @@ pub mod import;
 mod lake_path;
 mod lease;
 mod read;
+pub mod sources;
 pub mod watermark;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -46,7 +47,9 @@ pub use lease::{Lease, LeaseInfo, hostname};
 use read::{Reject, SliceData};
 use watermark::Watermark;
 
-use crate::config::{Config, OnViolation, SilverConfig, SourceConfig, SourceFormat};
+use crate::config::{
+    Config, OnViolation, SilverConfig, SilverMode, SourceConfig, SourceFormat, SourceKind,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -63,6 +66,10 @@ pub enum IngestError {
     Config(String),
     #[error("{0}")]
     Leased(String),
+    /// A source that is down, refuses the login or times out (the message names the source,
+    /// never its secret).
+    #[error("{0}")]
+    Source(String),
     #[error("expectation failed: {0}")]
     Expectation(String),
     #[error("delta: {0}")]
@@ -106,6 +113,7 @@ pub fn parse_type(t: &str) -> std::result::Result<DataType, String> {
         "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
         "timestamptz" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         "boolean" | "bool" => DataType::Boolean,
+        "bytea" | "binary" | "blob" => DataType::Binary,
         "decimal" | "numeric" => DataType::Decimal128(38, 10),
         _ => {
             if let Some(inner) = l
@@ -116,7 +124,7 @@ pub fn parse_type(t: &str) -> std::result::Result<DataType, String> {
                 dec(inner)?
             } else {
                 return Err(format!(
-                    "unknown type `{t}` (bigint, int, smallint, double, real, decimal(p,s), text, date, timestamp, timestamptz, boolean)"
+                    "unknown type `{t}` (bigint, int, smallint, double, real, decimal(p,s), text, date, timestamp, timestamptz, boolean, bytea)"
                 ));
             }
         }
@@ -192,7 +200,7 @@ const BRONZE_LINEAGE: [&str; 6] = [
     "_run_id",
 ];
 
-fn app_id(stage: &str, table: &str, slice: &str, watermark: &str) -> String {
+pub(crate) fn app_id(stage: &str, table: &str, slice: &str, watermark: &str) -> String {
     format!("lakegate:{stage}:{table}:{slice}:{watermark}")
 }
 
@@ -211,7 +219,7 @@ async fn open_table(path: &LakePath) -> Result<Option<DeltaTable>> {
     Ok(Some(deltalake::open_table(path.url().clone()).await?))
 }
 
-async fn committed(table: &Option<DeltaTable>, app: &str) -> Result<bool> {
+pub(crate) async fn committed(table: &Option<DeltaTable>, app: &str) -> Result<bool> {
     let Some(t) = table else { return Ok(false) };
     let v = t
         .snapshot()?
@@ -443,9 +451,52 @@ impl Ingestor {
                     silver,
                 },
             );
-            for (slice, (wm, dir)) in discover(&self.lake, name).await? {
-                if selection.slice.as_ref().is_none_or(|s| s == &slice) {
-                    work.push((name, source, slice, wm, dir));
+            match source.kind() {
+                SourceKind::Files => {
+                    for (slice, (wm, dir)) in discover(&self.lake, name).await? {
+                        if selection.slice.as_ref().is_none_or(|s| s == &slice) {
+                            work.push((name, source, slice, wm, dir));
+                        }
+                    }
+                }
+                SourceKind::Postgres | SourceKind::MySql | SourceKind::Http => {
+                    let bronze = &opened[name].bronze;
+                    let landed = if source.kind() == SourceKind::Http {
+                        sources::http::land(&self.lake, name, source, bronze, selection).await
+                    } else {
+                        sources::relational::land(
+                            &self.lake,
+                            name,
+                            source,
+                            bronze,
+                            selection.slice.as_deref(),
+                            selection.force,
+                        )
+                        .await
+                    };
+                    let landed = match landed {
+                        Ok(l) => l,
+                        Err(e) => sources::relational::Landed {
+                            failed: vec![("*".into(), String::new(), e.to_string())],
+                            ..Default::default()
+                        },
+                    };
+                    for (slice, wm, error) in landed.failed {
+                        warn!(source = %name, %slice, watermark = %wm, %error, "source not read; nothing served changes");
+                        self.alert(&format!("bronze.{name}"), &slice, &wm, &error);
+                        report.slices.push(SliceReport {
+                            source: name.clone(),
+                            table: format!("bronze.{name}"),
+                            slice,
+                            watermark: wm,
+                            status: "failed".into(),
+                            error: Some(error),
+                            ..Default::default()
+                        });
+                    }
+                    for d in landed.deliveries {
+                        work.push((name, source, d.slice, Watermark::Text(d.watermark), d.dir));
+                    }
                 }
             }
         }
@@ -576,16 +627,8 @@ impl Ingestor {
         let t0 = Instant::now();
         let mut fresh: Option<RecordBatch> = None;
         if !bronze_done {
-            let files = data_files(dir, source.format).await?;
+            let files = data_files(dir, source.landed_format()).await?;
             report.files_read += files.len();
-            let columns = match &source.schema {
-                Some(s) => Some(
-                    s.0.iter()
-                        .map(|(n, t)| Ok((n.clone(), parse_type(t).map_err(IngestError::Config)?)))
-                        .collect::<Result<Vec<_>>>()?,
-                ),
-                None => None,
-            };
             // Lineage names files relative to the lake, so a moved lake keeps its meaning.
             // Local files are streamed from disk; remote ones are fetched first.
             let mut inputs: Vec<(read::Input, String)> = Vec::with_capacity(files.len());
@@ -605,6 +648,21 @@ impl Ingestor {
                 };
                 inputs.push((input, shown));
             }
+            let columns = match &source.schema {
+                Some(s) => Some(
+                    s.0.iter()
+                        .map(|(n, t)| Ok((n.clone(), parse_type(t).map_err(IngestError::Config)?)))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                // A database slice carries its source's column types.
+                None if matches!(source.kind(), SourceKind::Postgres | SourceKind::MySql) => {
+                    match inputs.first() {
+                        Some((input, _)) => read::landed_columns(input)?,
+                        None => None,
+                    }
+                }
+                None => None,
+            };
             let source2 = source.clone();
             let data: SliceData =
                 tokio::task::spawn_blocking(move || read::read_slice(&inputs, &source2, columns))
@@ -935,26 +993,39 @@ impl Ingestor {
             .filter_map(|c| batch.schema().index_of(c).ok())
             .collect();
         out_cols.push(batch.schema().index_of("_watermark")?);
-        let kept = filter_record_batch(&batch, &BooleanArray::from(keep))?.project(&out_cols)?;
-        let rows_out = kept.num_rows() as i64;
         let spath = self.lake.join("silver").join(table);
         let sapp = app_id("silver", table, slice, w);
         let merge = source.schema.is_none()
             || source.on_schema_change == crate::config::SchemaChange::AppendNewColumns;
-        commit(
-            &spath,
-            table,
-            vec![kept],
-            Some(format!(
-                "{} = '{}'",
-                ident(&source.slice_column),
-                quote(slice)
-            )),
-            &[source.slice_column.clone()],
-            &sapp,
-            merge,
-        )
-        .await?;
+        let rows_out;
+        if cfg.mode == SilverMode::Merge {
+            // Deletions take part in the MERGE (they delete their key's current row).
+            let with_deletions: Vec<bool> = (0..n).map(|r| keep[r] || del.value(r)).collect();
+            let mut cols = out_cols.clone();
+            cols.push(batch.schema().index_of("_lg_deleted")?);
+            let rows =
+                filter_record_batch(&batch, &BooleanArray::from(with_deletions))?.project(&cols)?;
+            rows_out = keep.iter().filter(|k| **k).count() as i64;
+            merge_slice(&spath, table, rows, cfg, &source.slice_column, &sapp).await?;
+        } else {
+            let kept =
+                filter_record_batch(&batch, &BooleanArray::from(keep))?.project(&out_cols)?;
+            rows_out = kept.num_rows() as i64;
+            commit(
+                &spath,
+                table,
+                vec![kept],
+                Some(format!(
+                    "{} = '{}'",
+                    ident(&source.slice_column),
+                    quote(slice)
+                )),
+                &[source.slice_column.clone()],
+                &sapp,
+                merge,
+            )
+            .await?;
+        }
         let _ = source_name;
         Ok(SliceReport {
             status: "ok".into(),
@@ -1106,6 +1177,93 @@ impl Ingestor {
         .await?;
         Ok(())
     }
+}
+
+/// `mode: merge`: one Delta MERGE on `unique_key` for the slice's rows (flagged
+/// `_lg_deleted` where `delete_when` holds), with the slice's transaction. A newer
+/// `latest_by` wins, so a key that moved to another slice keeps exactly one current row, and
+/// replaying an old slice cannot bring an old version back.
+async fn merge_slice(
+    path: &LakePath,
+    table: &str,
+    rows: RecordBatch,
+    cfg: &SilverConfig,
+    slice_column: &str,
+    app: &str,
+) -> Result<()> {
+    let deleted = rows.schema().index_of("_lg_deleted")?;
+    let business: Vec<String> = rows
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .filter(|n| n != "_lg_deleted")
+        .collect();
+    let flag = rows.column(deleted).as_boolean().clone();
+    if !path.is_table().await? || rows.num_rows() == 0 {
+        // Nothing to match against (or nothing to merge): an append of what is not a
+        // deletion, which still records the slice's transaction.
+        let live = filter_record_batch(&rows, &datafusion::arrow::compute::not(&flag)?)?;
+        let keep: Vec<usize> = (0..rows.num_columns()).filter(|i| *i != deleted).collect();
+        commit(
+            path,
+            table,
+            vec![live.project(&keep)?],
+            None,
+            &[slice_column.to_string()],
+            app,
+            false,
+        )
+        .await?;
+        return Ok(());
+    }
+    let target = deltalake::open_table(path.url().clone()).await?;
+    let ctx = SessionContext::new();
+    let source = ctx.read_batch(rows)?;
+    let on = cfg
+        .unique_key
+        .iter()
+        .map(|k| format!("t.{} = s.{}", ident(k), ident(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let newer = match &cfg.latest_by {
+        Some(l) => format!(
+            "(t.{l} IS NULL OR s.{l} IS NOT NULL AND s.{l} >= t.{l})",
+            l = ident(l)
+        ),
+        None => "true".into(),
+    };
+    let props = CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
+    let b2 = business.clone();
+    let (_, metrics) = target
+        .merge(source, on)
+        .with_source_alias("s")
+        .with_target_alias("t")
+        .with_commit_properties(props)
+        .when_matched_delete(|d| d.predicate(format!("s._lg_deleted AND {newer}")))?
+        .when_matched_update(|mut u| {
+            u = u.predicate(format!("NOT s._lg_deleted AND {newer}"));
+            for c in &business {
+                u = u.update(ident(c), format!("s.{}", ident(c)));
+            }
+            u
+        })?
+        .when_not_matched_insert(|mut i| {
+            i = i.predicate("NOT s._lg_deleted");
+            for c in &b2 {
+                i = i.set(ident(c), format!("s.{}", ident(c)));
+            }
+            i
+        })?
+        .await?;
+    tracing::debug!(
+        table,
+        inserted = metrics.num_target_rows_inserted,
+        updated = metrics.num_target_rows_updated,
+        deleted = metrics.num_target_rows_deleted,
+        "silver merge"
+    );
+    Ok(())
 }
 
 /// The single `count(*)` a query returns.

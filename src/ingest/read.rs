@@ -85,8 +85,12 @@ impl Collector {
     fn push_row(&mut self, file: &str, line: i64, values: &[(usize, Option<&str>)]) {
         let mut filled = vec![false; self.builders.len()];
         for (i, v) in values {
+            // An empty value is NULL for a typed column; a text column keeps it (CSV, which
+            // cannot tell "" from nothing, passes NULL itself).
             match v {
-                Some(s) if !s.is_empty() => self.builders[*i].append_value(s),
+                Some(s) if !s.is_empty() || self.types[*i] == DataType::Utf8 => {
+                    self.builders[*i].append_value(s)
+                }
                 _ => self.builders[*i].append_null(),
             }
             filled[*i] = true;
@@ -131,7 +135,11 @@ impl Collector {
                 typed.push(s.clone());
                 continue;
             }
-            let c = cast_with_options(s, t, &options)?;
+            let c = if t == &DataType::Binary {
+                bytea(s)
+            } else {
+                cast_with_options(s, t, &options)?
+            };
             if c.null_count() != s.null_count() {
                 let text = datafusion::arrow::array::AsArray::as_string::<i32>(s.as_ref());
                 for r in 0..self.rows {
@@ -177,6 +185,51 @@ impl Collector {
     }
 }
 
+/// `\x0a1b...` (Postgres' hex output, also what a MySQL source lands) → bytes; anything else
+/// is not a valid bytea (NULL here, a reject for the caller).
+fn bytea(s: &ArrayRef) -> ArrayRef {
+    let text = datafusion::arrow::array::AsArray::as_string::<i32>(s.as_ref());
+    let out: datafusion::arrow::array::BinaryArray = text
+        .iter()
+        .map(|v| v.and_then(|v| hex::decode(v.strip_prefix("\\x")?).ok()))
+        .collect();
+    Arc::new(out)
+}
+
+/// The columns a database source recorded in its landed Parquet file (its own types mapped).
+pub fn landed_columns(input: &Input) -> Result<Option<Vec<(String, DataType)>>, IngestError> {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = match input {
+        Input::File(p) => {
+            let f = std::fs::File::open(p).map_err(|e| IngestError::Io {
+                path: p.to_path_buf(),
+                source: e,
+            })?;
+            SerializedFileReader::new(f).map(|r| r.metadata().file_metadata().clone())
+        }
+        Input::Bytes(b) => {
+            SerializedFileReader::new(b.clone()).map(|r| r.metadata().file_metadata().clone())
+        }
+    }
+    .map_err(|e| IngestError::Unreadable(e.to_string()))?;
+    let Some(kv) = reader.key_value_metadata() else {
+        return Ok(None);
+    };
+    let Some(json) = kv
+        .iter()
+        .find(|k| k.key == super::sources::COLUMNS_KEY)
+        .and_then(|k| k.value.clone())
+    else {
+        return Ok(None);
+    };
+    let cols: Vec<(String, String)> = serde_json::from_str(&json)
+        .map_err(|e| IngestError::Unreadable(format!("landed column types: {e}")))?;
+    cols.into_iter()
+        .map(|(n, t)| Ok((n, super::parse_type(&t).map_err(IngestError::Config)?)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 pub fn type_name(t: &DataType) -> String {
     match t {
         DataType::Int64 => "bigint".into(),
@@ -189,6 +242,7 @@ pub fn type_name(t: &DataType) -> String {
         DataType::Timestamp(_, None) => "timestamp".into(),
         DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
         DataType::Boolean => "boolean".into(),
+        DataType::Binary => "bytea".into(),
         other => other.to_string(),
     }
 }
@@ -235,7 +289,7 @@ pub fn read_slice(
     for (path, shown) in files {
         bytes += path.len();
         let shown = shown.as_str();
-        match source.format {
+        match source.landed_format() {
             SourceFormat::Csv => read_csv(path, shown, source, &mut c)?,
             SourceFormat::Json => read_json(path, shown, &mut c)?,
             SourceFormat::Parquet => read_parquet(path, shown, &mut c)?,
@@ -302,7 +356,7 @@ fn read_csv(
         let values: Vec<(usize, Option<&str>)> = rec
             .iter()
             .enumerate()
-            .map(|(i, v)| (mapping[i], Some(v)))
+            .map(|(i, v)| (mapping[i], (!v.is_empty()).then_some(v)))
             .collect();
         c.push_row(shown, line, &values);
     }
