@@ -189,6 +189,9 @@ pub struct Ingestor {
     failed: Mutex<HashSet<(String, String, String)>>,
     /// Running `ingest.on_failure` hooks: a `--once` run waits for them before it exits.
     hooks: tokio_util::task::TaskTracker,
+    /// One MERGE at a time per `mode: merge` table: slices run two at a time, and two merges
+    /// into one table would conflict (each reads what the other rewrites).
+    merges: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 const BRONZE_LINEAGE: [&str; 6] = [
@@ -400,6 +403,7 @@ impl Ingestor {
             config,
             failed: Mutex::new(HashSet::new()),
             hooks: tokio_util::task::TaskTracker::new(),
+            merges: Mutex::new(HashMap::new()),
         }
     }
 
@@ -1006,6 +1010,14 @@ impl Ingestor {
             let rows =
                 filter_record_batch(&batch, &BooleanArray::from(with_deletions))?.project(&cols)?;
             rows_out = keep.iter().filter(|k| **k).count() as i64;
+            let lock = self
+                .merges
+                .lock()
+                .expect("merges lock")
+                .entry(table.to_string())
+                .or_default()
+                .clone();
+            let _one = lock.lock().await;
             merge_slice(&spath, table, rows, cfg, &source.slice_column, &sapp).await?;
         } else {
             let kept =

@@ -8,6 +8,7 @@ mod lake;
 mod ops;
 mod security;
 mod slt;
+mod sources;
 mod stores;
 mod views;
 mod wire;
