@@ -291,7 +291,7 @@ pub fn read_slice(
         let shown = shown.as_str();
         match source.landed_format() {
             SourceFormat::Csv => read_csv(path, shown, source, &mut c)?,
-            SourceFormat::Json => read_json(path, shown, &mut c)?,
+            SourceFormat::Json => read_json(path, shown, &mut c, source.http.is_some())?,
             SourceFormat::Parquet => read_parquet(path, shown, &mut c)?,
         }
     }
@@ -363,7 +363,26 @@ fn read_csv(
     Ok(())
 }
 
-fn read_json(path: &Input, shown: &str, c: &mut Collector) -> Result<(), IngestError> {
+/// Nested objects as `parent_child` keys (an API's records; arrays stay JSON text).
+fn flatten(
+    prefix: &str,
+    obj: &serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<(String, serde_json::Value)>,
+) {
+    for (k, v) in obj {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}_{k}")
+        };
+        match v {
+            serde_json::Value::Object(inner) => flatten(&key, inner, out),
+            other => out.push((key, other.clone())),
+        }
+    }
+}
+
+fn read_json(path: &Input, shown: &str, c: &mut Collector, flat: bool) -> Result<(), IngestError> {
     let reader = BufReader::new(open(path, shown)?);
     for (n, line) in reader.lines().enumerate() {
         let line_no = n as i64 + 1;
@@ -379,7 +398,14 @@ fn read_json(path: &Input, shown: &str, c: &mut Collector) -> Result<(), IngestE
             }
         };
         let mut owned: Vec<(usize, Option<String>)> = Vec::with_capacity(obj.len());
-        for (k, v) in &obj {
+        let fields: Vec<(String, serde_json::Value)> = if flat {
+            let mut f = Vec::new();
+            flatten("", &obj, &mut f);
+            f
+        } else {
+            obj.into_iter().collect()
+        };
+        for (k, v) in &fields {
             let i = c.column(k, &format!("{shown}:{line_no}"))?;
             let s = match v {
                 serde_json::Value::Null => None,

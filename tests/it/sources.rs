@@ -797,3 +797,232 @@ silver:
         [[Some("1".into())]]
     );
 }
+
+/// A small HTTP API: pages per path, statuses to answer first per path, and what it saw.
+#[derive(Default)]
+struct Api {
+    pages: std::collections::HashMap<String, serde_json::Value>,
+    /// path → statuses to answer (in order) before the page.
+    fail_first: std::collections::HashMap<String, Vec<u16>>,
+    requests: Vec<(String, Option<String>)>,
+}
+
+async fn api_server(api: std::sync::Arc<std::sync::Mutex<Api>>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let auth = head
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                    .map(|l| l[14..].trim().to_string());
+                let (code, body) = {
+                    let mut a = api.lock().unwrap();
+                    a.requests.push((path.clone(), auth));
+                    let first = a
+                        .fail_first
+                        .get_mut(&path)
+                        .and_then(|v| (!v.is_empty()).then(|| v.remove(0)));
+                    match first {
+                        Some(code) => (code, "{\"error\": \"try later\"}".to_string()),
+                        None => match a.pages.get(&path) {
+                            Some(p) => (200, p.to_string()),
+                            None => (200, "{\"results\": []}".to_string()),
+                        },
+                    }
+                };
+                let reason = match code {
+                    200 => "OK",
+                    404 => "Not Found",
+                    429 => "Too Many Requests",
+                    _ => "Service Unavailable",
+                };
+                let resp = format!(
+                    "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nRetry-After: 0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// An HTTP API as a source: pages until an empty one, 429 and 503 retried, records flattened
+/// and typed by `schema`, unchanged content not written again, a changed slice alone re-read,
+/// and an API error failing the slice with the source's name (never its token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_source_pages_retries_and_rereads_only_what_changed() {
+    use serde_json::json;
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let api = std::sync::Arc::new(std::sync::Mutex::new(Api::default()));
+    {
+        let mut a = api.lock().unwrap();
+        a.pages.insert(
+            "/lists/popular?page=1".into(),
+            json!({"results": [
+                {"id": 1, "title": "Alien, \"the\" 'first'", "rating": 8.5, "studio": {"name": "Fox"}},
+                {"id": 2, "title": "Brazil 日本", "rating": 7.9, "studio": {"name": null}}
+            ]}),
+        );
+        a.pages.insert(
+            "/lists/popular?page=2".into(),
+            json!({"results": [{"id": 3, "title": "Cube\nnew line", "rating": 6.0, "studio": {"name": "Cinema"}}]}),
+        );
+        a.pages.insert(
+            "/lists/top%20rated?page=1".into(),
+            json!({"results": [{"id": 1, "title": "Alien, \"the\" 'first'", "rating": 8.5, "studio": {"name": "Fox"}}]}),
+        );
+        a.fail_first
+            .insert("/lists/popular?page=2".into(), vec![429, 503]);
+        a.fail_first
+            .insert("/lists/top%20rated?page=1".into(), vec![503]);
+    }
+    let port = api_server(api.clone()).await;
+    let token = "Bearer secret-token-2718";
+    let yaml = |every: &str, slices: &str| {
+        format!(
+            r#"
+sources:
+  movies:
+    http: {{url: "http://127.0.0.1:{port}/lists/{{slice}}?page={{page}}", headers: {{Authorization: "{}"}},
+            records: results, slices: [{slices}], every: {every}, retries: 3}}
+    slice_column: list
+    schema: {{id: bigint, title: text, rating: "decimal(3,1)", studio_name: text, list: text}}
+silver:
+  movies:
+    from: movies
+    unique_key: [list, id]
+"#,
+            password_file(dir.path(), token)
+        )
+    };
+    let cfg = config(&lake, &yaml("0s", "popular, top rated"));
+    let r = pass(&lake, &cfg).await;
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+    let silver = lake.join("silver/movies");
+    let sql =
+        "SELECT CAST(id AS VARCHAR) AS k, list, title, CAST(rating AS VARCHAR), studio_name FROM t";
+    let mut got = lake_rows(&silver, sql).await;
+    got.sort();
+    let row = |id: &str, list: &str, title: &str, rating: &str, studio: Option<&str>| {
+        vec![
+            Some(id.to_string()),
+            Some(list.to_string()),
+            Some(title.to_string()),
+            Some(rating.to_string()),
+            studio.map(str::to_string),
+        ]
+    };
+    assert_eq!(
+        got,
+        [
+            row("1", "popular", "Alien, \"the\" 'first'", "8.5", Some("Fox")),
+            row(
+                "1",
+                "top rated",
+                "Alien, \"the\" 'first'",
+                "8.5",
+                Some("Fox")
+            ),
+            row("2", "popular", "Brazil 日本", "7.9", None),
+            row("3", "popular", "Cube\nnew line", "6.0", Some("Cinema")),
+        ]
+    );
+    {
+        let a = api.lock().unwrap();
+        // popular: page 1, page 2 three times (429, 503, 200), page 3 (empty); top rated: 1 twice, 2.
+        let paths: Vec<&str> = a.requests.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            paths
+                .iter()
+                .filter(|p| p.starts_with("/lists/popular?page=2"))
+                .count(),
+            3
+        );
+        assert_eq!(
+            paths
+                .iter()
+                .filter(|p| **p == "/lists/top%20rated?page=1")
+                .count(),
+            2
+        );
+        assert_eq!(a.requests.len(), 8, "{paths:?}");
+        assert!(a.requests.iter().all(|r| r.1.as_deref() == Some(token)));
+    }
+    // Unchanged content: fetched again (every: 0s) but nothing is written.
+    let r = pass(&lake, &cfg).await;
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+    assert!(written(&r).is_empty(), "{:?}", written(&r));
+    assert_eq!(r.skipped, 2);
+    // One slice changes: only it is re-read.
+    api.lock().unwrap().pages.insert(
+        "/lists/top%20rated?page=1".into(),
+        json!({"results": [{"id": 9, "title": "Zed", "rating": 9.0}]}),
+    );
+    let r = pass(&lake, &cfg).await;
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+    assert_eq!(
+        written(&r),
+        slices(&[
+            ("bronze.movies", "top rated"),
+            ("silver.movies", "top rated")
+        ])
+    );
+    assert_eq!(
+        lake_rows(
+            &silver,
+            "SELECT CAST(id AS VARCHAR) AS k, title FROM t WHERE list = 'top rated'"
+        )
+        .await,
+        [[Some("9".into()), Some("Zed".into())]]
+    );
+    // Not due (every: 1h): no request at all, nothing written.
+    let before = api.lock().unwrap().requests.len();
+    let r = pass(&lake, &config(&lake, &yaml("1h", "popular, top rated"))).await;
+    assert!(failures(&r).is_empty() && written(&r).is_empty(), "{r:?}");
+    assert_eq!(api.lock().unwrap().requests.len(), before);
+    // A missing list (404) and an API that keeps failing: the slice fails, naming the source.
+    api.lock()
+        .unwrap()
+        .fail_first
+        .insert("/lists/popular?page=1".into(), vec![503; 10]);
+    let version = table_version(&silver).await;
+    let r = pass(&lake, &config(&lake, &yaml("0s", "popular, gone"))).await;
+    let mut f = failures(&r);
+    f.sort();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].starts_with("sources.movies: GET http://127.0.0.1:")
+            && f[0]
+                .ends_with("/lists/popular?page=1: HTTP 503 Service Unavailable (after 3 retries)"),
+        "{}",
+        f[0]
+    );
+    assert!(!f.iter().any(|e| e.contains("secret-token")));
+    // `gone` answers an empty list: an empty slice, not an error; popular stays as served.
+    assert_eq!(
+        written(&r),
+        slices(&[("bronze.movies", "gone"), ("silver.movies", "gone")])
+    );
+    assert_eq!(
+        lake_rows(&silver, "SELECT count(*) FROM t WHERE list = 'popular'").await,
+        [[Some("3".into())]]
+    );
+    assert!(table_version(&silver).await > version);
+}
