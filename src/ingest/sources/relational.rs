@@ -910,7 +910,7 @@ impl CopyText {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::array::{Array, AsArray};
 
     #[test]
     fn copy_text_is_read_exactly_across_chunks() {
