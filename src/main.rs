@@ -52,8 +52,10 @@ enum Command {
         #[arg(long, short, env = "LAKEGATE_CONFIG")]
         config: PathBuf,
     },
-    /// Run the ingestion loop (landing → bronze → silver) of a config's `sources:` and
-    /// `silver:`; with --once, one pass that exits 1 if any slice failed (for cron or CI).
+    /// Run the ingestion loop (sources → landing → bronze → silver → gold models) of a config's
+    /// `sources:` (landed files, PostgreSQL/MySQL tables read by slice and watermark, HTTP
+    /// APIs) and `silver:`; with --once, one pass that exits 1 if any slice or gold model
+    /// failed (for cron or CI).
     Ingest(IngestArgs),
     /// Load files (.parquet, .csv, .csv.gz, .ndjson) into a Delta table of the lake as one
     /// commit, e.g. `lakegate import --lake ./lake gold.lineitem lineitem.parquet`. The table

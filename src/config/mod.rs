@@ -22,6 +22,15 @@
 //!   analyst:
 //!     grants: [gold.*, silver.orders]
 //!     row_filters: {silver.orders: "region = 'EU'"}
+//! sources:                    # landed files, or a database / API lakegate reads itself
+//!   shop_orders:
+//!     postgres: {url: "postgres://etl@db/shop", password: "${SHOP_PG_PASSWORD}"}  # or mysql:
+//!     table: public.orders       # or query: "SELECT ..."
+//!     slice: "created_at::date"
+//!     watermark: "max(coalesce(deleted_at, updated_at, created_at))"
+//!     slice_column: order_date
+//! silver:
+//!   orders: {from: shop_orders, unique_key: [id], latest_by: updated_at, mode: merge}
 //! limits: {statement_timeout: 5m, idle_session_timeout: 1h, startup_timeout: 10s,
 //!          query_memory: 1GiB, memory: 4GiB, max_query_bytes: 1MiB}
 //! ```
