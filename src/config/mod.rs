@@ -387,7 +387,13 @@ impl SourceConfig {
                 "format: is for landed files; a database or API source lands its own".into(),
             );
         }
+        if self.timeout.is_zero() {
+            return Err("timeout: must be more than 0s".into());
+        }
         if let Some(h) = &self.http {
+            if h.max_pages == 0 {
+                return Err("http.max_pages: must be at least 1".into());
+            }
             if h.slices.is_empty() {
                 return Err("http.slices: name at least one slice".into());
             }

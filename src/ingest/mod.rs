@@ -1018,7 +1018,7 @@ impl Ingestor {
                 .or_default()
                 .clone();
             let _one = lock.lock().await;
-            merge_slice(&spath, table, rows, cfg, &source.slice_column, &sapp).await?;
+            merge_slice(&spath, table, rows, cfg, &source.slice_column, slice, &sapp).await?;
         } else {
             let kept =
                 filter_record_batch(&batch, &BooleanArray::from(keep))?.project(&out_cols)?;
@@ -1201,6 +1201,7 @@ async fn merge_slice(
     rows: RecordBatch,
     cfg: &SilverConfig,
     slice_column: &str,
+    slice: &str,
     app: &str,
 ) -> Result<()> {
     let deleted = rows.schema().index_of("_lg_deleted")?;
@@ -1212,9 +1213,27 @@ async fn merge_slice(
         .filter(|n| n != "_lg_deleted")
         .collect();
     let flag = rows.column(deleted).as_boolean().clone();
-    if !path.is_table().await? || rows.num_rows() == 0 {
-        // Nothing to match against (or nothing to merge): an append of what is not a
-        // deletion, which still records the slice's transaction.
+    let exists = path.is_table().await?;
+    if exists && rows.num_rows() == 0 {
+        // An empty slice (gone from the source): the rows whose current version is in it go,
+        // as in slice mode. A key that moved to another slice carries that slice by now.
+        let props =
+            CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
+        let table = deltalake::open_table(path.url().clone()).await?;
+        let before = table.version();
+        let (after, _) = table
+            .delete()
+            .with_predicate(format!("{} = '{}'", ident(slice_column), quote(slice)))
+            .with_commit_properties(props)
+            .await?;
+        if after.version() != before {
+            return Ok(());
+        }
+        // Nothing matched, so nothing was committed: an empty append records the transaction.
+    }
+    if !exists || rows.num_rows() == 0 {
+        // Nothing to match against: an append of what is not a deletion, which records the
+        // slice's transaction.
         let live = filter_record_batch(&rows, &datafusion::arrow::compute::not(&flag)?)?;
         let keep: Vec<usize> = (0..rows.num_columns()).filter(|i| *i != deleted).collect();
         commit(
@@ -1231,6 +1250,7 @@ async fn merge_slice(
     }
     let target = deltalake::open_table(path.url().clone()).await?;
     let ctx = SessionContext::new();
+    let schema = rows_schema(&business, &rows)?;
     let source = ctx.read_batch(rows)?;
     let on = cfg
         .unique_key
@@ -1247,7 +1267,9 @@ async fn merge_slice(
     };
     let props = CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
     let b2 = business.clone();
-    let (_, metrics) = target
+    let before = target.version();
+    let in_slice = format!("t.{} = '{}'", ident(slice_column), quote(slice));
+    let (merged, metrics) = target
         .merge(source, on)
         .with_source_alias("s")
         .with_target_alias("t")
@@ -1267,7 +1289,24 @@ async fn merge_slice(
             }
             i
         })?
+        // A row of this slice that the slice no longer has was deleted at the source (or
+        // moved to a slice whose MERGE brings it back).
+        .when_not_matched_by_source_delete(|d| d.predicate(in_slice))?
         .await?;
+    if merged.version() == before {
+        // Nothing changed, so nothing was committed: an empty append records the slice.
+        let empty = RecordBatch::new_empty(schema);
+        commit(
+            path,
+            table,
+            vec![empty],
+            None,
+            &[slice_column.to_string()],
+            app,
+            false,
+        )
+        .await?;
+    }
     tracing::debug!(
         table,
         inserted = metrics.num_target_rows_inserted,
@@ -1276,6 +1315,15 @@ async fn merge_slice(
         "silver merge"
     );
     Ok(())
+}
+
+/// The schema of `rows` without the deletion flag.
+fn rows_schema(business: &[String], rows: &RecordBatch) -> Result<SchemaRef> {
+    let idx: Vec<usize> = business
+        .iter()
+        .map(|c| rows.schema().index_of(c))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(Arc::new(rows.schema().project(&idx)?))
 }
 
 /// The single `count(*)` a query returns.

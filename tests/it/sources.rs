@@ -276,6 +276,25 @@ async fn sources_postgres_slices_exact_values_updates_deletes_and_new_slices() {
     let expected = pg_rows(&c, PG_EXPECTED).await;
     same_rows(lake_rows(&silver, LAKE_ORDERS).await, expected.clone());
     assert!(!expected.iter().any(|r| r[0].as_deref() == Some("4")));
+    // A row added to slice 4, then deleted: the slice's watermark returns to an earlier value,
+    // which is read again (not taken as already done).
+    c.batch_execute(
+        "INSERT INTO orders VALUES (8, 'Hal', 4.00, 'tmp', true, '2026-01-04 09:00:00+00',
+           '2026-01-04 09:00:00+00', NULL, NULL)",
+    )
+    .await
+    .unwrap();
+    let r = pass(&lake, &cfg).await;
+    assert!(written(&r).contains(&("silver.orders".to_string(), "2026-01-04".to_string())));
+    c.batch_execute("DELETE FROM orders WHERE id = 8")
+        .await
+        .unwrap();
+    let r = pass(&lake, &cfg).await;
+    assert!(written(&r).contains(&("silver.orders".to_string(), "2026-01-04".to_string())));
+    same_rows(
+        lake_rows(&silver, LAKE_ORDERS).await,
+        pg_rows(&c, PG_EXPECTED).await,
+    );
     // Slice 3 deleted at the source (hard delete): the lake's slice 3 is emptied.
     c.batch_execute("DELETE FROM orders WHERE created_at::date = '2026-01-03'")
         .await
@@ -314,7 +333,7 @@ async fn sources_postgres_slices_exact_values_updates_deletes_and_new_slices() {
             [
                 Some("2026-01-04".into()),
                 Some("1".into()),
-                Some("20260104T080000.000000Z_1".into())
+                Some("20260104T080000.000000Z_1-g1".into())
             ],
         ]
     );
@@ -414,6 +433,51 @@ silver:
         .unwrap();
     assert!(failures(&r).is_empty(), "{:?}", failures(&r));
     same_rows(lake_rows(&silver, lake_sql).await, expected.clone());
+    // Cid's slice is deleted at the source (hard delete): his row goes; it comes back and goes
+    // again, and so does the row.
+    for round in 0..2 {
+        c.batch_execute("DELETE FROM customers WHERE id = 3")
+            .await
+            .unwrap();
+        let r = pass(&lake, &cfg).await;
+        assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+        same_rows(
+            lake_rows(&silver, lake_sql).await,
+            pg_rows(&c, expected_sql).await,
+        );
+        assert_eq!(lake_rows(&silver, lake_sql).await.len(), 1, "round {round}");
+        // A pass with nothing changed writes nothing (the emptied slice is recorded as done).
+        let r = pass(&lake, &cfg).await;
+        assert!(written(&r).is_empty(), "{:?}", written(&r));
+        c.batch_execute(
+            "INSERT INTO customers VALUES (3, 'Cid', 'free', '2026-01-02 09:00:00+00', NULL)",
+        )
+        .await
+        .unwrap();
+        let r = pass(&lake, &cfg).await;
+        assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+        same_rows(
+            lake_rows(&silver, lake_sql).await,
+            pg_rows(&c, expected_sql).await,
+        );
+        assert_eq!(lake_rows(&silver, lake_sql).await.len(), 2, "round {round}");
+    }
+    // A hard delete inside a slice that stays: the MERGE removes the row too.
+    c.batch_execute(
+        "INSERT INTO customers VALUES (4, 'Dan', 'free', '2026-01-04 09:00:00+00', NULL),
+           (5, 'Eve', 'gold', '2026-01-04 10:00:00+00', NULL)",
+    )
+    .await
+    .unwrap();
+    pass(&lake, &cfg).await;
+    c.batch_execute("DELETE FROM customers WHERE id = 5")
+        .await
+        .unwrap();
+    let r = pass(&lake, &cfg).await;
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+    let expected = pg_rows(&c, expected_sql).await;
+    assert_eq!(expected.len(), 3);
+    same_rows(lake_rows(&silver, lake_sql).await, expected);
 }
 
 /// A TCP proxy that closes both sides after `budget` bytes from the server: a source that
@@ -991,6 +1055,27 @@ silver:
         )
         .await,
         [[Some("9".into()), Some("Zed".into())]]
+    );
+    // Back to the first content (A → B → A): read again, not taken as done.
+    api.lock().unwrap().pages.insert(
+        "/lists/top%20rated?page=1".into(),
+        json!({"results": [{"id": 1, "title": "Alien, \"the\" 'first'", "rating": 8.5, "studio": {"name": "Fox"}}]}),
+    );
+    let r = pass(&lake, &cfg).await;
+    assert_eq!(
+        written(&r),
+        slices(&[
+            ("bronze.movies", "top rated"),
+            ("silver.movies", "top rated")
+        ])
+    );
+    assert_eq!(
+        lake_rows(
+            &silver,
+            "SELECT CAST(id AS VARCHAR) AS k, title FROM t WHERE list = 'top rated'"
+        )
+        .await,
+        [[Some("1".into()), Some("Alien, \"the\" 'first'".into())]]
     );
     // Not due (every: 1h): no request at all, nothing written.
     let before = api.lock().unwrap().requests.len();

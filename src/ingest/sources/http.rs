@@ -34,6 +34,12 @@ struct State {
     etag: Option<String>,
     #[serde(default)]
     last_modified: Option<String>,
+    /// The content hash of `watermark`, and how often content seen before came back (a
+    /// delivery is recorded by its watermark: content going A → B → A must be read again).
+    #[serde(default)]
+    base: String,
+    #[serde(default)]
+    generation: u32,
 }
 
 pub async fn land(
@@ -47,6 +53,18 @@ pub async fn land(
     let client = reqwest::Client::builder()
         .timeout(cfg.timeout)
         .user_agent(concat!("lakegate/", env!("CARGO_PKG_VERSION")))
+        // Headers carry the source's secrets: follow a redirect only within its origin.
+        .redirect(reqwest::redirect::Policy::custom(|a| {
+            let same = a
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == a.url().origin());
+            if same && a.previous().len() < 10 {
+                a.follow()
+            } else {
+                a.stop()
+            }
+        }))
         .build()
         .map_err(|e| IngestError::Source(format!("sources.{name}: http client: {e}")))?;
     let mut headers = reqwest::header::HeaderMap::new();
@@ -114,7 +132,22 @@ pub async fn land(
                 last_modified,
             }) => {
                 let hash = sha2::Sha256::digest(&body);
-                let watermark = format!("h{}", &hex::encode(hash)[..16]);
+                let base = format!("h{}", &hex::encode(hash)[..16]);
+                let mut generation = state.generation;
+                let named = |g: u32| {
+                    if g == 0 {
+                        base.clone()
+                    } else {
+                        format!("{base}-g{g}")
+                    }
+                };
+                if base != state.base
+                    && !state.base.is_empty()
+                    && dir.folders().await?.contains(&named(generation))
+                {
+                    generation += 1;
+                }
+                let watermark = named(generation);
                 let wdir = dir.join(&watermark);
                 let landed = wdir
                     .files()
@@ -138,6 +171,8 @@ pub async fn land(
                         watermark: watermark.clone(),
                         etag,
                         last_modified,
+                        base: base.clone(),
+                        generation,
                     },
                 )
                 .await;
@@ -188,6 +223,21 @@ enum Fetched {
         etag: Option<String>,
         last_modified: Option<String>,
     },
+}
+
+/// A URL as messages show it: no user info, no query (either may hold a key).
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            if u.query().is_some() {
+                u.set_query(Some("…"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(url)".into(),
+    }
 }
 
 fn page_url(template: &str, slice: &str, page: u64) -> String {
@@ -253,15 +303,20 @@ async fn fetch_slice(
             etag = h(reqwest::header::ETAG);
             last_modified = h(reqwest::header::LAST_MODIFIED);
         }
-        let text = resp
-            .bytes()
-            .await
-            .map_err(|e| IngestError::Source(format!("sources.{name}: {url}: {e}")))?;
-        let json: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| IngestError::Source(format!("sources.{name}: {url}: not JSON: {e}")))?;
+        let text = resp.bytes().await.map_err(|e| {
+            IngestError::Source(format!(
+                "sources.{name}: {}: {}",
+                shown(&url),
+                e.without_url()
+            ))
+        })?;
+        let json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+            IngestError::Source(format!("sources.{name}: {}: not JSON: {e}", shown(&url)))
+        })?;
         let list = records_at(&json, &http.records).ok_or_else(|| {
             IngestError::Source(format!(
-                "sources.{name}: {url}: no list at `{}`",
+                "sources.{name}: {}: no list at `{}`",
+                shown(&url),
                 if http.records.is_empty() {
                     "(the page itself)"
                 } else {
@@ -276,7 +331,8 @@ async fn fetch_slice(
         for r in list {
             let Some(obj) = r.as_object() else {
                 return Err(IngestError::Source(format!(
-                    "sources.{name}: {url}: a record is not a JSON object: {r}"
+                    "sources.{name}: {}: a record is not a JSON object",
+                    shown(&url)
                 )));
             };
             // Each record says which slice it came from (as a database slice's rows do).
@@ -311,6 +367,15 @@ async fn fetch_slice(
         etag,
         last_modified,
     })
+}
+
+/// A client error's text without the URL it carries (shown separately, cleaned).
+fn strip_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "");
+    }
+    s.replace(" for url ()", "").replace(" ()", "")
 }
 
 /// One GET with retries of what is worth retrying.
@@ -351,12 +416,13 @@ async fn get(
                 (true, format!("HTTP {}", r.status()), after)
             }
             Ok(r) => (false, format!("HTTP {}", r.status()), None),
-            Err(e) => (true, e.to_string(), None),
+            Err(e) => (true, strip_url(e), None),
         };
         if !retry || attempt >= retries {
             // The URL is the source's; its secrets live in headers, which are never shown.
             return Err(IngestError::Source(format!(
-                "sources.{name}: GET {url}: {why}{}",
+                "sources.{name}: GET {}: {why}{}",
+                shown(url),
                 if attempt > 0 {
                     format!(" (after {attempt} retries)")
                 } else {

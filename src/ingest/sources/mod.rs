@@ -83,6 +83,7 @@ pub struct TextRows {
     schema: SchemaRef,
     builders: Vec<StringBuilder>,
     rows: usize,
+    batch: usize,
 }
 
 /// Rows per landed batch (and per message between the reader and the writer).
@@ -90,6 +91,11 @@ pub const BATCH_ROWS: usize = 32 * 1024;
 
 impl TextRows {
     pub fn new(names: &[String]) -> TextRows {
+        Self::with_batch(names, BATCH_ROWS)
+    }
+
+    /// Rows per batch `batch` (smaller when many slices are filled at once).
+    pub fn with_batch(names: &[String], batch: usize) -> TextRows {
         let schema = Arc::new(Schema::new(
             names
                 .iter()
@@ -100,6 +106,7 @@ impl TextRows {
             builders: names.iter().map(|_| StringBuilder::new()).collect(),
             schema,
             rows: 0,
+            batch,
         }
     }
 
@@ -114,7 +121,7 @@ impl TextRows {
     /// Ends a row; returns a full batch when one is due.
     pub fn end_row(&mut self) -> Option<RecordBatch> {
         self.rows += 1;
-        (self.rows >= BATCH_ROWS).then(|| self.take())
+        (self.rows >= self.batch).then(|| self.take())
     }
 
     pub fn take(&mut self) -> RecordBatch {
@@ -155,7 +162,12 @@ impl LandedWriter {
             source: e,
         })?;
         let schema = TextRows::new(names).schema;
+        // Small row groups: a read that fills many slices at once holds one group per slice.
         let props = WriterProperties::builder()
+            .set_max_row_group_size(64 * 1024)
+            // Landing is read once, by bronze: plain pages encode fastest (most of the cost of
+            // a read was dictionary attempts on unique text).
+            .set_dictionary_enabled(false)
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 COLUMNS_KEY.to_string(),
                 serde_json::to_string(types).unwrap_or_default(),
@@ -173,9 +185,13 @@ impl LandedWriter {
             .map_err(|e| IngestError::Unreadable(format!("landing writer: {e}")))
     }
 
+    /// Closes the file and makes it durable before it is moved into place.
     pub fn finish(self) -> Result<()> {
-        self.writer
-            .close()
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| IngestError::Unreadable(format!("landing writer: {e}")))?;
+        file.sync_all()
             .map_err(|e| IngestError::Unreadable(format!("landing writer: {e}")))?;
         Ok(())
     }

@@ -98,11 +98,13 @@ impl Source<'_> {
         self.cfg.slice.as_deref().unwrap_or_default()
     }
 
+    /// An expression as text; MySQL's compared byte for byte (its default collations fold
+    /// case, accents and trailing spaces, which would merge distinct slices).
     fn text(&self, e: &str) -> String {
         if self.kind == SourceKind::Postgres {
             format!("CAST(({e}) AS text)")
         } else {
-            format!("CAST(({e}) AS CHAR)")
+            format!("CAST(({e}) AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin")
         }
     }
 
@@ -111,7 +113,11 @@ impl Source<'_> {
             // standard_conforming_strings is set on connect: only quotes are special.
             format!("'{}'", v.replace('\'', "''"))
         } else {
-            format!("'{}'", v.replace('\\', "\\\\").replace('\'', "''"))
+            // Hex: independent of sql_mode (NO_BACKSLASH_ESCAPES) and of quoting.
+            format!(
+                "CONVERT(X'{}' USING utf8mb4) COLLATE utf8mb4_bin",
+                hex::encode(v.as_bytes())
+            )
         }
     }
 
@@ -159,6 +165,12 @@ async fn connect(s: &Source<'_>) -> Result<Conn> {
         }
         // What the text rendering relies on: UTC timestamps with offsets, ISO dates, floats
         // that round-trip, hex bytea, and quotes as the only special character in literals.
+        // sqlx logs every statement over 1 s at WARN: a slice read is expected to take longer.
+        o = sqlx::ConnectOptions::log_slow_statements(
+            o,
+            tracing::log::LevelFilter::Debug,
+            std::time::Duration::from_secs(3600),
+        );
         o = o.application_name("lakegate").options([
             ("TimeZone", "UTC"),
             ("DateStyle", "ISO"),
@@ -193,6 +205,11 @@ async fn connect(s: &Source<'_>) -> Result<Conn> {
         }
         // TIMESTAMP values in UTC (they are timestamptz in the lake).
         o = o.timezone(Some("+00:00".into())).charset("utf8mb4");
+        o = sqlx::ConnectOptions::log_slow_statements(
+            o,
+            tracing::log::LevelFilter::Debug,
+            std::time::Duration::from_secs(3600),
+        );
         Ok(Conn::My(
             s.bounded("connect", sqlx::MySqlConnection::connect_with(&o))
                 .await?,
@@ -203,6 +220,9 @@ async fn connect(s: &Source<'_>) -> Result<Conn> {
 /// A PostgreSQL type as `format_type` writes it → the lake type (`parse_type` syntax).
 fn pg_type(t: &str) -> String {
     let t = t.to_ascii_lowercase();
+    if t.ends_with("[]") || t.starts_with('_') {
+        return "text".into(); // arrays, as `{1,2}`
+    }
     let base = t.split('(').next().unwrap_or("").trim();
     match base {
         "smallint" | "int2" => "smallint".into(),
@@ -272,7 +292,12 @@ fn mysql_type(t: &str) -> String {
         }
         "float" => "real".into(),
         "double" | "real" => "double".into(),
-        "decimal" | "numeric" => numeric(&t.replace("decimal", "numeric")),
+        "decimal" | "numeric" => numeric(
+            t.replace("decimal", "numeric")
+                .replace(" unsigned", "")
+                .replace(" zerofill", "")
+                .trim(),
+        ),
         "date" => "date".into(),
         "datetime" => "timestamp".into(),
         "timestamp" => "timestamptz".into(),
@@ -347,17 +372,17 @@ async fn land_inner(
     // The slice column is added from the slice expression unless the source has it.
     let probe = format!("SELECT * FROM {from} WHERE 1 = 0");
     let source_cols = describe(&s, &mut conn, &probe).await?;
-    let select = if source_cols
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case(&cfg.slice_column))
-    {
-        "*".to_string()
+    let alias = if cfg.table.is_some() {
+        from.rsplit('.').next().unwrap_or(&from).to_string()
     } else {
-        let alias = if cfg.table.is_some() {
-            from.rsplit('.').next().unwrap_or(&from).to_string()
-        } else {
-            "s".to_string()
-        };
+        "s".to_string()
+    };
+    let has_slice_column = source_cols
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(&cfg.slice_column));
+    let select = if has_slice_column {
+        format!("{alias}.*")
+    } else {
         format!(
             "{}.*, ({}) AS {}",
             alias,
@@ -365,15 +390,33 @@ async fn land_inner(
             s.ident(&cfg.slice_column)
         )
     };
-    let columns = describe(
+    let mut columns = describe(
         &s,
         &mut conn,
         &format!("SELECT {select} FROM {from} WHERE 1 = 0"),
     )
     .await?;
+    // The added slice column holds the slice id as the listing wrote it: typed only where
+    // that text is also how the lake writes the type back (silver checks each row's slice).
+    if !has_slice_column
+        && let Some(last) = columns.last_mut()
+        && !matches!(
+            last.1.as_str(),
+            "date" | "smallint" | "int" | "bigint" | "text"
+        )
+    {
+        last.1 = "text".into();
+    }
     let begin = if s.kind == SourceKind::Postgres {
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     } else {
+        // A consistent snapshot needs REPEATABLE READ, whatever the server's default.
+        exec(
+            &s,
+            &mut conn,
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )
+        .await?;
         "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
     };
     exec(&s, &mut conn, begin).await?;
@@ -383,11 +426,11 @@ async fn land_inner(
         s.text(cfg.watermark.as_deref().unwrap_or_default()),
     );
     let listed = list(&s, &mut conn, &listing).await?;
-    let mut slices: Vec<(String, String)> = Vec::new();
+    let mut slices: Vec<(String, String, i64)> = Vec::new();
     let mut null_rows = 0i64;
     for (slice, wm, rows) in listed {
         match slice {
-            Some(slice) => slices.push((slice.clone(), watermark_token(wm.as_deref(), rows))),
+            Some(slice) => slices.push((slice, watermark_token(wm.as_deref(), rows), rows)),
             None => null_rows += rows,
         }
     }
@@ -398,8 +441,8 @@ async fn land_inner(
             "rows whose slice expression is NULL are not read"
         );
     }
-    // Slices landed before that the source no longer has: land them empty.
     let root = lake.join("landing").join(name);
+    // Slices landed before that the source no longer has: land them empty.
     let known: std::collections::HashSet<String> = slices.iter().map(|x| x.0.clone()).collect();
     for folder in root.folders().await? {
         if folder.starts_with(['.', '_']) {
@@ -407,44 +450,59 @@ async fn land_inner(
         }
         let slice = from_folder_name(&folder);
         if !known.contains(&slice) {
-            slices.push((slice, GONE.to_string()));
+            slices.push((slice, GONE.to_string(), 0));
         }
+    }
+    // A delivery is recorded by its watermark, so a watermark that comes back (a slice that
+    // went and came back, a row added then hard-deleted) would look done: `_slices.json` keeps
+    // each slice's last watermark, and one seen before gets a generation suffix (`-g1`).
+    let mut state: SliceState = root
+        .read(STATE_FILE)
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let before = state.clone();
+    for (slice, token, _) in slices.iter_mut() {
+        let e = state.0.entry(slice.clone()).or_insert((String::new(), 0));
+        if e.0 != *token {
+            if !e.0.is_empty() {
+                let seen = root.join(&folder_name(slice)).folders().await?;
+                if seen.contains(&generation(token, e.1)) {
+                    e.1 += 1;
+                }
+            }
+            e.0 = token.clone();
+        }
+        *token = generation(token, e.1);
+    }
+    if state != before {
+        root.write(
+            STATE_FILE,
+            serde_json::to_vec(&state).unwrap_or_default().into(),
+        )
+        .await?;
     }
     let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
     let mut out = Landed::default();
-    for (slice, token) in slices {
+    let mut wanted: Vec<Wanted> = Vec::new();
+    for (slice, token, rows) in slices {
         if only_slice.is_some_and(|o| o != slice) {
             continue;
         }
         let dir = root.join(&folder_name(&slice)).join(&token);
         let done = !force && committed(bronze, &app_id("bronze", name, &slice, &token)).await?;
-        let landed = dir
-            .files()
-            .await?
-            .iter()
-            .any(|f| f.location.filename() == Some(LANDED_FILE));
-        if !done && !landed {
-            let t0 = std::time::Instant::now();
-            let sql = if token == GONE {
-                format!("SELECT {select} FROM {from} WHERE 1 = 0")
-            } else {
-                format!(
-                    "SELECT {select} FROM {from} WHERE {} = {}",
-                    s.text(s.slice_expr()),
-                    s.literal(&slice)
-                )
-            };
-            match read_slice(&s, &mut conn, &sql, &names, &columns, &dir).await {
-                Ok(rows) => {
-                    out.rows_read += rows;
-                    info!(source = name, %slice, watermark = %token, rows, elapsed = ?t0.elapsed(), "slice read from the source");
-                }
-                Err(e) => {
-                    out.failed.push((slice, token, e.to_string()));
-                    // The connection may be mid-result: the rest of the pass waits for the next.
-                    break;
-                }
-            }
+        let landed = done
+            || dir
+                .files()
+                .await?
+                .iter()
+                .any(|f| f.location.filename() == Some(LANDED_FILE));
+        if !landed {
+            wanted.push(Wanted {
+                slice: slice.clone(),
+                rows,
+                dir: dir.clone(),
+            });
         }
         out.deliveries.push(Delivery {
             slice,
@@ -452,16 +510,64 @@ async fn land_inner(
             dir,
         });
     }
+    // Changed slices are read together, a bounded number per query: one scan of the source
+    // for many slices instead of one per slice (a slice expression rarely has an index).
+    let t0 = std::time::Instant::now();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let chunks: Vec<&[Wanted]> = wanted.chunks(SLICES_PER_READ).collect();
+    for (k, chunk) in chunks.iter().enumerate() {
+        if let Err(e) = read_slices(&s, &mut conn, &select, &from, chunk, &names, &columns).await {
+            for w in *chunk {
+                failed.push((w.slice.clone(), e.to_string()));
+            }
+            // The connection may be mid-result: the rest waits for the next pass.
+            for w in chunks[k + 1..].iter().flat_map(|c| c.iter()) {
+                failed.push((
+                    w.slice.clone(),
+                    "not read: an earlier read of this pass failed".into(),
+                ));
+            }
+            break;
+        }
+        out.rows_read += chunk.iter().map(|w| w.rows.max(0) as u64).sum::<u64>();
+    }
+    if !wanted.is_empty() {
+        info!(source = name, slices = wanted.len(), rows = out.rows_read, elapsed = ?t0.elapsed(), "slices read from the source");
+    }
     let _ = exec(&s, &mut conn, "ROLLBACK").await;
     close(conn).await;
     // A failed slice is not delivered (its folder holds nothing complete).
-    let failed: std::collections::HashSet<&String> = out.failed.iter().map(|f| &f.0).collect();
     let deliveries = std::mem::take(&mut out.deliveries);
-    out.deliveries = deliveries
-        .into_iter()
-        .filter(|d| !failed.contains(&d.slice))
-        .collect();
+    for d in deliveries {
+        match failed.iter().find(|f| f.0 == d.slice) {
+            Some((_, e)) => out.failed.push((d.slice, d.watermark, e.clone())),
+            None => out.deliveries.push(d),
+        }
+    }
     Ok(out)
+}
+
+/// Slices read by one query.
+const SLICES_PER_READ: usize = 256;
+const STATE_FILE: &str = "_slices.json";
+
+/// slice → (its last watermark, its generation)
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SliceState(std::collections::BTreeMap<String, (String, u32)>);
+
+fn generation(token: &str, g: u32) -> String {
+    if g == 0 {
+        token.to_string()
+    } else {
+        format!("{token}-g{g}")
+    }
+}
+
+/// A slice to read, the rows the listing counted, and its landing folder.
+struct Wanted {
+    slice: String,
+    rows: i64,
+    dir: LakePath,
 }
 
 async fn close(conn: Conn) {
@@ -538,17 +644,24 @@ async fn list(
     }
 }
 
-/// Reads one slice into `dir/part-0.parquet` (written whole or not at all); returns its rows.
-async fn read_slice(
+/// Reads `slices` with one query into `<dir>/part-0.parquet` each (written whole or not at
+/// all): rows are routed by their slice while they stream. A slice whose row count differs
+/// from the listing's (both come from one snapshot) fails rather than landing a wrong slice.
+async fn read_slices(
     s: &Source<'_>,
     conn: &mut Conn,
-    sql: &str,
+    select: &str,
+    from: &str,
+    slices: &[Wanted],
     names: &[String],
     columns: &[(String, String)],
-    dir: &LakePath,
-) -> Result<u64> {
-    dir.create()?;
-    let staged = super::staging_path(dir, LANDED_FILE);
+) -> Result<()> {
+    let mut staged = std::collections::HashMap::new();
+    for w in slices {
+        w.dir.create()?;
+        staged.insert(w.slice.clone(), super::staging_path(&w.dir, LANDED_FILE));
+    }
+    let listed: Vec<&Wanted> = slices.iter().filter(|w| w.slice_listed()).collect();
     // The writer (Parquet encoding, and COPY parsing for PostgreSQL) runs on a blocking
     // thread; the connection only moves bytes or rows to it through a bounded channel.
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(8);
@@ -557,6 +670,18 @@ async fn read_slice(
         tokio::task::spawn_blocking(move || write_landed(rx, &staged, &names, &columns))
     };
     let read = async {
+        if listed.is_empty() {
+            drop(tx);
+            return Ok::<(), IngestError>(());
+        }
+        let list = listed
+            .iter()
+            .map(|w| s.literal(&w.slice))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let slice_text = s.text(s.slice_expr());
+        let sql =
+            format!("SELECT {slice_text}, {select} FROM {from} WHERE {slice_text} IN ({list})");
         match conn {
             Conn::Pg(c) => {
                 let copy = format!("COPY ({sql}) TO STDOUT");
@@ -570,14 +695,21 @@ async fn read_slice(
             }
             Conn::My(c) => {
                 let binary: Vec<bool> = columns.iter().map(|c| c.1 == "bytea").collect();
-                let mut rows = TextRows::new(names);
-                let mut stream = my::rows(c, sql);
+                let mut routed: std::collections::HashMap<String, TextRows> =
+                    std::collections::HashMap::new();
+                let mut stream = my::rows(c, &sql);
                 let mut hexed = String::new();
                 while let Some(row) = stream.next().await {
                     let row = row.map_err(|e| s.err("read", e))?;
+                    let key: Option<&[u8]> =
+                        row.try_get_unchecked(0).map_err(|e| s.err("read", e))?;
+                    let key = String::from_utf8_lossy(key.unwrap_or_default()).into_owned();
+                    let rows = routed
+                        .entry(key.clone())
+                        .or_insert_with(|| TextRows::with_batch(names, ROUTED_BATCH_ROWS));
                     for i in 0..rows.width() {
                         let v: Option<&[u8]> =
-                            row.try_get_unchecked(i).map_err(|e| s.err("read", e))?;
+                            row.try_get_unchecked(i + 1).map_err(|e| s.err("read", e))?;
                         match v {
                             None => rows.push(i, None),
                             Some(b) if binary[i] => {
@@ -593,18 +725,20 @@ async fn read_slice(
                         }
                     }
                     if let Some(b) = rows.end_row()
-                        && tx.send(Chunk::Rows(b)).await.is_err()
+                        && tx.send(Chunk::Rows(key, b)).await.is_err()
                     {
                         break;
                     }
                 }
-                if rows.pending() > 0 {
-                    let _ = tx.send(Chunk::Rows(rows.take())).await;
+                for (key, mut rows) in routed {
+                    if rows.pending() > 0 && tx.send(Chunk::Rows(key, rows.take())).await.is_err() {
+                        break;
+                    }
                 }
             }
         }
         drop(tx);
-        Ok::<(), IngestError>(())
+        Ok(())
     };
     let read = match tokio::time::timeout(s.cfg.timeout, read).await {
         Ok(r) => r,
@@ -621,19 +755,48 @@ async fn read_slice(
         .map_err(|e| IngestError::Config(format!("landing writer task: {e}")))?;
     let outcome = match (read, written) {
         (Err(e), _) | (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(rows)) => Ok(rows),
+        (Ok(()), Ok(counts)) => Ok(counts),
     };
-    match outcome {
-        Ok(rows) => {
-            super::publish(&staged, dir, LANDED_FILE).await?;
-            Ok(rows)
-        }
+    let counts = match outcome {
+        Ok(c) => c,
         Err(e) => {
-            let _ = std::fs::remove_file(&staged);
-            Err(e)
+            for f in staged.values() {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(e);
+        }
+    };
+    for w in slices {
+        let got = counts.get(&w.slice).copied().unwrap_or(0);
+        if got != w.rows.max(0) as u64 {
+            for f in staged.values() {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(s.err(
+                "read",
+                format!(
+                    "slice {}: the listing counted {} rows, the read returned {got} (a slice \
+                     expression that does not compare equal to its own text?)",
+                    w.slice, w.rows
+                ),
+            ));
         }
     }
+    for w in slices {
+        super::publish(&staged[&w.slice], &w.dir, LANDED_FILE).await?;
+    }
+    Ok(())
 }
+
+impl Wanted {
+    /// A slice the source listed (a gone slice, with no rows, lands empty without a query).
+    fn slice_listed(&self) -> bool {
+        self.rows > 0
+    }
+}
+
+/// Rows buffered per slice while a read routes many slices (bounds memory: slices x this).
+const ROUTED_BATCH_ROWS: usize = 8 * 1024;
 
 /// PostgreSQL calls as boxed futures (as for MySQL below).
 mod pg {
@@ -738,11 +901,24 @@ mod my {
         })
     }
 
+    /// Text compared byte for byte comes back flagged binary: decoded as bytes.
     pub fn list<'c>(
         c: &'c mut MySqlConnection,
         sql: &'c str,
     ) -> BoxFuture<'c, R<Vec<(Option<String>, Option<String>, i64)>>> {
-        Box::pin(async move { sqlx::query_as(sql).fetch_all(c).await })
+        Box::pin(async move {
+            use sqlx::Row;
+            let text = |r: &MySqlRow, i: usize| -> R<Option<String>> {
+                Ok(r.try_get_unchecked::<Option<Vec<u8>>, _>(i)?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()))
+            };
+            sqlx::query(sql)
+                .fetch_all(c)
+                .await?
+                .iter()
+                .map(|r| Ok((text(r, 0)?, text(r, 1)?, r.try_get::<i64, _>(2)?)))
+                .collect()
+        })
     }
 
     pub fn rows<'c>(c: &'c mut MySqlConnection, sql: &'c str) -> BoxStream<'c, R<MySqlRow>> {
@@ -751,56 +927,89 @@ mod my {
 }
 
 enum Chunk {
-    /// Raw bytes of `COPY ... TO STDOUT` (text format), cut anywhere.
+    /// Raw bytes of `COPY ... TO STDOUT` (text format, the slice first), cut anywhere.
     Copy(bytes::Bytes),
-    Rows(RecordBatch),
+    /// Rows of one slice.
+    Rows(String, RecordBatch),
 }
 
+/// Writes every slice's file; returns the rows written per slice.
 fn write_landed(
     mut rx: tokio::sync::mpsc::Receiver<Chunk>,
-    staged: &std::path::Path,
+    staged: &std::collections::HashMap<String, std::path::PathBuf>,
     names: &[String],
     columns: &[(String, String)],
-) -> Result<u64> {
-    let mut w = LandedWriter::create(staged, names, columns)?;
+) -> Result<std::collections::HashMap<String, u64>> {
+    let mut writers: std::collections::HashMap<String, LandedWriter> =
+        std::collections::HashMap::new();
+    let mut write = |slice: &str, b: &RecordBatch| -> Result<()> {
+        if !writers.contains_key(slice) {
+            let path = staged.get(slice).ok_or_else(|| {
+                IngestError::Unreadable(format!(
+                    "the read returned a row of slice `{slice}`, which was not asked for"
+                ))
+            })?;
+            writers.insert(
+                slice.to_string(),
+                LandedWriter::create(path, names, columns)?,
+            );
+        }
+        writers.get_mut(slice).expect("inserted").write(b)
+    };
     let mut copy = CopyText::new(names);
     while let Some(chunk) = rx.blocking_recv() {
         match chunk {
-            Chunk::Rows(b) => w.write(&b)?,
+            Chunk::Rows(slice, b) => write(&slice, &b)?,
             Chunk::Copy(bytes) => {
-                for b in copy.feed(&bytes)? {
-                    w.write(&b)?;
+                for (slice, b) in copy.feed(&bytes)? {
+                    write(&slice, &b)?;
                 }
             }
         }
     }
-    if let Some(b) = copy.finish()? {
-        w.write(&b)?;
+    for (slice, b) in copy.finish()? {
+        write(&slice, &b)?;
     }
-    let rows = w.rows;
-    w.finish()?;
-    Ok(rows)
+    let mut counts = std::collections::HashMap::new();
+    for (slice, w) in writers {
+        counts.insert(slice, w.rows);
+        w.finish()?;
+    }
+    // Slices without rows (a gone slice) land as an empty file with the columns.
+    for (slice, path) in staged {
+        if !counts.contains_key(slice) {
+            LandedWriter::create(path, names, columns)?.finish()?;
+            counts.insert(slice.clone(), 0);
+        }
+    }
+    Ok(counts)
 }
 
 /// PostgreSQL's COPY text format: rows end with `\n`, fields are split by tabs, `\N` is NULL
 /// and backslash escapes stand for the special characters (so text with tabs, newlines and
 /// backslashes comes back exactly; no quoting ambiguity as in CSV).
 struct CopyText {
-    rows: TextRows,
+    names: Vec<String>,
+    routed: std::collections::HashMap<String, TextRows>,
     carry: Vec<u8>,
     field: String,
+    scratch: String,
 }
 
 impl CopyText {
     fn new(names: &[String]) -> CopyText {
         CopyText {
-            rows: TextRows::new(names),
+            names: names.to_vec(),
+            routed: std::collections::HashMap::new(),
             carry: Vec::new(),
             field: String::new(),
+            scratch: String::new(),
         }
     }
 
-    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+    /// Parses the complete rows in `bytes` (and what was carried over); returns full batches
+    /// per slice.
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<(String, RecordBatch)>> {
         let mut out = Vec::new();
         let mut start = 0;
         let data: std::borrow::Cow<[u8]> = if self.carry.is_empty() {
@@ -812,9 +1021,21 @@ impl CopyText {
         };
         while let Some(end) = data[start..].iter().position(|b| *b == b'\n') {
             let line = &data[start..start + end];
-            self.line(line)?;
-            if let Some(b) = self.rows.end_row() {
-                out.push(b);
+            let (key, rest) = match line.iter().position(|b| *b == b'\t') {
+                Some(t) => (&line[..t], &line[t + 1..]),
+                None => (line, &line[line.len()..]),
+            };
+            unescape(key, &mut self.field)?;
+            if !self.routed.contains_key(&self.field) {
+                self.routed.insert(
+                    self.field.clone(),
+                    TextRows::with_batch(&self.names, ROUTED_BATCH_ROWS),
+                );
+            }
+            let rows = self.routed.get_mut(&self.field).expect("inserted");
+            fields(rest, rows, &mut self.scratch)?;
+            if let Some(b) = rows.end_row() {
+                out.push((self.field.clone(), b));
             }
             start += end + 1;
         }
@@ -822,89 +1043,106 @@ impl CopyText {
         Ok(out)
     }
 
-    fn finish(&mut self) -> Result<Option<RecordBatch>> {
+    fn finish(&mut self) -> Result<Vec<(String, RecordBatch)>> {
         if !self.carry.is_empty() {
             return Err(IngestError::Unreadable(
                 "COPY output ended inside a row".into(),
             ));
         }
-        Ok((self.rows.pending() > 0).then(|| self.rows.take()))
+        Ok(self
+            .routed
+            .iter_mut()
+            .filter(|(_, r)| r.pending() > 0)
+            .map(|(k, r)| (k.clone(), r.take()))
+            .collect())
     }
+}
 
-    fn line(&mut self, line: &[u8]) -> Result<()> {
-        let width = self.rows.width();
-        let mut col = 0;
-        for raw in line.split(|b| *b == b'\t') {
-            if col >= width {
-                return Err(IngestError::Unreadable(format!(
-                    "COPY row has more than {width} fields"
-                )));
-            }
-            if raw == b"\\N" {
-                self.rows.push(col, None);
-            } else if !raw.contains(&b'\\') {
-                let s = std::str::from_utf8(raw)
-                    .map_err(|e| IngestError::Unreadable(format!("COPY row: {e}")))?;
-                self.rows.push(col, Some(s));
-            } else {
-                let mut bytes = Vec::with_capacity(raw.len());
-                let mut i = 0;
-                while i < raw.len() {
-                    if raw[i] == b'\\' && i + 1 < raw.len() {
-                        let c = raw[i + 1];
-                        i += 2;
-                        match c {
-                            b'n' => bytes.push(b'\n'),
-                            b'r' => bytes.push(b'\r'),
-                            b't' => bytes.push(b'\t'),
-                            b'b' => bytes.push(8),
-                            b'f' => bytes.push(12),
-                            b'v' => bytes.push(11),
-                            b'0'..=b'7' => {
-                                let mut v = (c - b'0') as u32;
-                                let mut k = 0;
-                                while k < 2 && i < raw.len() && (b'0'..=b'7').contains(&raw[i]) {
-                                    v = v * 8 + (raw[i] - b'0') as u32;
-                                    i += 1;
-                                    k += 1;
-                                }
-                                bytes.push(v as u8);
-                            }
-                            b'x' if i < raw.len() && raw[i].is_ascii_hexdigit() => {
-                                let mut v = 0u32;
-                                let mut k = 0;
-                                while k < 2 && i < raw.len() && raw[i].is_ascii_hexdigit() {
-                                    v = v * 16 + (raw[i] as char).to_digit(16).unwrap_or(0);
-                                    i += 1;
-                                    k += 1;
-                                }
-                                bytes.push(v as u8);
-                            }
-                            other => bytes.push(other),
-                        }
-                    } else {
-                        bytes.push(raw[i]);
+/// One COPY field's text, escapes resolved, into `out`.
+fn unescape(raw: &[u8], out: &mut String) -> Result<()> {
+    out.clear();
+    if !raw.contains(&b'\\') {
+        out.push_str(
+            std::str::from_utf8(raw)
+                .map_err(|e| IngestError::Unreadable(format!("COPY row: {e}")))?,
+        );
+        return Ok(());
+    }
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' && i + 1 < raw.len() {
+            let c = raw[i + 1];
+            i += 2;
+            match c {
+                b'n' => bytes.push(b'\n'),
+                b'r' => bytes.push(b'\r'),
+                b't' => bytes.push(b'\t'),
+                b'b' => bytes.push(8),
+                b'f' => bytes.push(12),
+                b'v' => bytes.push(11),
+                b'0'..=b'7' => {
+                    let mut v = (c - b'0') as u32;
+                    let mut k = 0;
+                    while k < 2 && i < raw.len() && (b'0'..=b'7').contains(&raw[i]) {
+                        v = v * 8 + (raw[i] - b'0') as u32;
                         i += 1;
+                        k += 1;
                     }
+                    bytes.push(v as u8);
                 }
-                self.field.clear();
-                self.field.push_str(
-                    std::str::from_utf8(&bytes)
-                        .map_err(|e| IngestError::Unreadable(format!("COPY row: {e}")))?,
-                );
-                let f = std::mem::take(&mut self.field);
-                self.rows.push(col, Some(&f));
-                self.field = f;
+                b'x' if i < raw.len() && raw[i].is_ascii_hexdigit() => {
+                    let mut v = 0u32;
+                    let mut k = 0;
+                    while k < 2 && i < raw.len() && raw[i].is_ascii_hexdigit() {
+                        v = v * 16 + (raw[i] as char).to_digit(16).unwrap_or(0);
+                        i += 1;
+                        k += 1;
+                    }
+                    bytes.push(v as u8);
+                }
+                other => bytes.push(other),
             }
-            col += 1;
+        } else {
+            bytes.push(raw[i]);
+            i += 1;
         }
-        if col != width {
+    }
+    out.push_str(
+        std::str::from_utf8(&bytes)
+            .map_err(|e| IngestError::Unreadable(format!("COPY row: {e}")))?,
+    );
+    Ok(())
+}
+
+/// The fields of one COPY row (after its slice) into `rows`: `\N` is NULL.
+fn fields(line: &[u8], rows: &mut TextRows, field: &mut String) -> Result<()> {
+    let width = rows.width();
+    let mut col = 0;
+    for raw in line.split(|b| *b == b'\t') {
+        if col >= width {
             return Err(IngestError::Unreadable(format!(
-                "COPY row has {col} fields, expected {width}"
+                "COPY row has more than {width} fields"
             )));
         }
-        Ok(())
+        if raw == b"\\N" {
+            rows.push(col, None);
+        } else if !raw.contains(&b'\\') {
+            let s = std::str::from_utf8(raw)
+                .map_err(|e| IngestError::Unreadable(format!("COPY row: {e}")))?;
+            rows.push(col, Some(s));
+        } else {
+            unescape(raw, field)?;
+            rows.push(col, Some(field));
+        }
+        col += 1;
     }
+    if col != width {
+        return Err(IngestError::Unreadable(format!(
+            "COPY row has {col} fields, expected {width}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -916,20 +1154,25 @@ mod tests {
     fn copy_text_is_read_exactly_across_chunks() {
         let names = vec!["a".to_string(), "b".to_string()];
         let mut c = CopyText::new(&names);
-        let input = b"1\tx\\ty\\nz\\\\\n2\t\\N\n3\t\n4\t\\\\x0a1b\n5\tcaf\xc3\xa9, \"q\" 'q'\n";
+        let input = b"d1\t1\tx\\ty\\nz\\\\\nd2\t2\t\\N\nd1\t3\t\nd1\t4\t\\\\x0a1b\nd1\t5\tcaf\xc3\xa9, \"q\" 'q'\n";
         let mut batches = Vec::new();
         for piece in input.chunks(3) {
             batches.extend(c.feed(piece).unwrap());
         }
         batches.extend(c.finish().unwrap());
-        let b = &batches[0];
+        batches.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(batches.len(), 2);
+        let (k, b) = &batches[0];
+        assert_eq!(k, "d1");
         let col = b.column(1).as_string::<i32>();
-        assert_eq!(b.num_rows(), 5);
+        assert_eq!(b.num_rows(), 4);
         assert_eq!(col.value(0), "x\ty\nz\\");
-        assert!(col.is_null(1));
-        assert!(!col.is_null(2) && col.value(2).is_empty());
-        assert_eq!(col.value(3), "\\x0a1b");
-        assert_eq!(col.value(4), "café, \"q\" 'q'");
+        assert!(!col.is_null(1) && col.value(1).is_empty());
+        assert_eq!(col.value(2), "\\x0a1b");
+        assert_eq!(col.value(3), "café, \"q\" 'q'");
+        let (k, b) = &batches[1];
+        assert_eq!((k.as_str(), b.num_rows()), ("d2", 1));
+        assert!(b.column(1).as_string::<i32>().is_null(0));
     }
 
     #[test]
@@ -944,6 +1187,8 @@ mod tests {
         assert_eq!(pg_type("integer[]"), "text");
         assert_eq!(pg_type("jsonb"), "text");
         assert_eq!(mysql_type("decimal(12,2)"), "decimal(12,2)");
+        assert_eq!(mysql_type("decimal(10,2) unsigned"), "decimal(10,2)");
+        assert_eq!(pg_type("numeric(12,2)[]"), "text");
         assert_eq!(mysql_type("tinyint(1)"), "boolean");
         assert_eq!(mysql_type("int(10) unsigned"), "bigint");
         assert_eq!(mysql_type("bigint(20) unsigned"), "decimal(20,0)");
