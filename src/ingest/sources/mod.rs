@@ -165,9 +165,6 @@ impl LandedWriter {
         // Small row groups: a read that fills many slices at once holds one group per slice.
         let props = WriterProperties::builder()
             .set_max_row_group_size(64 * 1024)
-            // Landing is read once, by bronze: plain pages encode fastest (most of the cost of
-            // a read was dictionary attempts on unique text).
-            .set_dictionary_enabled(false)
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 COLUMNS_KEY.to_string(),
                 serde_json::to_string(types).unwrap_or_default(),

@@ -686,11 +686,22 @@ async fn read_slices(
             Conn::Pg(c) => {
                 let copy = format!("COPY ({sql}) TO STDOUT");
                 let mut stream = pg::copy_out(c, &copy).await.map_err(|e| s.err("read", e))?;
+                // COPY sends one message per row: they go to the writer a megabyte at a time
+                // (a channel hand-off per row cost more than the parsing).
+                let mut buf = bytes::BytesMut::with_capacity(1 << 20);
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| s.err("read", e))?;
-                    if tx.send(Chunk::Copy(chunk)).await.is_err() {
-                        break; // the writer failed: its error is the one reported
+                    buf.extend_from_slice(&chunk);
+                    if buf.len() >= 1 << 20 {
+                        let full =
+                            std::mem::replace(&mut buf, bytes::BytesMut::with_capacity(1 << 20));
+                        if tx.send(Chunk::Copy(full.freeze())).await.is_err() {
+                            break; // the writer failed: its error is the one reported
+                        }
                     }
+                }
+                if !buf.is_empty() {
+                    let _ = tx.send(Chunk::Copy(buf.freeze())).await;
                 }
             }
             Conn::My(c) => {
