@@ -231,10 +231,13 @@ fn shown(url: &str) -> String {
         Ok(mut u) => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
-            if u.query().is_some() {
-                u.set_query(Some("…"));
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            if had_query {
+                format!("{u}?…")
+            } else {
+                u.to_string()
             }
-            u.to_string()
         }
         Err(_) => "(url)".into(),
     }
