@@ -857,6 +857,16 @@ impl Ingestor {
         for (i, e) in cfg.expectations.iter().enumerate() {
             checks.push_str(&format!(", ({}) IS TRUE AS _lg_ok_{i}", e.expect));
         }
+        if cfg.mode == SilverMode::Merge {
+            // A NULL key never matches: MERGE would insert the row again on every re-read.
+            let all = cfg
+                .unique_key
+                .iter()
+                .map(|k| format!("{} IS NOT NULL", ident(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            checks.push_str(&format!(", ({all}) AS _lg_key_ok"));
+        }
         let sql = format!(
             "SELECT *, {deleted} AS _lg_deleted, CAST({} AS VARCHAR) = '{}' AS _lg_in_slice{checks} \
              FROM ({ranked}) WHERE _lg_rn = 1",
@@ -885,6 +895,8 @@ impl Ingestor {
         };
         let del = col_bool("_lg_deleted");
         let in_slice = col_bool("_lg_in_slice");
+        // Absent (slice mode): every row passes.
+        let key_ok = col_bool("_lg_key_ok");
         let mut keep = vec![true; n];
         let mut quarantine: Vec<(usize, Option<String>, String, &'static str)> = Vec::new();
         let (mut deleted_n, mut dropped, mut warned) = (0i64, 0i64, 0i64);
@@ -904,6 +916,15 @@ impl Ingestor {
                     "slice",
                 ));
                 continue;
+            }
+            if !key_ok.value(r) {
+                keep[r] = false;
+                quarantine.push((
+                    r,
+                    None,
+                    format!("unique_key ({}) has a NULL", cfg.unique_key.join(", ")),
+                    "key",
+                ));
             }
         }
         for (i, e) in cfg.expectations.iter().enumerate() {
