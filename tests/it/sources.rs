@@ -801,6 +801,27 @@ silver:
         CAST(paid AS VARCHAR), CAST(CAST(updated_at AS BIGINT) AS VARCHAR), encode(raw, 'hex'), \
         CAST(order_date AS VARCHAR), CAST(CAST(created_at AS BIGINT) AS VARCHAR) FROM t ORDER BY id";
     let silver = lake.join("silver/orders");
+    // A wrong password first: the error names the source and neither password.
+    let wrong = "not-the-password-2718";
+    let bad = config(
+        &lake,
+        &format!(
+            "sources:\n  my_orders:\n    mysql: {{url: \"{}\", password: \"{}\"}}\n    table: orders\n    \
+             slice: \"DATE(created_at)\"\n    watermark: \"MAX(created_at)\"\n    slice_column: order_date\n",
+            env("LAKEGATE_TEST_SRC_MYSQL"),
+            password_file(dir.path(), wrong)
+        ),
+    );
+    let f = failures(&pass(&lake, &bad).await);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].starts_with("sources.my_orders (mysql 127.0.0.1:"),
+        "{}",
+        f[0]
+    );
+    assert!(f[0].contains("Access denied"), "{}", f[0]);
+    assert!(!f[0].contains(wrong) && !f[0].contains(&env("LAKEGATE_TEST_SRC_PASSWORD")));
+    assert!(!silver.exists());
     let r = pass(&lake, &cfg).await;
     assert!(failures(&r).is_empty(), "{:?}", failures(&r));
     let expected = my_rows(&mut c, expected_sql).await;
