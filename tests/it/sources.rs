@@ -564,6 +564,31 @@ async fn sources_postgres_failures_name_the_source_and_change_nothing() {
         f[0]
     );
     assert_eq!(table_version(&silver).await, served);
+    // A server that accepts and never answers: the source's `timeout:` ends the wait.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((sock, _)) = hang.accept().await {
+            kept.push(sock);
+        }
+    });
+    let mut silent = url::Url::parse(&url).unwrap();
+    silent.set_port(Some(hang_port)).unwrap();
+    let mut quick = pg_orders_config(&lake, dir.path(), silent.as_str(), &good, "");
+    for s in quick.sources.values_mut() {
+        s.timeout = std::time::Duration::from_secs(2);
+    }
+    let f = failures(&pass(&lake, &quick).await);
+    held.abort();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].starts_with("sources.shop_orders (postgres 127.0.0.1:")
+            && f[0].ends_with("connect: timed out after 2s"),
+        "{}",
+        f[0]
+    );
+    assert_eq!(table_version(&silver).await, served);
     // A big new slice, and the connection cut in the middle of reading it.
     c.batch_execute(
         "INSERT INTO orders SELECT 1000 + g, repeat('n', 200), g, repeat('x', 300), true,
