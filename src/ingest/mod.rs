@@ -1234,6 +1234,7 @@ async fn merge_slice(
         .filter(|n| n != "_lg_deleted")
         .collect();
     let flag = rows.column(deleted).as_boolean().clone();
+    let keep: Vec<usize> = (0..rows.num_columns()).filter(|i| *i != deleted).collect();
     let exists = path.is_table().await?;
     if exists && rows.num_rows() == 0 {
         // An empty slice (gone from the source): the rows whose current version is in it go,
@@ -1256,7 +1257,6 @@ async fn merge_slice(
         // Nothing to match against: an append of what is not a deletion, which records the
         // slice's transaction.
         let live = filter_record_batch(&rows, &datafusion::arrow::compute::not(&flag)?)?;
-        let keep: Vec<usize> = (0..rows.num_columns()).filter(|i| *i != deleted).collect();
         commit(
             path,
             table,
@@ -1271,7 +1271,7 @@ async fn merge_slice(
     }
     let target = deltalake::open_table(path.url().clone()).await?;
     let ctx = SessionContext::new();
-    let schema = rows_schema(&business, &rows)?;
+    let schema = Arc::new(rows.schema().project(&keep)?);
     let source = ctx.read_batch(rows)?;
     let on = cfg
         .unique_key
@@ -1287,7 +1287,6 @@ async fn merge_slice(
         None => "true".into(),
     };
     let props = CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
-    let b2 = business.clone();
     let before = target.version();
     let in_slice = format!("t.{} = '{}'", ident(slice_column), quote(slice));
     let (merged, metrics) = target
@@ -1305,7 +1304,7 @@ async fn merge_slice(
         })?
         .when_not_matched_insert(|mut i| {
             i = i.predicate("NOT s._lg_deleted");
-            for c in &b2 {
+            for c in &business {
                 i = i.set(ident(c), format!("s.{}", ident(c)));
             }
             i
@@ -1336,15 +1335,6 @@ async fn merge_slice(
         "silver merge"
     );
     Ok(())
-}
-
-/// The schema of `rows` without the deletion flag.
-fn rows_schema(business: &[String], rows: &RecordBatch) -> Result<SchemaRef> {
-    let idx: Vec<usize> = business
-        .iter()
-        .map(|c| rows.schema().index_of(c))
-        .collect::<std::result::Result<_, _>>()?;
-    Ok(Arc::new(rows.schema().project(&idx)?))
 }
 
 /// The single `count(*)` a query returns.

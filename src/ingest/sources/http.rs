@@ -109,6 +109,7 @@ pub async fn land(
         }
         match fetch_slice(&client, &headers, name, cfg, slice, &state).await {
             Ok(Fetched::NotModified) => {
+                let watermark = state.watermark.clone();
                 save_state(
                     &dir,
                     &State {
@@ -117,7 +118,6 @@ pub async fn land(
                     },
                 )
                 .await;
-                let watermark = read_state_watermark(&dir).await;
                 out.deliveries.push(Delivery {
                     slice: slice.clone(),
                     dir: dir.join(&watermark),
@@ -157,10 +157,7 @@ pub async fn land(
                 if !landed {
                     wdir.create()?;
                     let staged = super::staging_path(&wdir, RECORDS_FILE);
-                    std::fs::write(&staged, &body).map_err(|e| IngestError::Io {
-                        path: staged.clone(),
-                        source: e,
-                    })?;
+                    super::stage_bytes(&staged, &body)?;
                     super::publish(&staged, &wdir, RECORDS_FILE).await?;
                     info!(source = name, %slice, records, pages, %watermark, "slice fetched");
                 }
@@ -188,16 +185,6 @@ pub async fn land(
         }
     }
     Ok(out)
-}
-
-async fn read_state_watermark(dir: &LakePath) -> String {
-    dir.read(STATE_FILE)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|b| serde_json::from_slice::<State>(&b).ok())
-        .map(|s| s.watermark)
-        .unwrap_or_default()
 }
 
 async fn save_state(dir: &LakePath, state: &State) {

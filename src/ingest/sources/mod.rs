@@ -207,6 +207,18 @@ pub fn staging_path(dir: &LakePath, name: &str) -> std::path::PathBuf {
     }
 }
 
+/// Writes `bytes` to a staging file and makes it durable (as [`LandedWriter::finish`] does).
+pub fn stage_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |e| IngestError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut f = std::fs::File::create(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
 /// Moves a finished staging file to `dir/name` as one step: a rename on local disk, one
 /// upload (a single object appears only when complete) on an object store.
 pub async fn publish(staged: &std::path::Path, dir: &LakePath, name: &str) -> Result<()> {

@@ -322,33 +322,7 @@ fn watermark_token(wm: Option<&str>, rows: i64) -> String {
 }
 
 /// Reads what a pass needs from one database source into landing.
-pub fn land<'a>(
-    lake: &'a LakePath,
-    name: &'a str,
-    cfg: &'a SourceConfig,
-    bronze: &'a Option<DeltaTable>,
-    only_slice: Option<&'a str>,
-    force: bool,
-) -> futures::future::BoxFuture<'a, Result<Landed>> {
-    // Its own task over owned values: sqlx's executor futures are Send only for concrete
-    // lifetimes, which a future generic over the pass's borrows cannot name.
-    let (lake, name, cfg, bronze, only) = (
-        lake.clone(),
-        name.to_string(),
-        cfg.clone(),
-        bronze.clone(),
-        only_slice.map(str::to_string),
-    );
-    Box::pin(async move {
-        tokio::spawn(async move {
-            land_inner(&lake, &name, &cfg, &bronze, only.as_deref(), force).await
-        })
-        .await
-        .map_err(|e| IngestError::Config(format!("source task: {e}")))?
-    })
-}
-
-async fn land_inner(
+pub async fn land(
     lake: &LakePath,
     name: &str,
     cfg: &SourceConfig,
@@ -390,12 +364,16 @@ async fn land_inner(
             s.ident(&cfg.slice_column)
         )
     };
-    let mut columns = describe(
-        &s,
-        &mut conn,
-        &format!("SELECT {select} FROM {from} WHERE 1 = 0"),
-    )
-    .await?;
+    let mut columns = if has_slice_column {
+        source_cols
+    } else {
+        describe(
+            &s,
+            &mut conn,
+            &format!("SELECT {select} FROM {from} WHERE 1 = 0"),
+        )
+        .await?
+    };
     // The added slice column holds the slice id as the listing wrote it: typed only where
     // that text is also how the lake writes the type back (silver checks each row's slice).
     if !has_slice_column
