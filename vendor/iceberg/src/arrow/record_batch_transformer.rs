@@ -527,7 +527,12 @@ impl RecordBatchTransformer {
                 // No conflict detection needed - schema resolution happened in reader.rs.
                 let field_by_id = field_id_to_source_schema_map.get(field_id).map(
                     |(source_field, source_index)| {
-                        if source_field.data_type().equals_datatype(target_type) {
+                        // lakegate patch: nested children must also match by field id;
+                        // `equals_datatype` alone passed a renamed or reordered struct
+                        // through by position.
+                        if source_field.data_type().equals_datatype(target_type)
+                            && nested_ids_match(source_field.data_type(), target_type)
+                        {
                             ColumnSource::PassThrough {
                                 source_index: *source_index,
                             }
@@ -610,7 +615,7 @@ impl RecordBatchTransformer {
                     ColumnSource::Promote {
                         target_type,
                         source_index,
-                    } => cast(&*columns[*source_index], target_type)?,
+                    } => promote(&columns[*source_index], target_type)?,
 
                     ColumnSource::Add { target_type, value } => {
                         Self::create_column(target_type, value, num_rows)?
@@ -656,6 +661,106 @@ impl RecordBatchTransformer {
             create_primitive_array_repeated(target_type, prim_lit, num_rows)
         }
     }
+}
+
+// lakegate patch (apache/iceberg-rust#2617; upstream fix in review as PR #3255): a struct,
+// also inside a list or a map, evolved after a file was written (a nested field added,
+// renamed, reordered or widened) is reconciled by field id, as Java's reader does, instead of
+// a positional Arrow cast that failed ("expected 3 got 2") or paired the wrong children.
+
+fn field_id(f: &Field) -> Option<&str> {
+    f.metadata().get(PARQUET_FIELD_ID_META_KEY).map(String::as_str)
+}
+
+/// Whether every nested child of `source` is the `target` child of the same field id and name,
+/// position by position (the arrays can be used as they are).
+fn nested_ids_match(source: &DataType, target: &DataType) -> bool {
+    match (source, target) {
+        (DataType::Struct(s), DataType::Struct(t)) => {
+            s.len() == t.len()
+                && s.iter().zip(t.iter()).all(|(a, b)| {
+                    field_id(a) == field_id(b)
+                        && a.name() == b.name()
+                        && nested_ids_match(a.data_type(), b.data_type())
+                })
+        }
+        (DataType::List(s), DataType::List(t))
+        | (DataType::LargeList(s), DataType::LargeList(t))
+        | (DataType::Map(s, _), DataType::Map(t, _)) => {
+            nested_ids_match(s.data_type(), t.data_type())
+        }
+        _ => true,
+    }
+}
+
+/// `array` as `target`: struct children matched by field id (absent ones NULL), recursing
+/// through lists and maps; anything else is an Arrow cast (the spec's primitive promotions).
+fn promote(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{LargeListArray, ListArray, MapArray, StructArray, new_null_array};
+    let arrow = |e: arrow_schema::ArrowError| {
+        Error::new(ErrorKind::DataInvalid, "nested column does not match the table schema")
+            .with_source(e)
+    };
+    Ok(match (array.data_type(), target) {
+        (DataType::Struct(source), DataType::Struct(fields))
+            if source.iter().any(|f| field_id(f).is_some()) =>
+        {
+            let s = array.as_struct();
+            let by_id: HashMap<&str, usize> = source
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| field_id(f).map(|id| (id, i)))
+                .collect();
+            let children = fields
+                .iter()
+                .map(|f| match field_id(f).and_then(|id| by_id.get(id)) {
+                    Some(&i) => promote(s.column(i), f.data_type()),
+                    None => Ok(new_null_array(f.data_type(), s.len())),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(
+                StructArray::try_new(fields.clone(), children, s.nulls().cloned()).map_err(arrow)?,
+            )
+        }
+        (DataType::List(_), DataType::List(field)) => {
+            let l = array.as_list::<i32>();
+            let values = promote(l.values(), field.data_type())?;
+            Arc::new(
+                ListArray::try_new(field.clone(), l.offsets().clone(), values, l.nulls().cloned())
+                    .map_err(arrow)?,
+            )
+        }
+        (DataType::LargeList(_), DataType::LargeList(field)) => {
+            let l = array.as_list::<i64>();
+            let values = promote(l.values(), field.data_type())?;
+            Arc::new(
+                LargeListArray::try_new(
+                    field.clone(),
+                    l.offsets().clone(),
+                    values,
+                    l.nulls().cloned(),
+                )
+                .map_err(arrow)?,
+            )
+        }
+        (DataType::Map(_, _), DataType::Map(field, sorted)) => {
+            let m = array.as_map();
+            let entries: ArrayRef = Arc::new(m.entries().clone());
+            let entries = promote(&entries, field.data_type())?;
+            Arc::new(
+                MapArray::try_new(
+                    field.clone(),
+                    m.offsets().clone(),
+                    entries.as_struct().clone(),
+                    m.nulls().cloned(),
+                    *sorted,
+                )
+                .map_err(arrow)?,
+            )
+        }
+        _ => cast(array.as_ref(), target)?,
+    })
 }
 
 #[cfg(test)]
