@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use iceberg::io::FileIOBuilder;
+use iceberg::spec::TableMetadata;
 use iceberg::table::{StaticTable, Table};
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
 use iceberg_datafusion::IcebergStaticTableProvider;
@@ -41,7 +42,15 @@ struct Mounted {
     listing: RwLock<Option<Arc<Listing>>>,
     /// The last loaded state of each table read: reused while its metadata file is the same,
     /// so the manifest list and manifests iceberg caches with it are not read again.
-    loaded: Arc<Mutex<HashMap<TableIdent, Table>>>,
+    loaded: Arc<Mutex<HashMap<TableIdent, Loaded>>>,
+}
+
+/// A table as loaded, and its current snapshot under its current schema (the same `Table`
+/// when the two schemas agree), each with its own manifest cache.
+#[derive(Clone)]
+struct Loaded {
+    table: Table,
+    current: Table,
 }
 
 /// namespace → table names.
@@ -82,22 +91,79 @@ async fn list(catalog: &dyn Catalog) -> iceberg::Result<Listing> {
 /// cache) when the metadata file has not changed.
 async fn load(
     catalog: &dyn Catalog,
-    loaded: &Mutex<HashMap<TableIdent, Table>>,
+    loaded: &Mutex<HashMap<TableIdent, Loaded>>,
     ident: &TableIdent,
-) -> iceberg::Result<Table> {
+) -> iceberg::Result<Loaded> {
     let fresh = catalog.load_table(ident).await?;
     let mut cache = loaded.lock().expect("iceberg cache lock");
     // Same metadata file and same storage credentials (REST catalogs may vend short-lived
     // ones with each load): the cached state, with its manifests, is still right.
-    if let Some(t) = cache.get(ident)
-        && t.metadata_location().is_some()
-        && t.metadata_location() == fresh.metadata_location()
-        && t.file_io().config().props() == fresh.file_io().config().props()
+    if let Some(l) = cache.get(ident)
+        && l.table.metadata_location().is_some()
+        && l.table.metadata_location() == fresh.metadata_location()
+        && l.table.file_io().config().props() == fresh.file_io().config().props()
     {
-        return Ok(t.clone());
+        return Ok(l.clone());
     }
-    cache.insert(ident.clone(), fresh.clone());
-    Ok(fresh)
+    let current = match fresh.metadata().current_snapshot_id() {
+        Some(id) => under_current_schema(&fresh, id)?,
+        None => fresh.clone(),
+    };
+    let l = Loaded {
+        table: fresh,
+        current,
+    };
+    cache.insert(ident.clone(), l.clone());
+    Ok(l)
+}
+
+/// `table` with the snapshot `snapshot` read under the table's current schema.
+///
+/// A schema change (rename, add, drop, widen) writes no snapshot, and iceberg-rust 0.9 builds
+/// every scan with the schema its snapshot was written under: after a change and before the next
+/// write, the current table names columns the scan rejects ("Column remark not found in
+/// table", apache/iceberg-rust#2565 and #2905, both open). Iceberg readers (Java's
+/// `SnapshotScan`, pyiceberg) read the current state, and a branch, with the current schema;
+/// data files map to it by field id either way. Until the fix lands upstream, the snapshot's
+/// `schema-id` is rewritten to the current one in a copy of the metadata. The copy is made
+/// once per metadata file (the catalog caches it, see `load`), and only when they differ.
+pub(super) fn under_current_schema(table: &Table, snapshot: i64) -> iceberg::Result<Table> {
+    let metadata = table.metadata();
+    let current = metadata.current_schema_id();
+    match metadata.snapshot_by_id(snapshot) {
+        Some(s) if s.schema_id().is_some_and(|id| id != current) => {}
+        _ => return Ok(table.clone()),
+    }
+    let invalid = |e: serde_json::Error| {
+        iceberg::Error::new(iceberg::ErrorKind::DataInvalid, "table metadata").with_source(e)
+    };
+    let mut json = serde_json::to_value(metadata).map_err(invalid)?;
+    if let Some(snapshots) = json.get_mut("snapshots").and_then(|s| s.as_array_mut()) {
+        for s in snapshots {
+            if s.get("snapshot-id").and_then(|v| v.as_i64()) == Some(snapshot) {
+                s["schema-id"] = current.into();
+            }
+        }
+    }
+    let rewritten: TableMetadata = serde_json::from_value(json).map_err(invalid)?;
+    let mut builder = Table::builder()
+        .metadata(rewritten)
+        .identifier(table.identifier().clone())
+        .file_io(table.file_io().clone())
+        .readonly(true);
+    if let Some(location) = table.metadata_location() {
+        builder = builder.metadata_location(location);
+    }
+    builder.build()
+}
+
+/// The provider of `table`'s current state (its current snapshot under its current schema).
+async fn current_provider(table: &Table) -> iceberg::Result<IcebergStaticTableProvider> {
+    let table = match table.metadata().current_snapshot_id() {
+        Some(id) => under_current_schema(table, id)?,
+        None => table.clone(),
+    };
+    IcebergStaticTableProvider::try_new_from_table(table).await
 }
 
 type StaticEntry = (Table, Arc<dyn TableProvider>);
@@ -203,7 +269,7 @@ impl IcebergMounts {
             .await
             .map_err(|e| err(e.to_string()))?
             .into_table();
-            let provider = IcebergStaticTableProvider::try_new_from_table(table.clone())
+            let provider = current_provider(&table)
                 .await
                 .map_err(|e| err(e.to_string()))?;
             tables
@@ -330,7 +396,7 @@ struct Namespace {
     namespace: NamespaceIdent,
     tables: Arc<Vec<String>>,
     catalog: Arc<dyn Catalog>,
-    loaded: Arc<Mutex<HashMap<TableIdent, Table>>>,
+    loaded: Arc<Mutex<HashMap<TableIdent, Loaded>>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -346,7 +412,7 @@ impl Namespace {
         self.tables.iter().any(|t| t == name)
     }
 
-    async fn load(&self, name: &str) -> datafusion::error::Result<Table> {
+    async fn load(&self, name: &str) -> datafusion::error::Result<Loaded> {
         let ident = TableIdent::new(self.namespace.clone(), name.into());
         load(self.catalog.as_ref(), &self.loaded, &ident)
             .await
@@ -366,15 +432,15 @@ impl SchemaProvider for Namespace {
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         if self.has(name) {
-            let table = self.load(name).await?;
-            let provider = IcebergStaticTableProvider::try_new_from_table(table)
-                .await
-                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            let provider =
+                IcebergStaticTableProvider::try_new_from_table(self.load(name).await?.current)
+                    .await
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
             return Ok(Some(Arc::new(provider)));
         }
         match super::travel::split(name) {
             Some((base, r)) if self.has(base) => {
-                let table = self.load(base).await?;
+                let table = self.load(base).await?.table;
                 let full = format!("{}.{base}", self.namespace.join("."));
                 super::iceberg_meta::provider(table, &full, r)
                     .await

@@ -34,6 +34,9 @@ pub async fn provider(
     r: TableRef,
 ) -> Result<Arc<dyn TableProvider>, DataFusionError> {
     let metadata = table.metadata();
+    // A branch is read with the table's current schema, a tag or a snapshot with its own (the
+    // spec's rule, as Java and pyiceberg do).
+    let mut branch = false;
     let snapshot = match r {
         TableRef::Version(id) => {
             if metadata.snapshot_by_id(id).is_none() {
@@ -53,14 +56,17 @@ pub async fn provider(
                     ts.format("%Y-%m-%d %H:%M:%S%.3f UTC")
                 ))
             })?,
-        TableRef::Ref(name) => metadata
-            .snapshot_for_ref(&name)
-            .map(|s| s.snapshot_id())
-            .ok_or_else(|| {
-                fail(format!(
-                    "iceberg table {full} has no branch or tag {name:?}"
-                ))
-            })?,
+        TableRef::Ref(name) => {
+            branch = is_branch(metadata, &name);
+            metadata
+                .snapshot_for_ref(&name)
+                .map(|s| s.snapshot_id())
+                .ok_or_else(|| {
+                    fail(format!(
+                        "iceberg table {full} has no branch or tag {name:?}"
+                    ))
+                })?
+        }
         TableRef::History => return history(&table),
         TableRef::Files => return files(&table).await,
         TableRef::Partitions => return partitions(&table).await,
@@ -71,10 +77,23 @@ pub async fn provider(
             return inspect(table.inspect().manifests().scan().await).await;
         }
     };
+    let table = if branch {
+        super::iceberg::under_current_schema(&table, snapshot)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+    } else {
+        table
+    };
     let provider = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot)
         .await
         .map_err(|e| fail(format!("{full} at snapshot {snapshot}: {e}")))?;
     Ok(Arc::new(provider))
+}
+
+/// Whether `name` is a branch (iceberg-rust keeps the refs' kinds private; the metadata's JSON
+/// form has them as `refs.<name>.type`).
+fn is_branch(metadata: &iceberg::spec::TableMetadata, name: &str) -> bool {
+    name == "main"
+        || serde_json::to_value(metadata).is_ok_and(|j| j["refs"][name]["type"] == "branch")
 }
 
 fn memtable(

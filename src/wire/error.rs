@@ -46,6 +46,8 @@ pub enum SqlState {
     OutOfMemory,
     DiskFull,
     IoError,
+    InvalidSchemaName,
+    DataCorrupted,
     InternalError,
 }
 
@@ -85,6 +87,8 @@ impl SqlState {
             SqlState::OutOfMemory => "53200",
             SqlState::DiskFull => "53100",
             SqlState::IoError => "58030",
+            SqlState::InvalidSchemaName => "3F000",
+            SqlState::DataCorrupted => "XX001",
             SqlState::InternalError => "XX000",
         }
     }
@@ -158,6 +162,8 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
                     .is_some()
             {
                 SqlState::InvalidParameterValue
+            } else if let Some(i) = inner.downcast_ref::<iceberg::Error>() {
+                iceberg_state(i)
             } else if let Some(df) = inner.downcast_ref::<DataFusionError>() {
                 datafusion_state(df)
             } else if let Some(a) = inner.downcast_ref::<ArrowError>() {
@@ -235,7 +241,15 @@ fn arrow_state(a: &ArrowError) -> SqlState {
         }
         ArrowError::MemoryError(_) => SqlState::OutOfMemory,
         ArrowError::IoError(..) => SqlState::IoError,
-        ArrowError::ExternalError(_) => SqlState::InternalError,
+        ArrowError::ExternalError(inner) => {
+            if let Some(i) = inner.downcast_ref::<iceberg::Error>() {
+                iceberg_state(i)
+            } else if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_state(df)
+            } else {
+                SqlState::InternalError
+            }
+        }
         ArrowError::NotYetImplemented(_) => SqlState::FeatureNotSupported,
         ArrowError::SchemaError(_) => SqlState::DatatypeMismatch,
         ArrowError::JsonError(_)
@@ -250,9 +264,96 @@ fn arrow_state(a: &ArrowError) -> SqlState {
     }
 }
 
+/// A failure inside iceberg-rust, by kind. Its messages are the crate's own ("DataInvalid =>
+/// Column x not found in table. Schema: table { ... }"); the kind and the message's start tell
+/// a user's mistake from an unreadable table.
+fn iceberg_state(e: &iceberg::Error) -> SqlState {
+    use iceberg::ErrorKind as K;
+    // A wrapped failure (the Parquet reader's, around lakegate's storage IO) is classified by
+    // the innermost iceberg error: a missing file is 58030, not a corrupt one.
+    if let Some(inner) = inner_iceberg(e) {
+        return iceberg_state(inner);
+    }
+    let m = e.message();
+    match e.kind() {
+        K::TableNotFound => SqlState::UndefinedTable,
+        K::NamespaceNotFound => SqlState::InvalidSchemaName,
+        K::FeatureUnsupported => SqlState::FeatureNotSupported,
+        K::DataInvalid if m.starts_with("Column ") && m.contains("not found") => {
+            SqlState::UndefinedColumn
+        }
+        K::DataInvalid
+            if m.to_ascii_lowercase().contains("snapshot") && m.contains("not found") =>
+        {
+            SqlState::InvalidParameterValue
+        }
+        // Metadata or a data file that does not parse.
+        K::DataInvalid => SqlState::DataCorrupted,
+        K::Unexpected if m.contains("Parquet") => SqlState::DataCorrupted,
+        // Storage: a file that cannot be read (lakegate's object-store IO reports these).
+        K::Unexpected => SqlState::IoError,
+        _ => SqlState::InternalError,
+    }
+}
+
+/// The innermost iceberg error in `e`'s source chain (through ParquetError::External), if
+/// there is one besides `e`.
+fn inner_iceberg(e: &iceberg::Error) -> Option<&iceberg::Error> {
+    let mut found = None;
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        if let Some(i) = s.downcast_ref::<iceberg::Error>() {
+            found = Some(i);
+        }
+        next = s.source();
+    }
+    found
+}
+
+/// The iceberg-rust failure at the root of `e`, if it is one.
+fn iceberg_error(e: &DataFusionError) -> Option<&iceberg::Error> {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<iceberg::Error>(),
+        DataFusionError::ArrowError(a, _) => match a.as_ref() {
+            ArrowError::ExternalError(inner) => inner.downcast_ref::<iceberg::Error>(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One line for the client: the message without the schema dump iceberg appends, and the
+/// source's first line. The whole error (context, source chain) goes to the log.
+fn iceberg_message(e: &iceberg::Error) -> String {
+    tracing::warn!(error = %e, "iceberg read failed");
+    one_line(e)
+}
+
+fn one_line(e: &iceberg::Error) -> String {
+    if let Some(inner) = inner_iceberg(e) {
+        return format!("{}: {}", e.message(), one_line(inner));
+    }
+    let m = e.message();
+    let m = m.split(". Schema:").next().unwrap_or(m);
+    let mut out = m.lines().next().unwrap_or("").trim().to_string();
+    if let Some(source) = std::error::Error::source(e) {
+        let s = source.to_string();
+        if let Some(first) = s.lines().next()
+            && !out.contains(first)
+        {
+            out.push_str(": ");
+            out.push_str(first);
+        }
+    }
+    out
+}
+
 /// Message a client sees: DataFusion's own prefixes ("Error during planning: ") stripped.
 fn client_message(e: &EngineError) -> String {
     match e {
+        EngineError::DataFusion(df) if iceberg_error(df).is_some() => {
+            iceberg_message(iceberg_error(df).expect("checked"))
+        }
         EngineError::DataFusion(df) => {
             let root = df.find_root();
             let msg = root.to_string();
@@ -355,6 +456,93 @@ mod tests {
         assert_eq!(
             sqlstate(&EngineError::ReadOnly("INSERT".into())).code(),
             "25006"
+        );
+    }
+
+    #[test]
+    fn iceberg_failures_have_their_own_states_and_one_line() {
+        use iceberg::{Error, ErrorKind};
+        let cases = [
+            (
+                (
+                    ErrorKind::DataInvalid,
+                    "Column remark not found in table. Schema: table {\n  1: id: optional long\n}",
+                    None,
+                ),
+                "42703",
+                "Column remark not found in table",
+            ),
+            (
+                (
+                    ErrorKind::DataInvalid,
+                    "Snapshot with id 42 not found",
+                    None,
+                ),
+                "22023",
+                "Snapshot with id 42 not found",
+            ),
+            (
+                (
+                    ErrorKind::Unexpected,
+                    "file:///w/data/a.parquet: not found",
+                    None,
+                ),
+                "58030",
+                "file:///w/data/a.parquet: not found",
+            ),
+            (
+                (
+                    ErrorKind::Unexpected,
+                    "Failed to load Parquet metadata",
+                    Some("EOF: file size of 3 is less than footer"),
+                ),
+                "XX001",
+                "Failed to load Parquet metadata: EOF: file size of 3 is less than footer",
+            ),
+            (
+                (ErrorKind::FeatureUnsupported, "Nested field x", None),
+                "0A000",
+                "Nested field x",
+            ),
+        ];
+        for ((kind, text, source), code, message) in cases {
+            let e = || {
+                let e = Error::new(kind, text);
+                match source {
+                    Some(s) => e.with_source(std::io::Error::other(s)),
+                    None => e,
+                }
+            };
+            // As iceberg-datafusion reports them: plain, and through an Arrow stream.
+            for df in [
+                DataFusionError::External(Box::new(e())),
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::ExternalError(Box::new(e()))),
+                    None,
+                ),
+            ] {
+                let info = error_info(&EngineError::DataFusion(df), None);
+                assert_eq!((info.code.as_str(), info.message.as_str()), (code, message));
+            }
+        }
+        // A missing file, as the Parquet reader wraps lakegate's storage error: 58030.
+        let gone = Error::new(ErrorKind::Unexpected, "Failed to load Parquet metadata")
+            .with_source(datafusion::parquet::errors::ParquetError::External(
+                Box::new(Error::new(
+                    ErrorKind::Unexpected,
+                    "file:///w/a.parquet: not found",
+                )),
+            ));
+        let info = error_info(
+            &EngineError::DataFusion(DataFusionError::External(Box::new(gone))),
+            None,
+        );
+        assert_eq!(
+            (info.code.as_str(), info.message.as_str()),
+            (
+                "58030",
+                "Failed to load Parquet metadata: file:///w/a.parquet: not found"
+            )
         );
     }
 }

@@ -650,11 +650,18 @@ fn literal_storage_secrets_are_config_errors() {
 
 /// Runs tests/stores/iceberg_writer.py into `root` (with `args`); returns the facts it prints.
 fn write_iceberg(python: &str, root: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    run_writer(python, "iceberg_writer.py", root, args)
+}
+
+/// Runs the pyiceberg writer tests/stores/`script` into `root`; returns the facts it prints.
+fn run_writer(
+    python: &str,
+    script: &str,
+    root: &std::path::Path,
+    args: &[&str],
+) -> serde_json::Value {
     std::fs::create_dir_all(root).unwrap();
-    let writer = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/stores/iceberg_writer.py"
-    );
+    let writer = format!("{}/tests/stores/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(python)
         .arg(writer)
         .arg(root)
@@ -669,6 +676,45 @@ fn write_iceberg(python: &str, root: &std::path::Path, args: &[&str]) -> serde_j
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// tests/stores/iceberg_rest.py serving the SQL catalog at `root` over REST (bearer `token`,
+/// or OAuth2 client `lakegate:client-secret`); killed when dropped.
+struct RestCatalog {
+    child: std::process::Child,
+    uri: String,
+}
+
+impl RestCatalog {
+    fn start(python: &str, root: &std::path::Path, token: &str) -> RestCatalog {
+        use std::io::BufRead;
+        let mut child = Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/stores/iceberg_rest.py"
+            ))
+            .arg(root)
+            .arg(token)
+            .arg("lakegate:client-secret")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        RestCatalog {
+            child,
+            uri: format!("http://127.0.0.1:{}", port.trim()),
+        }
+    }
+}
+
+impl Drop for RestCatalog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The same pyiceberg tables through the REST catalog protocol: tests/stores/iceberg_rest.py
 /// serves the SQL catalog over REST with a bearer token and an OAuth2 client-credentials
 /// endpoint. Both credential forms are served; a wrong token is a startup error naming the
@@ -676,35 +722,12 @@ fn write_iceberg(python: &str, root: &std::path::Path, args: &[&str]) -> serde_j
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pyiceberg: tests/stores/run.sh"]
 async fn iceberg_tables_from_a_rest_catalog() {
-    use std::io::BufRead;
     let python = emulator("LAKEGATE_TEST_PYTHON");
     let dir = tempfile::TempDir::new().unwrap();
     let root = dir.path().join("ice");
     let facts = write_iceberg(&python, &root, &[]);
-    let mut rest = Command::new(&python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/stores/iceberg_rest.py"
-        ))
-        .arg(&root)
-        .arg("tok-123")
-        .arg("lakegate:client-secret")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut port = String::new();
-    std::io::BufReader::new(rest.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let _rest = Kill(rest);
-    let uri = format!("http://127.0.0.1:{}", port.trim());
+    let rest = RestCatalog::start(&python, &root, "tok-123");
+    let uri = rest.uri.clone();
 
     let lake = dir.path().join("lake");
     std::fs::create_dir_all(&lake).unwrap();
@@ -1276,4 +1299,217 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
         assert!(Instant::now() < deadline, "new iceberg table not served");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Rows of `sql` as the simple protocol sends them: column names, and each value as text (a
+/// JSON object where `like` — the expected row — has one: structs are sent as JSON).
+async fn text_rows(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    like: &[serde_json::Value],
+) -> (Vec<String>, Vec<Vec<serde_json::Value>>) {
+    use serde_json::Value;
+    let mut columns = Vec::new();
+    let mut rows = Vec::new();
+    for m in c
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+    {
+        match m {
+            tokio_postgres::SimpleQueryMessage::RowDescription(cols) => {
+                columns = cols.iter().map(|c| c.name().to_string()).collect();
+            }
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                let row = (0..r.len())
+                    .map(|i| match r.get(i) {
+                        None => Value::Null,
+                        Some(t) if like.get(i).is_some_and(Value::is_object) => {
+                            serde_json::from_str(t).unwrap_or_else(|e| panic!("{sql}: {t}: {e}"))
+                        }
+                        Some(t) => Value::String(t.to_string()),
+                    })
+                    .collect();
+                rows.push(row);
+            }
+            _ => {}
+        }
+    }
+    (columns, rows)
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn json_rows(v: &serde_json::Value) -> Vec<Vec<serde_json::Value>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect()
+}
+
+/// One evolved table `t` (schema-qualified) against what pyiceberg read: the current schema and
+/// rows, a projection in another order with a pushed-down filter, the listing, each snapshot
+/// with its own schema, and the metadata tables.
+async fn check_evolved(c: &tokio_postgres::Client, t: &str, facts: &serde_json::Value) {
+    let columns = strings(&facts["columns"]);
+    let rows = json_rows(&facts["rows"]);
+    let like = rows[0].clone();
+    let got = text_rows(c, &format!("SELECT * FROM {t} ORDER BY id"), &like).await;
+    assert_eq!(got, (columns.clone(), rows.clone()), "{t}");
+    // The columns backwards, rows with id >= 2: every column named, the filter pushed down.
+    let id = columns.iter().position(|c| c == "id").unwrap();
+    let backwards: Vec<usize> = (0..columns.len()).rev().collect();
+    let want_rows: Vec<Vec<serde_json::Value>> = rows
+        .iter()
+        .filter(|r| r[id].as_str().unwrap().parse::<i64>().unwrap() >= 2)
+        .map(|r| backwards.iter().map(|&i| r[i].clone()).collect())
+        .collect();
+    let want_like: Vec<serde_json::Value> = backwards.iter().map(|&i| like[i].clone()).collect();
+    let list = backwards
+        .iter()
+        .map(|&i| columns[i].clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let got = text_rows(
+        c,
+        &format!("SELECT {list} FROM {t} WHERE id >= 2 ORDER BY id"),
+        &want_like,
+    )
+    .await;
+    assert_eq!(got.1, want_rows, "{t}: {list}");
+    let (schema, name) = t.split_once('.').unwrap();
+    let listed: Vec<String> = column(
+        c,
+        &format!(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position"
+        ),
+    )
+    .await;
+    assert_eq!(listed, columns, "{t}");
+    let snapshots = facts["snapshots"].as_array().unwrap();
+    for s in snapshots {
+        let id = s["id"].as_i64().unwrap();
+        let rows = json_rows(&s["rows"]);
+        let got = text_rows(
+            c,
+            &format!("SELECT * FROM {t} FOR VERSION AS OF {id} ORDER BY id"),
+            &rows[0],
+        )
+        .await;
+        assert_eq!(got, (strings(&s["columns"]), rows), "{t} at snapshot {id}");
+    }
+    assert_eq!(
+        count(
+            c,
+            &format!("SELECT count(*) FROM {schema}.\"{name}$snapshots\"")
+        )
+        .await,
+        snapshots.len() as i64,
+        "{t}"
+    );
+    assert_eq!(
+        count(
+            c,
+            &format!("SELECT count(*) FROM {schema}.\"{name}$files\"")
+        )
+        .await,
+        facts["files"].as_i64().unwrap(),
+        "{t}"
+    );
+}
+
+/// Schema evolution, each change both after the last write (the current schema newer than every
+/// data file) and before one more write, read as Iceberg readers must: the current table with
+/// the current schema, data files mapped by field id (a renamed column reads old files, an
+/// added one reads NULL or its initial default, a widened type reads narrow files widened), a
+/// snapshot with its own schema. The same tables from the SQL catalog, from the REST catalog
+/// and from their metadata files; the expected rows are pyiceberg's own reads
+/// (tests/stores/iceberg_evolution.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pyiceberg: tests/stores/run.sh"]
+async fn iceberg_schema_evolution_matrix() {
+    let python = emulator("LAKEGATE_TEST_PYTHON");
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().join("ice");
+    std::fs::create_dir_all(&root).unwrap();
+    let facts = run_writer(&python, "iceberg_evolution.py", &root, &[]);
+    let tables = facts.as_object().unwrap();
+    assert_eq!(tables.len(), 20);
+    let rest = RestCatalog::start(&python, &root, "tok-evo");
+
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(lake.join("gold")).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tok-evo").unwrap();
+    let mut config = crate::common::config(&lake);
+    config.iceberg.catalogs.insert(
+        "ice".into(),
+        lakegate::config::IcebergCatalogConfig {
+            kind: "sql".into(),
+            uri: format!("sqlite://{}/catalog.db", root.display()),
+            warehouse: Some(format!("file://{}/warehouse", root.display())),
+            catalog_name: Some("lakecat".into()),
+            properties: Default::default(),
+        },
+    );
+    config.iceberg.catalogs.insert(
+        "rest".into(),
+        lakegate::config::IcebergCatalogConfig {
+            kind: "rest".into(),
+            uri: rest.uri.clone(),
+            warehouse: None,
+            catalog_name: None,
+            properties: [("token".to_string(), format!("file:{}", token.display()))].into(),
+        },
+    );
+    for (name, t) in tables {
+        config.iceberg.tables.insert(
+            format!("gold.{name}"),
+            t["metadata_location"].as_str().unwrap().to_string(),
+        );
+    }
+    let server = lakegate::server::start(config).await.unwrap();
+    let c = crate::common::connect_to(&server, "lake").await.unwrap();
+    for (name, t) in tables {
+        for schema in ["ice_evo", "rest_evo", "gold"] {
+            check_evolved(&c, &format!("{schema}.{name}"), t).await;
+        }
+    }
+    // A data file gone from storage: 58030 with the file's path on one line (not iceberg's
+    // debug text), for every route, and the server goes on.
+    let file: String = column(
+        &c,
+        "SELECT file_path FROM ice_evo.\"rename_after$files\" ORDER BY file_path LIMIT 1",
+    )
+    .await
+    .remove(0);
+    std::fs::remove_file(file.strip_prefix("file://").unwrap_or(&file)).unwrap();
+    for t in [
+        "ice_evo.rename_after",
+        "rest_evo.rename_after",
+        "gold.rename_after",
+    ] {
+        let e = c
+            .simple_query(&format!("SELECT * FROM {t}"))
+            .await
+            .unwrap_err();
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{t}: {e:?}"));
+        assert_eq!(db.code().code(), "58030", "{t}: {db:?}");
+        let name = file.rsplit('/').next().unwrap();
+        assert!(db.message().contains(name), "{t}: {}", db.message());
+        assert!(!db.message().contains('\n'), "{t}: {}", db.message());
+        assert!(!db.message().contains("=>"), "{t}: {}", db.message());
+    }
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM ice_evo.rename_before").await,
+        3
+    );
 }
