@@ -1356,7 +1356,8 @@ fn json_rows(v: &serde_json::Value) -> Vec<Vec<serde_json::Value>> {
 
 /// One evolved table `t` (schema-qualified) against what pyiceberg read: the current schema and
 /// rows, a projection in another order with a pushed-down filter, the listing, each snapshot
-/// with its own schema, and the metadata tables.
+/// with its own schema, a tag (its snapshot's schema) and a branch (the current schema), and
+/// the metadata tables.
 async fn check_evolved(c: &tokio_postgres::Client, t: &str, facts: &serde_json::Value) {
     let columns = strings(&facts["columns"]);
     let rows = json_rows(&facts["rows"]);
@@ -1405,6 +1406,16 @@ async fn check_evolved(c: &tokio_postgres::Client, t: &str, facts: &serde_json::
         )
         .await;
         assert_eq!(got, (strings(&s["columns"]), rows), "{t} at snapshot {id}");
+    }
+    for (name, r) in facts["refs"].as_object().unwrap() {
+        let rows = json_rows(&r["rows"]);
+        let got = text_rows(
+            c,
+            &format!("SELECT * FROM {t} FOR VERSION AS OF '{name}' ORDER BY id"),
+            &rows[0],
+        )
+        .await;
+        assert_eq!(got, (strings(&r["columns"]), rows), "{t} at {name}");
     }
     assert_eq!(
         count(

@@ -10,8 +10,10 @@ int_long, float_double, decimal_widen, struct_add, struct_rename.
 
 usage: iceberg_evolution.py ROOT   (catalog ROOT/catalog.db, warehouse ROOT/warehouse)
 
+Each `_before` table also has a tag `tag_last` and a branch `branch_last` on its last snapshot.
+
 Prints JSON: {table: {"columns": [...], "rows": [...], "snapshots": [{"id", "columns", "rows"}],
-"files": n}}, rows ordered by id, each value as the Postgres text lakegate must send (a struct
+"refs": {name: {"columns", "rows"}}, "files": n}}, rows ordered by id, each value as the Postgres text lakegate must send (a struct
 as a JSON object), so the Rust test compares without knowing the types. Floats are chosen
 exactly representable in float32, so float -> double widening is exact."""
 import json
@@ -105,6 +107,11 @@ for change, apply in changes.items():
         with t.update_schema() as u:
             apply(u)
         t = cat.load_table(f"evo.{name}")
+        last = t.metadata.current_snapshot_id
+        if when == "before":
+            # A tag and a branch on the last snapshot, whose schema is now the old one.
+            t.manage_snapshots().create_tag(last, "tag_last").create_branch(last, "branch_last").commit()
+            t = cat.load_table(f"evo.{name}")
         if when == "after":
             t.append(batch(t.schema().as_arrow(), [4]))
             t = cat.load_table(f"evo.{name}")
@@ -120,10 +127,19 @@ for change, apply in changes.items():
         for s in t.metadata.snapshots:
             sc, sr = read(t.scan(snapshot_id=s.snapshot_id))
             snapshots.append({"id": s.snapshot_id, "columns": sc, "rows": sr})
+        refs = {}
+        if when == "before":
+            # Iceberg's rule ("Schema selection with branches and tags" in its docs, Java's
+            # SnapshotScan.useRef): a tag reads with its snapshot's schema, a branch with the
+            # table's current one. pyiceberg's use_ref takes the snapshot's schema for both, so
+            # the branch's expectation is the current read (the branch is the current snapshot).
+            refs["tag_last"] = next(x for x in snapshots if x["id"] == last)
+            refs["branch_last"] = {"columns": columns, "rows": current}
         out[name] = {
             "columns": columns,
             "rows": current,
             "snapshots": snapshots,
+            "refs": refs,
             "files": t.inspect.files().num_rows,
             "metadata_location": t.metadata_location,
         }
