@@ -1,7 +1,11 @@
-//! Postgres treats a quoted literal as "unknown" and gives it the type of what it is compared
-//! with (`completed = 'true'`, as pgjdbc's simple mode and many BI tools inline parameters).
-//! DataFusion types it as text and then cannot compare text with a boolean; this analyzer rule,
-//! run before type coercion, casts such literals to the other side's type.
+//! Postgres coercions DataFusion lacks, as an analyzer rule run before type coercion:
+//!
+//! - Postgres treats a quoted literal as "unknown" and gives it the type of what it is compared
+//!   with (`completed = 'true'`, as pgjdbc's simple mode and many BI tools inline parameters).
+//!   DataFusion types it as text and then cannot compare text with a boolean; such literals are
+//!   cast to the other side's type.
+//! - An array cast to text (`ix.indkey::varchar`, which SQLAlchemy's and so Superset's index
+//!   reflection sends) is Postgres' array text, `{1,2}`; Arrow has no List → Utf8 cast.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -25,7 +29,44 @@ fn is_text_literal(e: &Expr) -> bool {
     )
 }
 
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}
+
+/// `CAST(list AS text)` as `CASE WHEN list IS NULL THEN NULL ELSE '{' || array_to_string(list,
+/// ',', 'NULL') || '}' END`, in the cast's text type.
+fn array_text(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    use datafusion::functions::expr_fn::concat;
+    use datafusion::functions_nested::string::array_to_string_udf;
+    use datafusion::logical_expr::expr::ScalarFunction;
+    use datafusion::logical_expr::{lit, when};
+    let Expr::Cast(Cast { expr, data_type }) = e else {
+        return None;
+    };
+    if !is_text(data_type) {
+        return None;
+    }
+    if !matches!(
+        expr.get_type(schema).ok()?,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+    ) {
+        return None;
+    }
+    let items = Expr::ScalarFunction(ScalarFunction::new_udf(
+        array_to_string_udf(),
+        vec![(**expr).clone(), lit(","), lit("NULL")],
+    ));
+    let text = concat(vec![lit("{"), items, lit("}")]);
+    let text = when(expr.as_ref().clone().is_null(), lit(ScalarValue::Utf8(None)))
+        .otherwise(text)
+        .ok()?;
+    Some(Expr::Cast(Cast::new(Box::new(text), data_type.clone())))
+}
+
 fn fix(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    if let Some(text) = array_text(&e, schema) {
+        return Ok(Transformed::yes(text));
+    }
     if let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e {
         let comparison = matches!(
             op,

@@ -592,6 +592,7 @@ impl Session {
         }
         let sql = time_travel::rewrite(sql).map_err(|e| EngineError::InvalidParameter(e.0))?;
         let sql = regclass_literals(&sql);
+        let sql = foreign_keywords(&sql);
         let mut statements = self.engine.parser.parse(&sql)?;
         if may_have_subquery(&sql) {
             keep_projection_subqueries(&self.engine.parser, &sql, &mut statements);
@@ -929,6 +930,96 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
     })
 }
 
+/// Words the SQL parser reads as keywords of other dialects (T-SQL's `TOP`, Snowflake's
+/// `QUALIFY` and `SAMPLE`, ClickHouse's `PREWHERE` and `SETTINGS`, Hive's `SORT BY`, Oracle's
+/// `CONNECT BY` and `MINUS`, …) even with the Postgres dialect, where they are not keywords at
+/// all (`pg_get_keywords()` of PostgreSQL 15 lists none of them): `select top from t` failed
+/// with "Expected: literal int". Found by trying each of sqlparser's keywords that Postgres
+/// does not have as a column, a qualified column, an alias and a table alias against
+/// PostgreSQL 15 and lakegate (tested in `tests::foreign_keywords_are_identifiers` and over the
+/// wire in `tests/slt/bi_tools.slt`, answers from PostgreSQL 15). `format` stays out: Postgres
+/// 16 made it a keyword and it names options (`EXPLAIN (FORMAT ...)`, `COPY ... (FORMAT ...)`).
+const FOREIGN_KEYWORDS: &[&str] = &[
+    "anti",
+    "asof",
+    "connect",
+    "distribute",
+    "match_condition",
+    "match_recognize",
+    "minus",
+    "open",
+    "pivot",
+    "prewhere",
+    "qualify",
+    "sample",
+    "semi",
+    "settings",
+    "sort",
+    "top",
+    "unpivot",
+];
+
+/// Each unquoted `FOREIGN_KEYWORDS` word quoted as the identifier Postgres reads it as (folded to
+/// lower case), so the parser cannot take it for another dialect's keyword.
+fn foreign_keywords(sql: &str) -> std::borrow::Cow<'_, str> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(&format!(r"(?i)\b(?:{})\b", FOREIGN_KEYWORDS.join("|")))
+            .expect("valid regex")
+    });
+    if !re.is_match(sql) {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+        return std::borrow::Cow::Borrowed(sql);
+    };
+    // Byte offsets of each line start, to turn the tokenizer's (line, column) into offsets.
+    let mut lines = vec![0];
+    lines.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *lines.get((line as usize).checked_sub(1)?)?;
+        let chars = (column as usize).checked_sub(1)?;
+        sql[start..]
+            .char_indices()
+            .nth(chars)
+            .map(|(i, _)| start + i)
+            .or(Some(sql.len()))
+    };
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut done = 0;
+    for t in &tokens {
+        let Token::Word(w) = &t.token else { continue };
+        if w.quote_style.is_some() {
+            continue;
+        }
+        let lower = w.value.to_ascii_lowercase();
+        if !FOREIGN_KEYWORDS.contains(&lower.as_str()) {
+            continue;
+        }
+        let (Some(start), Some(end)) = (
+            offset(t.span.start.line, t.span.start.column),
+            offset(t.span.end.line, t.span.end.column),
+        ) else {
+            return std::borrow::Cow::Borrowed(sql);
+        };
+        if start < done || !sql[start..end].eq_ignore_ascii_case(&lower) {
+            return std::borrow::Cow::Borrowed(sql);
+        }
+        out.push_str(&sql[done..start]);
+        out.push('"');
+        out.push_str(&lower);
+        out.push('"');
+        done = end;
+    }
+    if done == 0 {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    out.push_str(&sql[done..]);
+    std::borrow::Cow::Owned(out)
+}
+
 fn located_parse_error(sql: &str) -> Option<EngineError> {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
@@ -1111,6 +1202,24 @@ pub fn classify(statement: Statement) -> Command {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn foreign_keywords_are_identifiers() {
+        use super::foreign_keywords;
+        assert_eq!(
+            foreign_keywords("select top, t.Sample from t qualify\nwhere \"top\" = 'top' -- top"),
+            "select \"top\", t.\"sample\" from t \"qualify\"\nwhere \"top\" = 'top' -- top"
+        );
+        assert_eq!(
+            foreign_keywords("SELECT é, TOP FROM x"),
+            "SELECT é, \"top\" FROM x"
+        );
+        // Nothing to do: the text is returned as it is.
+        assert!(matches!(
+            foreign_keywords("select topic, stop from t"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
     use super::*;
 
     fn cmd(sql: &str) -> Command {

@@ -4,6 +4,8 @@
 #           odbc-postgresql) — from PyPI into a cached venv
 #   Java:   pgjdbc from Debian (libpostgresql-jdbc-java), extended and simple query modes
 #   Node:   node-postgres from npm
+#   Superset: Apache Superset (newest release, own cached venv) driven through its REST API:
+#           database, schemas, tables, columns, a dataset, a chart and its data, SQL Lab
 # Needs the lakegate binary (cargo test builds it). Prints one `<client>: N passed, M failed`
 # line per client and exits non-zero if any failed.
 set -uo pipefail
@@ -16,8 +18,17 @@ mkdir -p "$cache"
 
 # Installs (idempotent; cached between runs on the same machine).
 if [ ! -x "$cache/venv/bin/python" ]; then python3 -m venv "$cache/venv" || exit 1; fi
-"$cache/venv/bin/pip" install --quiet --disable-pip-version-check \
-  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest pyodbc || exit 1
+"$cache/venv/bin/pip" install --quiet --upgrade --disable-pip-version-check \
+  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest pyodbc "deltalake[pyarrow]" || exit 1
+# Superset pins its own SQLAlchemy (1.4), so it gets its own venv. Its 6.1 wheel misses three
+# runtime dependencies (cachetools, rich) and breaks with Flask-Caching 2.4+
+# (`ignore_delete_many_errors`): pinned here as a user following the error messages would.
+superset_venv="$HOME/.cache/lakegate-superset/venv"
+if ! "$superset_venv/bin/python" -c "import superset, cachetools, rich" 2>/dev/null; then
+  python3 -m venv "$superset_venv" || exit 1
+  "$superset_venv/bin/pip" install --quiet --disable-pip-version-check apache-superset psycopg2-binary \
+    cachetools rich "flask-caching<2.4" requests || exit 1
+fi
 jar=/usr/share/java/postgresql.jar
 odbc=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so
 if [ ! -f "$jar" ] || [ ! -f "$odbc" ] || ! command -v chromium >/dev/null; then
@@ -94,7 +105,39 @@ else
   echo "status page: FAILED"; head -c 2000 "$work/status.html"; tail -5 "$work/status.log"
 fi
 kill $status_server 2>/dev/null; wait $status_server 2>/dev/null
-echo "clients: $((py_pass + java_pass + node_pass + page_pass)) passed, $((py_fail + java_fail + node_fail + page_fail)) failed"
+# Superset: a fresh metadata database, an admin, the web server; then the user's main workflow
+# over a lake table, checked against the table read with delta-rs.
+ss_pass=0
+ss_fail=0
+ss_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/superset"
+printf 'SECRET_KEY = "lakegate-client-tier-%s"\nSQLALCHEMY_DATABASE_URI = "sqlite:///%s/superset/superset.db"\nWTF_CSRF_ENABLED = False\n' \
+  "$RANDOM$RANDOM" "$work" >"$work/superset/superset_config.py"
+export SUPERSET_CONFIG_PATH="$work/superset/superset_config.py" FLASK_APP=superset
+superset_server=
+if "$superset_venv/bin/superset" db upgrade >"$work/superset/setup.log" 2>&1 &&
+   "$superset_venv/bin/superset" fab create-admin --username admin --firstname a --lastname b \
+     --email admin@example.com --password admin >>"$work/superset/setup.log" 2>&1 &&
+   "$superset_venv/bin/superset" init >>"$work/superset/setup.log" 2>&1; then
+  "$superset_venv/bin/superset" run -h 127.0.0.1 -p "$ss_port" --with-threads >"$work/superset/run.log" 2>&1 &
+  superset_server=$!
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$ss_port/health" >/dev/null 2>&1 && break; sleep 0.2; done
+  if timeout 300 "$superset_venv/bin/python" tests/clients/superset/drive.py "http://127.0.0.1:$ss_port" "$port" \
+       silver users country >"$work/superset/drive.json" 2>"$work/superset/drive.err" &&
+     "$cache/venv/bin/python" tests/clients/superset/check.py "$work/superset/drive.json" "$work/lake" \
+       silver users country | tee "$work/superset/check.log"; then
+    ss_pass=$(grep -Eo '[0-9]+ passed' "$work/superset/check.log" | grep -Eo '[0-9]+')
+  else
+    ss_fail=1
+    echo "superset: FAILED"; tail -c 3000 "$work/superset/drive.err"; grep -n "Error" "$work/superset/run.log" | tail -5
+  fi
+  kill "$superset_server" 2>/dev/null; wait "$superset_server" 2>/dev/null
+else
+  ss_fail=1
+  echo "superset: setup FAILED"; tail -20 "$work/superset/setup.log"
+fi
+[ "$ss_fail" -eq 0 ] || failed_clients=$((failed_clients + 1))
+echo "clients: $((py_pass + java_pass + node_pass + page_pass + ss_pass)) passed, $((py_fail + java_fail + node_fail + page_fail + ss_fail)) failed"
 
 if [ "$failed_clients" -ne 0 ]; then
   echo "--- server log ---"; tail -20 "$work/server.log"
