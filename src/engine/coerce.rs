@@ -57,9 +57,12 @@ fn array_text(e: &Expr, schema: &DFSchema) -> Option<Expr> {
         vec![(**expr).clone(), lit(","), lit("NULL")],
     ));
     let text = concat(vec![lit("{"), items, lit("}")]);
-    let text = when(expr.as_ref().clone().is_null(), lit(ScalarValue::Utf8(None)))
-        .otherwise(text)
-        .ok()?;
+    let text = when(
+        expr.as_ref().clone().is_null(),
+        lit(ScalarValue::Utf8(None)),
+    )
+    .otherwise(text)
+    .ok()?;
     Some(Expr::Cast(Cast::new(Box::new(text), data_type.clone())))
 }
 
@@ -168,5 +171,37 @@ impl AnalyzerRule for UnknownLiterals {
 
     fn name(&self) -> &str {
         "lakegate_unknown_literals"
+    }
+}
+
+/// SQL type names Postgres has and DataFusion's planner does not (`'{"a":1}'::json`,
+/// `relname::name`, as asyncpg, psycopg and hand-written queries cast): planned as the Arrow
+/// type lakegate stores them as. A `json` value is text here (Postgres would send type json;
+/// drivers then give the text where they would give a parsed value).
+#[derive(Debug, Default)]
+pub struct PostgresTypes;
+
+impl datafusion::logical_expr::planner::TypePlanner for PostgresTypes {
+    fn plan_type(
+        &self,
+        sql_type: &datafusion::sql::sqlparser::ast::DataType,
+    ) -> Result<Option<DataType>> {
+        use datafusion::sql::sqlparser::ast::DataType as Sql;
+        Ok(match sql_type {
+            Sql::JSON | Sql::JSONB => Some(DataType::Utf8),
+            Sql::Custom(name, modifiers) if modifiers.is_empty() => {
+                let last = name.0.last().map(|p| p.to_string().to_ascii_lowercase());
+                match last.as_deref() {
+                    Some("name" | "citext" | "\"char\"" | "bpchar") => Some(DataType::Utf8),
+                    // OIDs are Int32 in this pg_catalog (datafusion-pg-catalog's choice), so
+                    // `ti.oid = any($1::oid[])` (asyncpg's type introspection) compares.
+                    Some("oid" | "regtype" | "regclass" | "regproc" | "regnamespace") => {
+                        Some(DataType::Int32)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
     }
 }

@@ -200,6 +200,7 @@ impl Engine {
             .with_config(config)
             .with_default_features()
             .with_analyzer_rules(rules)
+            .with_type_planner(Arc::new(coerce::PostgresTypes))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let views: ViewSource = Arc::new(std::sync::RwLock::new(Arc::new(ViewMap::new())));
@@ -392,6 +393,7 @@ impl Engine {
         ctx.register_udf(constant_udf("current_user", user.to_string()));
         let settings = Arc::new(Mutex::new(Settings::new(user)));
         ctx.register_udf(current_setting_udf(settings.clone()));
+        ctx.register_udf(set_config_udf(settings.clone()));
         let privileges = privileges::Privileges::new(
             access.clone(),
             user,
@@ -422,6 +424,7 @@ impl Engine {
             access,
             cursors: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             explain_requests: Mutex::new(None),
+            applied_search_path: Mutex::new(None),
         }
     }
 }
@@ -461,6 +464,56 @@ fn current_setting_udf(settings: Arc<Mutex<Settings>>) -> datafusion::logical_ex
     );
     datafusion::logical_expr::ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         "current_setting",
+        signature,
+        DataType::Utf8,
+        fun,
+    ))
+}
+
+/// `set_config(name, value, is_local)`: sets this session's parameter as `SET` does and returns
+/// the new value (asyncpg, pg_dump's `set_config('search_path', '', false)`, row-security
+/// patterns with custom `app.*` parameters). `is_local` is taken as `SET LOCAL` is: for the
+/// session. `datafusion.*` engine options stay with `SET`, where they are checked per user.
+fn set_config_udf(settings: Arc<Mutex<Settings>>) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{Signature, SimpleScalarUDF, TypeSignature};
+    let signature = Signature::one_of(
+        vec![TypeSignature::Exact(vec![
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Boolean,
+        ])],
+        Volatility::Volatile,
+    );
+    let fun = Arc::new(
+        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let (
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))),
+                ColumnarValue::Scalar(value),
+            ) = (&args[0], &args[1])
+            else {
+                return Err(DataFusionError::NotImplemented(
+                    "set_config with a non-constant name or value".into(),
+                ));
+            };
+            let lower = name.to_ascii_lowercase();
+            if lower.starts_with("datafusion.") {
+                return Err(crate::engine::access::denied("parameter", name.clone()));
+            }
+            let value = match value {
+                ScalarValue::Utf8(v) => v.clone(),
+                _ => None,
+            };
+            let mut s = settings.lock().expect("settings lock");
+            s.set(&lower, value.as_deref())
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let now = s
+                .get(&lower)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(now))))
+        },
+    );
+    datafusion::logical_expr::ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "set_config",
         signature,
         DataType::Utf8,
         fun,
@@ -571,6 +624,9 @@ pub struct Session {
     /// Object-store requests made while planning the last EXPLAIN ANALYZE (table metadata,
     /// time-travel log replay); its run adds to them.
     explain_requests: Mutex<Option<Arc<crate::storage::RequestCounts>>>,
+    /// The `search_path` the default schema was last chosen from: `set_config('search_path',
+    /// ...)` changes the setting from inside a query, and the next statement applies it.
+    applied_search_path: Mutex<Option<String>>,
 }
 
 impl Session {
@@ -634,6 +690,15 @@ impl Session {
 
     /// Plans a query; the plan is verified read-only.
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
+        let path = self
+            .settings
+            .lock()
+            .expect("settings lock")
+            .get("search_path")
+            .ok();
+        if *self.applied_search_path.lock().expect("search path lock") != path {
+            self.apply_search_path();
+        }
         let catalog_only = names::is_catalog_only(&statement);
         names::rewrite(&mut statement, catalog_only);
         let analyze = matches!(statement, Statement::Explain { analyze: true, .. });
@@ -816,7 +881,11 @@ impl Session {
 
     /// Maps `search_path` onto DataFusion's default schema: the first listed schema that exists.
     fn apply_search_path(&self) {
-        let path = self.settings.lock().expect("settings lock").search_path();
+        let (path, text) = {
+            let s = self.settings.lock().expect("settings lock");
+            (s.search_path(), s.get("search_path").unwrap_or_default())
+        };
+        *self.applied_search_path.lock().expect("search path lock") = Some(text);
         let schemas = self
             .ctx
             .catalog(&self.engine.database)

@@ -164,6 +164,8 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
                 SqlState::InvalidParameterValue
             } else if let Some(i) = inner.downcast_ref::<iceberg::Error>() {
                 iceberg_state(i)
+            } else if let Some(e) = inner.downcast_ref::<EngineError>() {
+                sqlstate(e)
             } else if let Some(df) = inner.downcast_ref::<DataFusionError>() {
                 datafusion_state(df)
             } else if let Some(a) = inner.downcast_ref::<ArrowError>() {

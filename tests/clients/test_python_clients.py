@@ -87,6 +87,9 @@ def test_asyncpg_binary_protocol():
             stmt = await conn.prepare("SELECT count(*) FROM silver.watch_events WHERE event_date = $1")
             import datetime
             assert await stmt.fetchval(datetime.date(2024, 6, 3)) > 0
+            # set_config, as PostgreSQL answers it; the session sees the new value.
+            assert await conn.fetchval("SELECT set_config('application_name', 'asyncpg-test', false)") == "asyncpg-test"
+            assert await conn.fetchval("SHOW application_name") == "asyncpg-test"
         finally:
             await conn.close()
 
