@@ -105,10 +105,7 @@ async fn load(
     {
         return Ok(l.clone());
     }
-    let current = match fresh.metadata().current_snapshot_id() {
-        Some(id) => under_current_schema(&fresh, id)?,
-        None => fresh.clone(),
-    };
+    let current = current_state(&fresh)?;
     let l = Loaded {
         table: fresh,
         current,
@@ -157,13 +154,12 @@ pub(super) fn under_current_schema(table: &Table, snapshot: i64) -> iceberg::Res
     builder.build()
 }
 
-/// The provider of `table`'s current state (its current snapshot under its current schema).
-async fn current_provider(table: &Table) -> iceberg::Result<IcebergStaticTableProvider> {
-    let table = match table.metadata().current_snapshot_id() {
-        Some(id) => under_current_schema(table, id)?,
-        None => table.clone(),
-    };
-    IcebergStaticTableProvider::try_new_from_table(table).await
+/// `table`'s current state: its current snapshot under its current schema.
+fn current_state(table: &Table) -> iceberg::Result<Table> {
+    match table.metadata().current_snapshot_id() {
+        Some(id) => under_current_schema(table, id),
+        None => Ok(table.clone()),
+    }
 }
 
 type StaticEntry = (Table, Arc<dyn TableProvider>);
@@ -269,7 +265,8 @@ impl IcebergMounts {
             .await
             .map_err(|e| err(e.to_string()))?
             .into_table();
-            let provider = current_provider(&table)
+            let current = current_state(&table).map_err(|e| err(e.to_string()))?;
+            let provider = IcebergStaticTableProvider::try_new_from_table(current)
                 .await
                 .map_err(|e| err(e.to_string()))?;
             tables

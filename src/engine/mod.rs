@@ -1030,7 +1030,7 @@ const FOREIGN_KEYWORDS: &[&str] = &[
 
 /// Each unquoted `FOREIGN_KEYWORDS` word quoted as the identifier Postgres reads it as (folded to
 /// lower case), so the parser cannot take it for another dialect's keyword.
-fn foreign_keywords(sql: &str) -> std::borrow::Cow<'_, str> {
+pub fn foreign_keywords(sql: &str) -> std::borrow::Cow<'_, str> {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();

@@ -648,6 +648,17 @@ fn literal_storage_secrets_are_config_errors() {
     );
 }
 
+/// The pyiceberg SqlCatalog the writers make at `root` (sqlite, local warehouse), as a catalog.
+fn sqlite_catalog(root: &std::path::Path) -> lakegate::config::IcebergCatalogConfig {
+    lakegate::config::IcebergCatalogConfig {
+        kind: "sql".into(),
+        uri: format!("sqlite://{}/catalog.db", root.display()),
+        warehouse: Some(format!("file://{}/warehouse", root.display())),
+        catalog_name: Some("lakecat".into()),
+        properties: Default::default(),
+    }
+}
+
 /// Runs tests/stores/iceberg_writer.py into `root` (with `args`); returns the facts it prints.
 fn write_iceberg(python: &str, root: &std::path::Path, args: &[&str]) -> serde_json::Value {
     run_writer(python, "iceberg_writer.py", root, args)
@@ -1010,16 +1021,10 @@ async fn iceberg_tables_from_a_sql_catalog_and_a_metadata_file() {
     let lake = dir.path().join("lake");
     std::fs::create_dir_all(lake.join("gold")).unwrap();
     let mut config = crate::common::config(&lake);
-    config.iceberg.catalogs.insert(
-        "ice".into(),
-        lakegate::config::IcebergCatalogConfig {
-            kind: "sql".into(),
-            uri: format!("sqlite://{}/catalog.db", root.display()),
-            warehouse: Some(format!("file://{}/warehouse", root.display())),
-            catalog_name: Some("lakecat".into()),
-            properties: Default::default(),
-        },
-    );
+    config
+        .iceberg
+        .catalogs
+        .insert("ice".into(), sqlite_catalog(&root));
     config.iceberg.tables.insert(
         "gold.orders_v5".into(),
         facts["metadata_location"].as_str().unwrap().to_string(),
@@ -1461,16 +1466,10 @@ async fn iceberg_schema_evolution_matrix() {
     let token = dir.path().join("token");
     std::fs::write(&token, "tok-evo").unwrap();
     let mut config = crate::common::config(&lake);
-    config.iceberg.catalogs.insert(
-        "ice".into(),
-        lakegate::config::IcebergCatalogConfig {
-            kind: "sql".into(),
-            uri: format!("sqlite://{}/catalog.db", root.display()),
-            warehouse: Some(format!("file://{}/warehouse", root.display())),
-            catalog_name: Some("lakecat".into()),
-            properties: Default::default(),
-        },
-    );
+    config
+        .iceberg
+        .catalogs
+        .insert("ice".into(), sqlite_catalog(&root));
     config.iceberg.catalogs.insert(
         "rest".into(),
         lakegate::config::IcebergCatalogConfig {
