@@ -28,6 +28,14 @@ pub struct TableLabel {
     pub table: String,
 }
 
+/// One partition of a Kafka source.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub source: String,
+    pub topic: String,
+    pub partition: i64,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreOp {
     pub scheme: String,
@@ -64,6 +72,10 @@ pub struct Metrics {
     pub table_last_ingest: Family<TableLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// 1 while this process holds the lake's ingest lease.
     pub ingest_lease_held: Gauge,
+    /// Messages on the broker not yet in bronze (high watermark minus the lake's offset).
+    pub kafka_lag: Family<PartitionLabel, Gauge>,
+    /// The next offset bronze holds per partition (what the lake has consumed).
+    pub kafka_offset: Family<PartitionLabel, Gauge>,
     /// Requests to cloud object stores (get, head, list, put, delete, copy).
     pub object_store_requests: Family<StoreOp, Counter>,
 }
@@ -92,6 +104,8 @@ pub fn metrics() -> &'static Metrics {
             quarantined_rows: Counter::default(),
             table_last_ingest: Family::default(),
             ingest_lease_held: Gauge::default(),
+            kafka_lag: Family::default(),
+            kafka_offset: Family::default(),
             object_store_requests: Family::default(),
             registry: Registry::default(),
         };
@@ -171,6 +185,16 @@ pub fn metrics() -> &'static Metrics {
             "table_last_ingest_timestamp_seconds",
             "Unix time of the table's last ingested slice (freshness: time() minus this)",
             m.table_last_ingest.clone(),
+        );
+        registry.register(
+            "kafka_consumer_lag",
+            "Messages of a Kafka partition on the broker and not yet in bronze",
+            m.kafka_lag.clone(),
+        );
+        registry.register(
+            "kafka_lake_offset",
+            "Next offset of a Kafka partition that bronze holds (committed with its rows)",
+            m.kafka_offset.clone(),
         );
         registry.register(
             "ingest_lease_held",

@@ -460,6 +460,7 @@ pub async fn ingest(
                 source: options.source,
                 slice: options.slice,
                 force: options.force,
+                ..Default::default()
             })
             .await;
         lease.release().await;

@@ -297,6 +297,16 @@ pub struct SourceConfig {
     /// An HTTP API whose JSON pages are landed per slice.
     #[serde(default)]
     pub http: Option<HttpSource>,
+    /// A Kafka topic consumed in micro-batches straight into bronze.
+    #[serde(default)]
+    pub kafka: Option<KafkaSource>,
+    /// Kafka: how a message's value is decoded.
+    #[serde(default)]
+    pub value: Option<ValueConfig>,
+    /// Kafka: how many messages one micro-batch (one bronze commit) holds at most, and how
+    /// long it waits for them.
+    #[serde(default)]
+    pub batch: Option<BatchConfig>,
     /// Bound on one source's listing and on reading one slice from it.
     #[serde(default = "default_source_timeout", with = "humantime_serde_compat")]
     pub timeout: Duration,
@@ -313,11 +323,14 @@ pub enum SourceKind {
     Postgres,
     MySql,
     Http,
+    Kafka,
 }
 
 impl SourceConfig {
     pub fn kind(&self) -> SourceKind {
-        if self.postgres.is_some() {
+        if self.kafka.is_some() {
+            SourceKind::Kafka
+        } else if self.postgres.is_some() {
             SourceKind::Postgres
         } else if self.mysql.is_some() {
             SourceKind::MySql
@@ -334,8 +347,13 @@ impl SourceConfig {
         match self.kind() {
             SourceKind::Files => self.format,
             SourceKind::Postgres | SourceKind::MySql => SourceFormat::Parquet,
-            SourceKind::Http => SourceFormat::Json,
+            SourceKind::Http | SourceKind::Kafka => SourceFormat::Json,
         }
+    }
+
+    /// A Kafka source's micro-batch bounds (defaults when `batch:` is absent).
+    pub fn batch(&self) -> BatchConfig {
+        self.batch.clone().unwrap_or_default()
     }
 }
 
@@ -346,12 +364,19 @@ impl SourceConfig {
             self.postgres.is_some(),
             self.mysql.is_some(),
             self.http.is_some(),
+            self.kafka.is_some(),
         ]
         .iter()
         .filter(|k| **k)
         .count();
         if kinds > 1 {
-            return Err("give one of postgres:, mysql: and http:".into());
+            return Err("give one of postgres:, mysql:, http: and kafka:".into());
+        }
+        if self.kind() == SourceKind::Kafka {
+            return self.check_kafka();
+        }
+        if self.value.is_some() || self.batch.is_some() {
+            return Err("value: and batch: belong to a kafka: source".into());
         }
         let relational = matches!(self.kind(), SourceKind::Postgres | SourceKind::MySql);
         if relational {
@@ -402,6 +427,200 @@ impl SourceConfig {
         }
         Ok(())
     }
+}
+
+impl SourceConfig {
+    fn check_kafka(&self) -> std::result::Result<(), String> {
+        let k = self.kafka.as_ref().expect("a kafka source");
+        if self.table.is_some() || self.query.is_some() || self.watermark.is_some() {
+            return Err(
+                "table:, query: and watermark: belong to a postgres: or mysql: source; \
+                 a kafka: source's position is its offsets"
+                    .into(),
+            );
+        }
+        if self.format != SourceFormat::Csv {
+            return Err("format: is for landed files; a kafka: source decodes with value:".into());
+        }
+        if k.brokers.is_empty() || k.brokers.iter().any(|b| b.trim().is_empty()) {
+            return Err("kafka.brokers: name at least one host:port".into());
+        }
+        if k.topic.trim().is_empty() {
+            return Err("kafka.topic: must not be empty".into());
+        }
+        if k.group.is_some() {
+            return Err(
+                "kafka.group: lakegate keeps a topic's offsets in the lake (in the same \
+                 Delta commit as the rows) and commits none to a consumer group; remove group:"
+                    .into(),
+            );
+        }
+        if let Some(s) = &k.security
+            && let Some(sasl) = &s.sasl
+        {
+            match sasl.mechanism.to_ascii_uppercase().as_str() {
+                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" => {}
+                m => {
+                    return Err(format!(
+                        "kafka.security.sasl.mechanism: `{m}` is not one of PLAIN, SCRAM-SHA-256, \
+                         SCRAM-SHA-512"
+                    ));
+                }
+            }
+        }
+        let value = self.value.clone().unwrap_or_default();
+        match value.format {
+            ValueFormat::Avro if value.registry.is_none() => {
+                return Err("value.registry: an avro value needs its schema registry's URL".into());
+            }
+            ValueFormat::Avro if self.schema.is_some() => {
+                return Err("schema: is for json values; avro values carry their own".into());
+            }
+            ValueFormat::Raw if self.schema.is_some() => {
+                return Err("schema: is for json values; a raw value is one bytea column".into());
+            }
+            _ if value.registry.is_some() && value.format != ValueFormat::Avro => {
+                return Err("value.registry: is for format: avro".into());
+            }
+            _ => {}
+        }
+        let b = self.batch();
+        if b.max_rows == 0 {
+            return Err("batch.max_rows: must be at least 1".into());
+        }
+        if b.max_wait.is_zero() {
+            return Err("batch.max_wait: must be more than 0s".into());
+        }
+        if self.timeout.is_zero() {
+            return Err("timeout: must be more than 0s".into());
+        }
+        Ok(())
+    }
+}
+
+/// `kafka:` of a source.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSource {
+    /// Bootstrap brokers, `host:port` (one string, comma-separated, or a list).
+    #[serde(deserialize_with = "one_or_many")]
+    pub brokers: Vec<String>,
+    pub topic: String,
+    /// Refused with an explanation: offsets live in the lake, not in a consumer group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Where a topic the lake has no offsets for starts: `earliest` (default) or `latest`.
+    #[serde(default)]
+    pub start: KafkaStart,
+    #[serde(default)]
+    pub security: Option<KafkaSecurity>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(|b| b.trim().to_string()).collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaStart {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+/// `kafka.security`: SASL and/or TLS.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSecurity {
+    #[serde(default)]
+    pub sasl: Option<KafkaSasl>,
+    /// TLS to the brokers: `true` (system roots) or `{ca: PATH}`.
+    #[serde(default)]
+    pub tls: Option<KafkaTls>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSasl {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub username: String,
+    /// `${ENV}` or `file:PATH`.
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KafkaTls {
+    On(bool),
+    Ca {
+        /// PEM certificates that verify the brokers (instead of the system's roots).
+        ca: PathBuf,
+    },
+}
+
+/// `value:` of a Kafka source.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ValueConfig {
+    #[serde(default)]
+    pub format: ValueFormat,
+    /// Confluent schema registry (`format: avro`): schemas fetched by id from
+    /// `{registry}/schemas/ids/{id}`.
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Registry basic auth as `user:${PASSWORD_ENV}` (optional).
+    #[serde(default)]
+    pub registry_auth: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueFormat {
+    /// A JSON object per message: top-level fields are columns (typed by `schema:`).
+    #[default]
+    Json,
+    /// Confluent wire format: magic byte 0, a 4-byte schema id, the Avro body.
+    Avro,
+    /// The value's bytes as one `value` column.
+    Raw,
+}
+
+/// `batch:` of a Kafka source.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    #[serde(default = "default_batch_rows")]
+    pub max_rows: usize,
+    #[serde(default = "default_batch_wait", with = "humantime_serde_compat")]
+    pub max_wait: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_rows: default_batch_rows(),
+            max_wait: default_batch_wait(),
+        }
+    }
+}
+
+fn default_batch_rows() -> usize {
+    100_000
+}
+fn default_batch_wait() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// `postgres:` / `mysql:` of a source.

@@ -179,6 +179,11 @@ pub struct Selection {
     pub slice: Option<String>,
     /// Re-ingest even if the tables say the slice is current.
     pub force: bool,
+    /// Kafka sources: micro-batches per pass; `None` reads until caught up with the broker
+    /// (`ingest --once`), `serve` takes one at a time.
+    pub stream_batches: Option<usize>,
+    /// Only the Kafka sources (the serve loop's passes between full ones).
+    pub only_streams: bool,
 }
 
 pub struct Ingestor {
@@ -192,6 +197,8 @@ pub struct Ingestor {
     /// One MERGE at a time per `mode: merge` table: slices run two at a time, and two merges
     /// into one table would conflict (each reads what the other rewrites).
     merges: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Kafka sources' connections and offsets between passes.
+    streams: Mutex<HashMap<String, Arc<tokio::sync::Mutex<sources::kafka::Stream>>>>,
 }
 
 const BRONZE_LINEAGE: [&str; 6] = [
@@ -202,6 +209,11 @@ const BRONZE_LINEAGE: [&str; 6] = [
     "_ingested_at",
     "_run_id",
 ];
+
+/// Bronze columns that are not the source's own (lineage, and a Kafka message's position).
+fn is_lineage(name: &str) -> bool {
+    BRONZE_LINEAGE.contains(&name) || name.starts_with("_kafka_")
+}
 
 pub(crate) fn app_id(stage: &str, table: &str, slice: &str, watermark: &str) -> String {
     format!("lakegate:{stage}:{table}:{slice}:{watermark}")
@@ -404,6 +416,7 @@ impl Ingestor {
             failed: Mutex::new(HashSet::new()),
             hooks: tokio_util::task::TaskTracker::new(),
             merges: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
         }
     }
 
@@ -438,6 +451,14 @@ impl Ingestor {
             if selection.source.as_ref().is_some_and(|s| s != name) {
                 continue;
             }
+            if source.kind() == SourceKind::Kafka {
+                self.kafka_pass(&run_id, name, source, selection, &mut report)
+                    .await;
+                continue;
+            }
+            if selection.only_streams {
+                continue;
+            }
             // Each table's log is read once per pass, not once per slice: what a slice's
             // application transaction says is all the skip check needs (only this process
             // writes, under the lease).
@@ -463,6 +484,7 @@ impl Ingestor {
                         }
                     }
                 }
+                SourceKind::Kafka => unreachable!("consumed above"),
                 SourceKind::Postgres | SourceKind::MySql | SourceKind::Http => {
                     let bronze = &opened[name].bronze;
                     let landed = if source.kind() == SourceKind::Http {
@@ -747,6 +769,7 @@ impl Ingestor {
                     slice,
                     w,
                     force,
+                    None,
                 )
                 .await;
             let mut rep = match r {
@@ -789,6 +812,7 @@ impl Ingestor {
         slice: &str,
         w: &str,
         force: bool,
+        since: Option<&str>,
     ) -> Result<SliceReport> {
         let ctx = SessionContext::new();
         // The slice just committed to bronze is still in memory: no need to read it back.
@@ -805,7 +829,7 @@ impl Ingestor {
                     .fields()
                     .iter()
                     .map(|f| f.name().to_string())
-                    .filter(|n| !BRONZE_LINEAGE.contains(&n.as_str()))
+                    .filter(|n| !is_lineage(n))
                     .collect()
             }
             None => {
@@ -815,11 +839,18 @@ impl Ingestor {
                     .schema()
                     .fields()
                     .map(|f| f.name().to_string())
-                    .filter(|n| !BRONZE_LINEAGE.contains(&n.as_str()))
+                    .filter(|n| !is_lineage(n))
                     .collect()
             }
         };
-        let src = format!("SELECT * FROM bronze WHERE _slice_id = '{}'", quote(slice));
+        // `since`: only the rows of later micro-batches (a Kafka slice merging what is new).
+        let src = format!(
+            "SELECT * FROM bronze WHERE _slice_id = '{}'{}",
+            quote(slice),
+            since
+                .map(|s| format!(" AND _watermark > '{}'", quote(s)))
+                .unwrap_or_default()
+        );
         let keys = cfg
             .unique_key
             .iter()
@@ -1451,6 +1482,15 @@ pub async fn run_loop(
             Err(_) => None,
         }
     });
+    // Kafka sources are read continuously (each pass waits up to `batch.max_wait` for
+    // messages); every other source is looked at every `interval` or when files land.
+    let streams = ingestor
+        .config
+        .sources
+        .values()
+        .any(|s| s.kind() == SourceKind::Kafka);
+    let mut last_full: Option<Instant> = None;
+    let mut woke = false;
     loop {
         // A writer whose lease was taken over stops writing and queues for it again.
         if lease.is_lost() {
@@ -1459,9 +1499,40 @@ pub async fn run_loop(
             };
             lease = l;
         }
-        match ingestor.run_once(&Selection::default()).await {
-            Ok(r) => after_pass(&r),
+        let full = !streams || woke || last_full.is_none_or(|t| t.elapsed() >= interval);
+        if full {
+            last_full = Some(Instant::now());
+            woke = false;
+        }
+        let selection = Selection {
+            stream_batches: Some(1),
+            only_streams: !full,
+            ..Default::default()
+        };
+        let mut failed = false;
+        match ingestor.run_once(&selection).await {
+            Ok(r) => {
+                failed = r.failed() > 0;
+                after_pass(&r)
+            }
             Err(e) => warn!(error = %e, "ingest pass failed"),
+        }
+        if streams {
+            // A broker that is down is asked again after a pause, not in a tight loop.
+            let pause = if failed {
+                interval.min(Duration::from_secs(5))
+            } else {
+                Duration::ZERO
+            };
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = wake.notified() => {
+                    woke = true;
+                }
+                _ = tokio::time::sleep(pause) => {}
+            }
+            continue;
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,

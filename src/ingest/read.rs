@@ -421,6 +421,52 @@ fn read_json(path: &Input, shown: &str, c: &mut Collector, flat: bool) -> Result
     Ok(())
 }
 
+/// Message values that are JSON objects, each a row (top-level fields are columns; nested
+/// values stay JSON text). `_source_line` is the message's index in `values`; a value that is
+/// not an object, has a field the schema does not allow, or does not type is a reject (with
+/// that index as its line), never an error: a stream must not stall on one bad message.
+pub fn read_json_messages(
+    values: &[Option<&[u8]>],
+    source: &SourceConfig,
+    columns: Option<Vec<(String, DataType)>>,
+) -> Result<SliceData, IngestError> {
+    let mut c = Collector::new(columns, source.on_schema_change);
+    let mut bytes = 0u64;
+    'messages: for (n, v) in values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        bytes += v.len() as u64;
+        let line = n as i64;
+        let raw = || String::from_utf8_lossy(v).into_owned();
+        let obj = match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(v) {
+            Ok(o) => o,
+            Err(e) => {
+                c.reject("", Some(line), format!("not a JSON object: {e}"), raw());
+                continue;
+            }
+        };
+        let mut owned: Vec<(usize, Option<String>)> = Vec::with_capacity(obj.len());
+        for (k, v) in &obj {
+            let i = match c.column(k, "message") {
+                Ok(i) => i,
+                Err(e) => {
+                    c.reject("", Some(line), e.to_string(), raw());
+                    continue 'messages;
+                }
+            };
+            let s = match v {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            };
+            owned.push((i, s));
+        }
+        let values: Vec<(usize, Option<&str>)> =
+            owned.iter().map(|(i, s)| (*i, s.as_deref())).collect();
+        c.push_row("", line, &values);
+    }
+    c.finish(bytes)
+}
+
 fn read_parquet(path: &Input, shown: &str, c: &mut Collector) -> Result<(), IngestError> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let reader = match path {

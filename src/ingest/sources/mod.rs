@@ -1,5 +1,6 @@
 //! Sources that lakegate reads itself: relational databases by slice and watermark
-//! ([`relational`]) and HTTP APIs ([`http`]).
+//! ([`relational`]), HTTP APIs ([`http`]) and Kafka topics ([`kafka`], which writes bronze
+//! itself: see there).
 //!
 //! Each lands what it read under `landing/<source>/<slice>/<watermark>/` exactly as a file
 //! delivery would (one Parquet file or JSON lines, written whole or not at all), and hands the
@@ -8,6 +9,7 @@
 //! rebuilt from landing while the source is down.
 
 pub mod http;
+pub mod kafka;
 pub mod relational;
 
 use std::sync::Arc;
