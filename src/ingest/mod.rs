@@ -1070,7 +1070,19 @@ impl Ingestor {
                 .or_default()
                 .clone();
             let _one = lock.lock().await;
-            merge_slice(&spath, table, rows, cfg, &source.slice_column, slice, &sapp).await?;
+            // Rows of later micro-batches only: what they do not have is not gone.
+            let incremental = since.is_some();
+            merge_slice(
+                &spath,
+                table,
+                rows,
+                cfg,
+                &source.slice_column,
+                slice,
+                &sapp,
+                incremental,
+            )
+            .await?;
         } else {
             let kept =
                 filter_record_batch(&batch, &BooleanArray::from(keep))?.project(&out_cols)?;
@@ -1247,6 +1259,7 @@ impl Ingestor {
 /// `_lg_deleted` where `delete_when` holds), with the slice's transaction. A newer
 /// `latest_by` wins, so a key that moved to another slice keeps exactly one current row, and
 /// replaying an old slice cannot bring an old version back.
+#[allow(clippy::too_many_arguments)]
 async fn merge_slice(
     path: &LakePath,
     table: &str,
@@ -1255,6 +1268,7 @@ async fn merge_slice(
     slice_column: &str,
     slice: &str,
     app: &str,
+    incremental: bool,
 ) -> Result<()> {
     let deleted = rows.schema().index_of("_lg_deleted")?;
     let business: Vec<String> = rows
@@ -1267,7 +1281,7 @@ async fn merge_slice(
     let flag = rows.column(deleted).as_boolean().clone();
     let keep: Vec<usize> = (0..rows.num_columns()).filter(|i| *i != deleted).collect();
     let exists = path.is_table().await?;
-    if exists && rows.num_rows() == 0 {
+    if exists && rows.num_rows() == 0 && !incremental {
         // An empty slice (gone from the source): the rows whose current version is in it go,
         // as in slice mode. A key that moved to another slice carries that slice by now.
         let props =
@@ -1320,11 +1334,13 @@ async fn merge_slice(
     let props = CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
     let before = target.version();
     let in_slice = format!("t.{} = '{}'", ident(slice_column), quote(slice));
-    let (merged, metrics) = target
+    let merge = target
         .merge(source, on)
         .with_source_alias("s")
         .with_target_alias("t")
         .with_commit_properties(props)
+        // A column the source added since (bronze took it in) joins silver too.
+        .with_merge_schema(true)
         .when_matched_delete(|d| d.predicate(format!("s._lg_deleted AND {newer}")))?
         .when_matched_update(|mut u| {
             u = u.predicate(format!("NOT s._lg_deleted AND {newer}"));
@@ -1339,11 +1355,15 @@ async fn merge_slice(
                 i = i.set(ident(c), format!("s.{}", ident(c)));
             }
             i
-        })?
-        // A row of this slice that the slice no longer has was deleted at the source (or
-        // moved to a slice whose MERGE brings it back).
-        .when_not_matched_by_source_delete(|d| d.predicate(in_slice))?
-        .await?;
+        })?;
+    // A row of this slice that the slice no longer has was deleted at the source (or moved to
+    // a slice whose MERGE brings it back); rows of new micro-batches say nothing of the rest.
+    let merge = if incremental {
+        merge
+    } else {
+        merge.when_not_matched_by_source_delete(|d| d.predicate(in_slice))?
+    };
+    let (merged, metrics) = merge.await?;
     if merged.version() == before {
         // Nothing changed, so nothing was committed: an empty append records the slice.
         let empty = RecordBatch::new_empty(schema);

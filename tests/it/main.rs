@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod ingest;
+mod kafka;
 mod lake;
 mod ops;
 mod security;

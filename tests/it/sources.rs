@@ -12,7 +12,7 @@ use lakegate::ingest::{Ingestor, LakePath, RunReport, Selection};
 use sqlx::{Connection, Row};
 use tempfile::TempDir;
 
-type Rows = Vec<Vec<Option<String>>>;
+pub(super) type Rows = Vec<Vec<Option<String>>>;
 
 fn env(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run tests/sources/run.sh"))
@@ -24,7 +24,7 @@ fn password_file(dir: &Path, pw: &str) -> String {
     format!("file:{}", f.display())
 }
 
-fn config(lake: &Path, yaml: &str) -> Config {
+pub(super) fn config(lake: &Path, yaml: &str) -> Config {
     let c = Config::from_yaml(
         Path::new("sources.yaml"),
         &format!("lake: {}\n{yaml}", lake.display()),
@@ -43,7 +43,7 @@ async fn pass(lake: &Path, c: &Config) -> RunReport {
 }
 
 /// (table, slice) of every slice a pass wrote.
-fn written(r: &RunReport) -> BTreeSet<(String, String)> {
+pub(super) fn written(r: &RunReport) -> BTreeSet<(String, String)> {
     r.slices
         .iter()
         .filter(|s| s.status == "ok")
@@ -51,7 +51,7 @@ fn written(r: &RunReport) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn failures(r: &RunReport) -> Vec<String> {
+pub(super) fn failures(r: &RunReport) -> Vec<String> {
     r.slices
         .iter()
         .filter(|s| s.status == "failed")
@@ -60,7 +60,7 @@ fn failures(r: &RunReport) -> Vec<String> {
 }
 
 /// A query over one Delta table (`t`), every value as text.
-async fn lake_rows(table: &Path, sql: &str) -> Rows {
+pub(super) async fn lake_rows(table: &Path, sql: &str) -> Rows {
     if !table.join("_delta_log").is_dir() {
         return vec![];
     }

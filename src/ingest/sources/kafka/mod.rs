@@ -680,6 +680,11 @@ impl Ingestor {
                 };
                 match fields.iter().find(|e| e.name() == f.name()) {
                     Some(e) if e.data_type() == &t => cols.push((f.name().clone(), c)),
+                    // The same type as Delta names it (list items are `element`, nested
+                    // nullability as the table has it).
+                    Some(e) if shape(e.data_type()) == shape(&t) => {
+                        cols.push((f.name().clone(), cast(&c, e.data_type())?))
+                    }
                     Some(e) if widens(&t, e.data_type()) => {
                         cols.push((f.name().clone(), cast(&c, e.data_type())?))
                     }
@@ -691,8 +696,8 @@ impl Ingestor {
                         let why = format!(
                             "{id}field `{}` is {} but bronze.{name} has it as {} (an incompatible schema change)",
                             f.name(),
-                            crate::ingest::read::type_name(&t),
-                            crate::ingest::read::type_name(e.data_type()),
+                            pg_type(&t),
+                            pg_type(e.data_type()),
                         );
                         for r in &g.rows {
                             decoded.rejects.push((*r, why.clone()));
@@ -1008,6 +1013,33 @@ impl Ingestor {
             }
         }
         Ok(())
+    }
+}
+
+/// A type with nested field names and nullability left out: what makes two types the same
+/// column for Delta (Arrow names list items `item`, Delta `element`).
+fn shape(t: &DataType) -> DataType {
+    let f = |f: &Field| Field::new(f.name(), shape(f.data_type()), true);
+    match t {
+        DataType::List(i) => {
+            DataType::List(Arc::new(Field::new("element", shape(i.data_type()), true)))
+        }
+        DataType::Struct(fs) => DataType::Struct(fs.iter().map(|x| f(x)).collect()),
+        DataType::Map(e, sorted) => DataType::Map(
+            Arc::new(Field::new("entries", shape(e.data_type()), false)),
+            *sorted,
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A column type as a Postgres user reads it.
+fn pg_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 => "text".into(),
+        DataType::List(f) => format!("{}[]", pg_type(f.data_type())),
+        DataType::Struct(_) => "record".into(),
+        other => crate::ingest::read::type_name(other),
     }
 }
 
