@@ -1308,6 +1308,40 @@ mod tests {
     }
 
     #[test]
+    fn kafka_sources_parse_and_say_what_they_lack() {
+        let ok = |y: &str| {
+            let c = Config::from_yaml(Path::new("l.yaml"), y).unwrap();
+            c.validate().map(|_| c).map_err(|e| e.to_string())
+        };
+        let c = ok("sources:\n  s:\n    kafka: {brokers: \"a:1, b:2\", topic: t, start: latest}\n    \
+                    value: {format: avro, registry: \"http://r:8081\"}\n    slice_column: m\n")
+        .unwrap();
+        let s = &c.sources["s"];
+        assert_eq!(s.kind(), SourceKind::Kafka);
+        let k = s.kafka.as_ref().unwrap();
+        assert_eq!(k.brokers, ["a:1", "b:2"]);
+        assert_eq!(k.start, KafkaStart::Latest);
+        assert_eq!(s.batch(), BatchConfig::default());
+        assert_eq!((s.batch().max_rows, s.batch().max_wait), (100_000, Duration::from_secs(1)));
+        let bad = [
+            ("kafka: {brokers: [\"a:1\"], topic: t, group: g}", "kafka.group: lakegate keeps"),
+            ("kafka: {brokers: [\"a:1\"], topic: t}\n    value: {format: avro}", "value.registry:"),
+            ("kafka: {brokers: [], topic: t}", "kafka.brokers:"),
+            ("kafka: {brokers: [\"a:1\"], topic: t}\n    batch: {max_rows: 0}", "batch.max_rows:"),
+            ("kafka: {brokers: [\"a:1\"], topic: t}\n    table: x.y", "table:, query: and watermark:"),
+            (
+                "kafka: {brokers: [\"a:1\"], topic: t, security: {sasl: {mechanism: GSSAPI, username: u, password: p}}}",
+                "`GSSAPI` is not one of",
+            ),
+            ("batch: {max_rows: 5}", "value: and batch: belong to a kafka: source"),
+        ];
+        for (src, want) in bad {
+            let e = ok(&format!("sources:\n  s:\n    {src}\n    slice_column: m\n")).unwrap_err();
+            assert!(e.contains(want), "{src}: {e}");
+        }
+    }
+
+    #[test]
     fn overrides_win_over_the_file() {
         let mut c = Config::from_yaml(Path::new("l"), "listen: 127.0.0.1:1\n").unwrap();
         c.apply(&Overrides {
