@@ -54,8 +54,9 @@ enum Command {
     },
     /// Run the ingestion loop (sources → landing → bronze → silver → gold models) of a config's
     /// `sources:` (landed files, PostgreSQL/MySQL tables read by slice and watermark, HTTP
-    /// APIs) and `silver:`; with --once, one pass that exits 1 if any slice or gold model
-    /// failed (for cron or CI).
+    /// APIs, Kafka topics read continuously into bronze) and `silver:`; with --once, one pass
+    /// (a Kafka topic up to the broker's high watermark) that exits 1 if any slice or gold
+    /// model failed (for cron or CI).
     Ingest(IngestArgs),
     /// Load files (.parquet, .csv, .csv.gz, .ndjson) into a Delta table of the lake as one
     /// commit, e.g. `lakegate import --lake ./lake gold.lineitem lineitem.parquet`. The table

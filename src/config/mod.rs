@@ -29,6 +29,11 @@
 //!     slice: "created_at::date"
 //!     watermark: "max(coalesce(deleted_at, updated_at, created_at))"
 //!     slice_column: order_date
+//!   orders_stream:            # or a Kafka topic, consumed into bronze exactly once
+//!     kafka: {brokers: "127.0.0.1:9092", topic: dev.orders}
+//!     value: {format: avro, registry: "http://127.0.0.1:8081"}   # or json, raw
+//!     slice: "date_trunc('minute', event_time)"
+//!     slice_column: event_minute
 //! silver:
 //!   orders: {from: shop_orders, unique_key: [id], latest_by: updated_at, mode: merge}
 //! limits: {statement_timeout: 5m, idle_session_timeout: 1h, startup_timeout: 10s,
