@@ -14,9 +14,10 @@ RATE=${RATE:-10000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakegate-target}"
 BIN=${LAKEGATE_BIN:-}
 if [ -z "$BIN" ]; then
-  (cd "$ROOT" && cargo build --release --locked --bin lakegate >&2)
+  (cd "$ROOT" && cargo build --release --locked --bin lakegate --example kafka_fetch >&2)
   BIN="$CARGO_TARGET_DIR/release/lakegate"
 fi
+FETCH="$(dirname "$BIN")/examples/kafka_fetch"
 . "$ROOT/tests/kafka/env.sh"
 kafka_venv
 DATA=$(mktemp -d)
@@ -32,6 +33,7 @@ rate() { python3 -c "print(f'{$1 / $2:,.0f}')"; }
 produced=$("$PY" "$ROOT/bench/kafka.py" produce "$K" "$R" bench "$N")
 plain=$("$PY" "$ROOT/bench/kafka.py" consume "$K" bench "$N")
 avro=$("$PY" "$ROOT/bench/kafka.py" consume "$K" bench "$N" --avro "$R")
+rs=$("$FETCH" "$K" bench "$N")
 config() {
   cat << YAML
 lake: $DATA/$1
@@ -84,6 +86,7 @@ Written by \`bench/kafka.sh\` on $(date -u +'%Y-%m-%d %H:%M') UTC: $(printf "%'d
 | step | seconds | messages/s | note |
 |---|---:|---:|---|
 | confluent-kafka consumer, no decoding (the floor) | $(printf %.1f "$(field "$plain" seconds)") | $(rate "$n_plain" "$(field "$plain" seconds)") | librdkafka; after its first batch (the group join) |
+| rskafka (lakegate's client) fetching the same, no decoding | $(printf %.1f "$(field "$rs" seconds)") | $(rate "$(field "$rs" messages)" "$(field "$rs" seconds)") | \`examples/kafka_fetch.rs\`: all partitions at once, 8 MiB fetches |
 | confluent-kafka consumer + AvroDeserializer | $(printf %.1f "$(field "$avro" seconds)") | $(rate "$(field "$avro" messages)" "$(field "$avro" seconds)") | fastavro, one dict per message |
 | \`lakegate ingest --once\`: topic → bronze | $(printf %.1f "$bronze_s") | $(rate "$N" "$bronze_s") | decode, dead-letter check, one Delta commit per micro-batch with the offsets; peak RSS $bronze_rss MiB, $bronze_files Parquet files |
 | \`lakegate ingest --once\`: topic → bronze → silver (MERGE by key) | $(printf %.1f "$silver_s") | $(rate "$N" "$silver_s") | 200,000 keys, one MERGE per touched slice per micro-batch; peak RSS $silver_rss MiB |

@@ -1318,8 +1318,10 @@ mod tests {
             let c = Config::from_yaml(Path::new("l.yaml"), y).unwrap();
             c.validate().map(|_| c).map_err(|e| e.to_string())
         };
-        let c = ok("sources:\n  s:\n    kafka: {brokers: \"a:1, b:2\", topic: t, start: latest}\n    \
-                    value: {format: avro, registry: \"http://r:8081\"}\n    slice_column: m\n")
+        let c = ok(
+            "sources:\n  s:\n    kafka: {brokers: \"a:1, b:2\", topic: t, start: latest}\n    \
+                    value: {format: avro, registry: \"http://r:8081\"}\n    slice_column: m\n",
+        )
         .unwrap();
         let s = &c.sources["s"];
         assert_eq!(s.kind(), SourceKind::Kafka);
@@ -1327,18 +1329,36 @@ mod tests {
         assert_eq!(k.brokers, ["a:1", "b:2"]);
         assert_eq!(k.start, KafkaStart::Latest);
         assert_eq!(s.batch(), BatchConfig::default());
-        assert_eq!((s.batch().max_rows, s.batch().max_wait), (100_000, Duration::from_secs(1)));
+        assert_eq!(
+            (s.batch().max_rows, s.batch().max_wait),
+            (100_000, Duration::from_secs(1))
+        );
         let bad = [
-            ("kafka: {brokers: [\"a:1\"], topic: t, group: g}", "kafka.group: lakegate keeps"),
-            ("kafka: {brokers: [\"a:1\"], topic: t}\n    value: {format: avro}", "value.registry:"),
+            (
+                "kafka: {brokers: [\"a:1\"], topic: t, group: g}",
+                "kafka.group: lakegate keeps",
+            ),
+            (
+                "kafka: {brokers: [\"a:1\"], topic: t}\n    value: {format: avro}",
+                "value.registry:",
+            ),
             ("kafka: {brokers: [], topic: t}", "kafka.brokers:"),
-            ("kafka: {brokers: [\"a:1\"], topic: t}\n    batch: {max_rows: 0}", "batch.max_rows:"),
-            ("kafka: {brokers: [\"a:1\"], topic: t}\n    table: x.y", "table:, query: and watermark:"),
+            (
+                "kafka: {brokers: [\"a:1\"], topic: t}\n    batch: {max_rows: 0}",
+                "batch.max_rows:",
+            ),
+            (
+                "kafka: {brokers: [\"a:1\"], topic: t}\n    table: x.y",
+                "table:, query: and watermark:",
+            ),
             (
                 "kafka: {brokers: [\"a:1\"], topic: t, security: {sasl: {mechanism: GSSAPI, username: u, password: p}}}",
                 "`GSSAPI` is not one of",
             ),
-            ("batch: {max_rows: 5}", "value: and batch: belong to a kafka: source"),
+            (
+                "batch: {max_rows: 5}",
+                "value: and batch: belong to a kafka: source",
+            ),
         ];
         for (src, want) in bad {
             let e = ok(&format!("sources:\n  s:\n    {src}\n    slice_column: m\n")).unwrap_err();

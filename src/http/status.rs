@@ -297,6 +297,33 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
         h.push_str("</table>");
     }
 
+    let streams: Vec<_> = crate::ingest::sources::kafka::positions()
+        .into_iter()
+        .filter(|p| readable(&format!("bronze.{}", p.source)))
+        .collect();
+    if !streams.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Kafka sources</h2><table><tr><th>source</th><th>topic</th><th>partition</th>\
+             <th>in bronze up to</th><th>broker high watermark</th><th>lag</th><th>seen</th></tr>"
+        );
+        for p in &streams {
+            let lag = (p.high_watermark - p.lake_offset).max(0);
+            let class = if lag == 0 { "ok" } else { "dim" };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={class}>{lag}</td><td>{}</td></tr>",
+                esc(&p.source),
+                esc(&p.topic),
+                p.partition,
+                p.lake_offset,
+                p.high_watermark,
+                p.seen_at.format("%H:%M:%S")
+            );
+        }
+        h.push_str("</table>");
+    }
+
     let _ = write!(h, "<h2>Running statements</h2>");
     let running: Vec<_> = state
         .activity

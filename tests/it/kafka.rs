@@ -292,6 +292,13 @@ async fn kafka_avro_lands_every_message_once_with_dead_letters_and_schema_evolut
         let m = lakegate::metrics::metrics();
         assert_eq!(m.kafka_lag.get_or_create(&label).get(), 0);
         assert_eq!(m.kafka_offset.get_or_create(&label).get(), end);
+        // What the status page lists.
+        let pos = lakegate::ingest::sources::kafka::positions();
+        let pos = pos
+            .iter()
+            .find(|x| x.topic == t && x.partition == p as i32)
+            .expect("listed");
+        assert_eq!((pos.lake_offset, pos.high_watermark), (end, end));
     }
     // A pass with nothing new changes nothing.
     let r = ing.run_once(&Selection::default()).await.unwrap();
@@ -539,4 +546,55 @@ fn kafka_killed_at_random_points_then_bronze_holds_every_message_exactly_once() 
             .collect(),
     );
     same(got, want);
+}
+
+/// Forty micro-batches into one slice: the slice's small files are compacted into one after
+/// 32 (8 more follow), and every message is there once; raw values land as bytea.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker and a schema registry: tests/kafka/run.sh"]
+async fn kafka_small_micro_batches_of_a_slice_are_compacted() {
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let t = topic("raw", 1);
+    let yaml = format!(
+        r#"sources:
+  raw_events:
+    kafka: {{brokers: "{}", topic: {t}}}
+    value: {{format: raw}}
+    slice: "'all'"
+    slice_column: part
+    batch: {{max_rows: 10}}
+"#,
+        env("LAKEGATE_TEST_KAFKA")
+    );
+    let cfg = config(&lake, &yaml);
+    let msgs: Vec<Value> = (0..400)
+        .map(|i| json!({"key": format!("k{i}"), "raw_hex": hex::encode(format!("event {i}"))}))
+        .collect();
+    let delivered = produce(&t, &msgs);
+    let ing = Ingestor::new(LakePath::local(&lake).unwrap(), cfg);
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+    let bronze = lake.join("bronze/raw_events");
+    let got = lake_rows(
+        &bronze,
+        "SELECT _kafka_offset, _kafka_key, encode(value, 'hex') FROM t",
+    )
+    .await;
+    let want: Rows = delivered
+        .iter()
+        .map(|m| {
+            let k = m["key"].as_str().unwrap();
+            vec![
+                Some(m["offset"].to_string()),
+                Some(k.to_string()),
+                Some(hex::encode(format!("event {}", &k[1..]))),
+            ]
+        })
+        .collect();
+    same(got, want);
+    let url = deltalake::ensure_table_uri(bronze.to_string_lossy()).unwrap();
+    let table = deltalake::open_table(url).await.unwrap();
+    assert_eq!(table.get_file_uris().unwrap().count(), 9);
 }

@@ -44,6 +44,9 @@ use super::super::{
 use crate::config::{KafkaStart, SilverMode, SourceConfig, ValueFormat};
 use crate::ingest::{IngestError, LakePath, Result};
 
+/// How long a fetch of a partition known to have messages may wait (never 0: see `fetch`).
+const FIRST_WAIT_MS: i32 = 20;
+
 /// Bytes asked for per partition per fetch.
 const FETCH_BYTES: i32 = 8 << 20;
 
@@ -71,6 +74,8 @@ pub struct Stream {
     registry: Option<registry::Registry>,
     /// Silver table → the micro-batch watermark silver has fully taken in.
     silver_done: HashMap<String, i64>,
+    /// Bronze slice → files its micro-batches wrote since it was last compacted.
+    small_files: HashMap<String, usize>,
 }
 
 impl Stream {
@@ -82,6 +87,59 @@ impl Stream {
         self.dead = None;
         self.silver_done.clear();
     }
+}
+
+/// Where one partition of a Kafka source stands, as this process last saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    pub source: String,
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset bronze holds.
+    pub lake_offset: i64,
+    /// The broker's high watermark at the last fetch.
+    pub high_watermark: i64,
+    pub seen_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn positions_map() -> &'static std::sync::Mutex<BTreeMap<(String, i32), Position>> {
+    static P: std::sync::OnceLock<std::sync::Mutex<BTreeMap<(String, i32), Position>>> =
+        std::sync::OnceLock::new();
+    P.get_or_init(Default::default)
+}
+
+/// Every partition this process consumes, with its lag (the status page shows them).
+pub fn positions() -> Vec<Position> {
+    positions_map()
+        .lock()
+        .expect("positions lock")
+        .values()
+        .cloned()
+        .collect()
+}
+
+fn record_position(source: &str, topic: &str, partition: i32, offset: i64, high: i64) {
+    let m = crate::metrics::metrics();
+    let label = crate::metrics::PartitionLabel {
+        source: source.to_string(),
+        topic: topic.to_string(),
+        partition: partition as i64,
+    };
+    m.kafka_lag
+        .get_or_create(&label)
+        .set((high - offset).max(0));
+    m.kafka_offset.get_or_create(&label).set(offset);
+    positions_map().lock().expect("positions lock").insert(
+        (source.to_string(), partition),
+        Position {
+            source: source.to_string(),
+            topic: topic.to_string(),
+            partition,
+            lake_offset: offset,
+            high_watermark: high,
+            seen_at: chrono::Utc::now(),
+        },
+    );
 }
 
 pub fn offset_app(source: &str, topic: &str, partition: i32) -> String {
@@ -288,14 +346,17 @@ impl Ingestor {
         }
         // Partitions the lake has no offset for start where `kafka.start` says; the start is
         // committed at once, so a restart cannot move it (`latest` would).
+        // A partition added to a topic the lake already reads starts at its beginning: all
+        // of it is new.
         let mut started = Vec::new();
+        let known = !st.offsets.as_ref().expect("read").is_empty();
         for (p, pc) in &st.partitions {
             if st.offsets.as_ref().expect("read").contains_key(p) {
                 continue;
             }
             let at = match k.start {
-                KafkaStart::Earliest => OffsetAt::Earliest,
-                KafkaStart::Latest => OffsetAt::Latest,
+                KafkaStart::Latest if !known => OffsetAt::Latest,
+                _ => OffsetAt::Earliest,
             };
             let o = pc
                 .get_offset(at)
@@ -317,16 +378,14 @@ impl Ingestor {
         loop {
             let drain = selection.stream_batches.is_none();
             let (msgs, next, high) = self.fetch(name, topic, source, st, drain).await?;
-            let m = crate::metrics::metrics();
             for (p, h) in &high {
-                let label = crate::metrics::PartitionLabel {
-                    source: name.to_string(),
-                    topic: topic.to_string(),
-                    partition: *p as i64,
-                };
-                let o = next.get(p).copied().unwrap_or_default();
-                m.kafka_lag.get_or_create(&label).set((h - o).max(0));
-                m.kafka_offset.get_or_create(&label).set(o);
+                record_position(
+                    name,
+                    topic,
+                    *p,
+                    next.get(p).copied().unwrap_or_default(),
+                    *h,
+                );
             }
             let moved = next != *st.offsets.as_ref().expect("read");
             if msgs.is_empty() && !moved {
@@ -376,10 +435,10 @@ impl Ingestor {
         let mut msgs: Vec<Message> = Vec::new();
         let mut first = true;
         loop {
-            // The first round asks every partition (20 ms: Tansu answers a 0 ms fetch with no
-            // partitions at all, which the client takes for an error); later rounds wait on
-            // the partitions still behind, or (nothing there yet) long-poll all of them and
-            // take the first that answers with messages.
+            // The first round asks every partition, later rounds the partitions still behind
+            // (20 ms: Tansu answers a 0 ms fetch with no partitions at all, which the client
+            // takes for an error), or (nothing there yet) long-poll all of them and take the
+            // first that answers with messages.
             let behind: Vec<i32> = st
                 .partitions
                 .keys()
@@ -393,7 +452,7 @@ impl Ingestor {
                 .collect();
             let remaining = deadline.saturating_duration_since(Instant::now());
             let (ask, wait_ms): (Vec<i32>, i32) = if first || !behind.is_empty() {
-                (behind, 20)
+                (behind, FIRST_WAIT_MS)
             } else if msgs.is_empty() && !drain && !remaining.is_zero() {
                 (
                     st.partitions.keys().copied().collect(),
@@ -589,6 +648,7 @@ impl Ingestor {
             w.await?
         };
         info!(source = %name, messages = msgs.len(), rows = rows.num_rows(), dead = dead.len(), watermark = %wm, elapsed = ?t0.elapsed(), "kafka micro-batch committed");
+        let table = compact(name, st, table, per_slice.keys()).await?;
         let ms = t0.elapsed().as_millis() as i64;
         for (slice, n) in per_slice {
             report.slices.push(SliceReport {
@@ -616,13 +676,14 @@ impl Ingestor {
                 ..Default::default()
             });
         }
-        if let Some(first) = report
+        // The micro-batch's bytes, once (on its last bronze slice).
+        if let Some(last) = report
             .slices
             .iter_mut()
             .rev()
             .find(|s| s.table == format!("bronze.{name}") && s.watermark == wm)
         {
-            first.bytes = bytes;
+            last.bytes = bytes;
         }
         Ok(table)
     }
@@ -1031,6 +1092,42 @@ fn shape(t: &DataType) -> DataType {
         ),
         other => other.clone(),
     }
+}
+
+/// Files a bronze slice may gather from micro-batches before they are compacted into one.
+const COMPACT_AFTER: usize = 32;
+
+/// Every micro-batch adds a small file to each slice it touches; once a slice has
+/// [`COMPACT_AFTER`] of them they are rewritten as one (Delta OPTIMIZE of that partition: the
+/// rows, the offsets and the dead letters stay as they are).
+async fn compact<'a>(
+    name: &str,
+    st: &mut Stream,
+    mut table: DeltaTable,
+    slices: impl Iterator<Item = &'a String>,
+) -> Result<DeltaTable> {
+    for slice in slices {
+        let n = st.small_files.entry(slice.clone()).or_insert(0);
+        *n += 1;
+        if *n < COMPACT_AFTER {
+            continue;
+        }
+        let t0 = Instant::now();
+        let filters = [deltalake::PartitionFilter::try_from((
+            "_slice_id",
+            "=",
+            slice.as_str(),
+        ))?];
+        let (t, metrics) = table
+            .optimize()
+            .with_filters(&filters)
+            .with_target_size(std::num::NonZeroU64::new(128 << 20).expect("not zero"))
+            .await?;
+        table = t;
+        *n = 0;
+        info!(source = %name, %slice, removed = metrics.num_files_removed, added = metrics.num_files_added, elapsed = ?t0.elapsed(), "bronze slice compacted");
+    }
+    Ok(table)
 }
 
 /// A column type as a Postgres user reads it.
