@@ -598,3 +598,72 @@ async fn kafka_small_micro_batches_of_a_slice_are_compacted() {
     let table = deltalake::open_table(url).await.unwrap();
     assert_eq!(table.get_file_uris().unwrap().count(), 9);
 }
+
+/// A transactional producer's aborted transactions never reach bronze; the offsets go past
+/// the commit and abort markers (the lag ends at 0, not at 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker and a schema registry: tests/kafka/run.sh"]
+async fn kafka_aborted_transactions_are_left_out() {
+    use std::io::Write;
+    let dir = TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let t = topic("txn", 1);
+    let txns = json!([
+        {"abort": true, "values": ["a1", "a2", "a3"]},
+        {"abort": false, "values": ["c1", "c2"]},
+        {"abort": true, "values": ["a4"]},
+        {"abort": false, "values": ["c3"]},
+    ]);
+    let mut child = std::process::Command::new(env("LAKEGATE_TEST_KAFKA_PY"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/kafka/transactions.py"
+        ))
+        .args([env("LAKEGATE_TEST_KAFKA"), t.clone()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(txns.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(committed, ["c1", "c2", "c3"]);
+    let yaml = format!(
+        r#"sources:
+  txn_events:
+    kafka: {{brokers: "{}", topic: {t}}}
+    value: {{format: raw}}
+    slice: "'all'"
+    slice_column: part
+"#,
+        env("LAKEGATE_TEST_KAFKA")
+    );
+    let ing = Ingestor::new(LakePath::local(&lake).unwrap(), config(&lake, &yaml));
+    let r = ing.run_once(&Selection::default()).await.unwrap();
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+    let got = lake_rows(
+        &lake.join("bronze/txn_events"),
+        "SELECT encode(value, 'hex') FROM t ORDER BY _kafka_offset",
+    )
+    .await;
+    let want: Rows = committed
+        .iter()
+        .map(|v| vec![Some(hex::encode(v))])
+        .collect();
+    assert_eq!(got, want);
+    // 7 records and 4 markers: the lake's offset is past all 11.
+    let app = lakegate::ingest::sources::kafka::offset_app("txn_events", &t, 0);
+    assert_eq!(txn(&lake.join("bronze/txn_events"), &app).await, Some(11));
+}

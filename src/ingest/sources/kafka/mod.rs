@@ -466,7 +466,12 @@ impl Ingestor {
             for p in ask {
                 let pc = st.partitions[&p].clone();
                 let o = next[&p];
-                futs.push(async move { (p, pc.fetch_records(o, 1..FETCH_BYTES, wait_ms).await) });
+                futs.push(async move {
+                    (
+                        p,
+                        pc.fetch_records_through(o, 1..FETCH_BYTES, wait_ms).await,
+                    )
+                });
             }
             let timeout =
                 source.timeout.min(Duration::from_secs(60)) + Duration::from_millis(wait_ms as u64);
@@ -479,7 +484,7 @@ impl Ingestor {
                 })?
             {
                 let (p, r) = r;
-                let (records, hw) = r.map_err(|e| {
+                let (records, hw, through) = r.map_err(|e| {
                     IngestError::Source(format!(
                         "sources.{name}: {topic}/{p} at offset {}: {e}",
                         next[&p]
@@ -487,8 +492,10 @@ impl Ingestor {
                 })?;
                 high.insert(p, hw);
                 let got = !records.is_empty();
+                let mut all = true;
                 for rec in records {
                     if msgs.len() >= b.max_rows {
+                        all = false;
                         break;
                     }
                     next.insert(p, rec.offset + 1);
@@ -497,6 +504,11 @@ impl Ingestor {
                         offset: rec.offset,
                         record: rec.record,
                     });
+                }
+                // Past commit markers and aborted transactions too, when every record of
+                // the answer was taken (else from the first one left for the next batch).
+                if all && through > next[&p] {
+                    next.insert(p, through);
                 }
                 if long_poll && got {
                     break;
