@@ -453,12 +453,8 @@ impl SourceConfig {
         if k.topic.trim().is_empty() {
             return Err("kafka.topic: must not be empty".into());
         }
-        if k.group.is_some() {
-            return Err(
-                "kafka.group: lakegate keeps a topic's offsets in the lake (in the same \
-                 Delta commit as the rows) and commits none to a consumer group; remove group:"
-                    .into(),
-            );
+        if k.group.as_ref().is_some_and(|g| g.trim().is_empty()) {
+            return Err("kafka.group: must not be empty (or leave it out)".into());
         }
         if let Some(s) = &k.security
             && let Some(sasl) = &s.sasl
@@ -511,7 +507,8 @@ pub struct KafkaSource {
     #[serde(deserialize_with = "one_or_many")]
     pub brokers: Vec<String>,
     pub topic: String,
-    /// Refused with an explanation: offsets live in the lake, not in a consumer group.
+    /// A consumer group the lake's offsets are also committed to, for the group tooling's lag
+    /// views. Advisory: a restart resumes from the lake's offsets, never the group's.
     #[serde(default)]
     pub group: Option<String>,
     /// Where a topic the lake has no offsets for starts: `earliest` (default) or `latest`.
@@ -1335,8 +1332,8 @@ mod tests {
         );
         let bad = [
             (
-                "kafka: {brokers: [\"a:1\"], topic: t, group: g}",
-                "kafka.group: lakegate keeps",
+                "kafka: {brokers: [\"a:1\"], topic: t, group: \" \"}",
+                "kafka.group: must not be empty",
             ),
             (
                 "kafka: {brokers: [\"a:1\"], topic: t}\n    value: {format: avro}",

@@ -600,7 +600,8 @@ async fn kafka_small_micro_batches_of_a_slice_are_compacted() {
 }
 
 /// A transactional producer's aborted transactions never reach bronze; the offsets go past
-/// the commit and abort markers (the lag ends at 0, not at 1).
+/// the commit and abort markers (the lag ends at 0, not at 1). The lake's offsets are also
+/// committed to `kafka.group`, as librdkafka then reads them from the broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Kafka broker and a schema registry: tests/kafka/run.sh"]
 async fn kafka_aborted_transactions_are_left_out() {
@@ -643,7 +644,7 @@ async fn kafka_aborted_transactions_are_left_out() {
     let yaml = format!(
         r#"sources:
   txn_events:
-    kafka: {{brokers: "{}", topic: {t}}}
+    kafka: {{brokers: "{}", topic: {t}, group: "lakegate-{t}"}}
     value: {{format: raw}}
     slice: "'all'"
     slice_column: part
@@ -666,4 +667,24 @@ async fn kafka_aborted_transactions_are_left_out() {
     // 7 records and 4 markers: the lake's offset is past all 11.
     let app = lakegate::ingest::sources::kafka::offset_app("txn_events", &t, 0);
     assert_eq!(txn(&lake.join("bronze/txn_events"), &app).await, Some(11));
+    let out = std::process::Command::new(env("LAKEGATE_TEST_KAFKA_PY"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/kafka/group_offsets.py"
+        ))
+        .args([
+            env("LAKEGATE_TEST_KAFKA"),
+            format!("lakegate-{t}"),
+            t.clone(),
+        ])
+        .arg("1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let group: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(group, json!({"0": 11}));
 }

@@ -76,6 +76,9 @@ pub struct Stream {
     silver_done: HashMap<String, i64>,
     /// Bronze slice → files its micro-batches wrote since it was last compacted.
     small_files: HashMap<String, usize>,
+    /// `kafka.group`'s coordinator, and the offsets last committed to it.
+    group: Option<Arc<rskafka::client::group::GroupClient>>,
+    group_offsets: BTreeMap<i32, i64>,
 }
 
 impl Stream {
@@ -86,6 +89,29 @@ impl Stream {
         self.offsets = None;
         self.dead = None;
         self.silver_done.clear();
+        self.group = None;
+        self.group_offsets.clear();
+    }
+
+    /// Tells `kafka.group` the lake's offsets, so the group tooling (`kafka-consumer-groups`,
+    /// Burrow, lag exporters) sees how far lakegate has read. Advisory only: the lake's own
+    /// offsets are what a restart resumes from, so a failure here is logged and retried with
+    /// the next batch, never fails ingestion.
+    async fn advise_group(&mut self, name: &str, topic: &str) {
+        let (Some(group), Some(offsets)) = (&self.group, &self.offsets) else {
+            return;
+        };
+        if *offsets == self.group_offsets {
+            return;
+        }
+        let list: Vec<(i32, i64)> = offsets.iter().map(|(p, o)| (*p, *o)).collect();
+        match group.commit_offsets(topic, &list).await {
+            Ok(()) => self.group_offsets = offsets.clone(),
+            Err(e) => tracing::warn!(
+                source = name,
+                "committing the lake's offsets to kafka.group failed (advisory; retried): {e}"
+            ),
+        }
     }
 }
 
@@ -306,6 +332,11 @@ impl Ingestor {
             st.client = Some(Arc::new(connect(name, source).await?));
         }
         let client = st.client.clone().expect("connected");
+        if let Some(g) = &k.group
+            && st.group.is_none()
+        {
+            st.group = Some(Arc::new(client.group_client(g.clone())));
+        }
         // Partitions are looked up every pass: a topic can grow.
         let topics = client
             .list_topics()
@@ -374,6 +405,7 @@ impl Ingestor {
                 st.offsets.as_mut().expect("read").insert(p, o);
             }
         }
+        st.advise_group(name, topic).await;
         let mut batches = 0usize;
         loop {
             let drain = selection.stream_batches.is_none();
@@ -396,6 +428,7 @@ impl Ingestor {
                     .await?,
             );
             st.offsets = Some(next.clone());
+            st.advise_group(name, topic).await;
             self.kafka_silver(
                 run_id,
                 name,

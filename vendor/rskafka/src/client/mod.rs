@@ -14,13 +14,14 @@ use crate::{
 pub mod consumer;
 pub mod controller;
 pub mod error;
+pub mod group;
 pub(crate) mod metadata_cache;
 pub mod partition;
 pub mod producer;
 
 use error::{Error, Result};
 
-use self::{controller::ControllerClient, partition::UnknownTopicHandling};
+use self::{controller::ControllerClient, group::GroupClient, partition::UnknownTopicHandling};
 
 pub use crate::connection::{Credentials, OauthBearerCredentials, OauthCallback, SaslConfig};
 
@@ -152,6 +153,11 @@ impl Client {
             Arc::clone(&self.brokers),
             Arc::clone(&self.backoff_config),
         ))
+    }
+
+    /// Returns a client committing a standalone consumer's offsets to consumer group `group`.
+    pub fn group_client(&self, group: impl Into<String>) -> GroupClient {
+        GroupClient::new(Arc::clone(&self.brokers), group.into())
     }
 
     /// Returns a client for performing operations on a specific partition

@@ -34,6 +34,8 @@ mod list_offsets;
 pub use list_offsets::*;
 mod metadata;
 pub use metadata::*;
+mod offset_commit;
+pub use offset_commit::*;
 mod produce;
 pub use produce::*;
 mod sasl_msg;
