@@ -12,12 +12,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::SendableRecordBatchStream;
-use futures::{Sink, SinkExt, Stream, StreamExt, stream};
+use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::auth::mechanism::{AuthMechanism, AuthMechanismFactory, AuthState};
 use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
@@ -43,7 +41,6 @@ use pgwire::messages::extendedquery::{Execute, PortalSuspended};
 use pgwire::messages::response::{NoticeResponse, TransactionStatus};
 use pgwire::messages::startup::{ParameterStatus, SecretKey};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::auth::{ConnectionSlot, Security};
@@ -53,7 +50,9 @@ use super::encode::encode_batch;
 use super::error::{error_info, to_pgwire};
 use super::params;
 use super::types::pg_type;
+use crate::engine::cancel::QuerySlot;
 use crate::engine::{Command, Engine, EngineError, Session};
+use crate::engine::{Outcome, Reply, Rows, Transaction};
 
 /// Connections that can be canceled, by backend pid.
 #[derive(Default)]
@@ -84,79 +83,6 @@ impl CancelRegistry {
 impl Debug for CancelRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CancelRegistry").finish()
-    }
-}
-
-/// The running queries of one connection, cancelable from another connection. More than one
-/// can be live: a portal suspended at `max_rows` keeps streaming when the client resumes it
-/// after running other statements.
-#[derive(Default)]
-pub struct QuerySlot {
-    tokens: Mutex<Vec<QueryCancel>>,
-}
-
-impl QuerySlot {
-    /// A fresh token for the next query; canceling it stops planning and streaming.
-    fn begin(&self) -> QueryCancel {
-        let t = QueryCancel::default();
-        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        // Finished and canceled tokens are done with.
-        tokens.retain(|t| !t.token.is_cancelled());
-        tokens.push(t.clone());
-        t
-    }
-
-    /// Cancels every query of the connection that is still running (a CancelRequest).
-    fn cancel_all(&self) {
-        for t in self
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            t.cancel();
-        }
-    }
-}
-
-/// Cancels one query: a CancelRequest, or its statement timeout (which says so in the error).
-#[derive(Clone, Default)]
-pub struct QueryCancel {
-    token: CancellationToken,
-    timed_out: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl QueryCancel {
-    fn cancel(&self) {
-        self.token.cancel();
-    }
-    fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
-        self.token.cancelled()
-    }
-    fn error(&self) -> EngineError {
-        if self.timed_out.load(Ordering::Acquire) {
-            EngineError::StatementTimeout
-        } else {
-            EngineError::Canceled
-        }
-    }
-    /// Cancels the query after `timeout` unless it finished first.
-    fn arm(&self, timeout: Option<std::time::Duration>) {
-        let Some(timeout) = timeout else { return };
-        let me = self.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = me.token.cancelled() => {}
-                _ = tokio::time::sleep(timeout) => {
-                    me.timed_out.store(true, Ordering::Release);
-                    me.token.cancel();
-                }
-            }
-        });
-    }
-    /// The query ended normally: stop its timer.
-    fn finish(&self) {
-        self.token.cancel();
     }
 }
 
@@ -639,19 +565,12 @@ impl CancelHandler for Connection {
     }
 }
 
-/// A prepared statement: the command, its plan for Describe, and its parameter types.
+/// A prepared statement: the core's, and the Postgres types of its parameters (as declared by
+/// the client, else inferred).
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    sql: Arc<str>,
-    command: Command,
-    plan: Option<LogicalPlan>,
+    core: crate::engine::Prepared,
     params: Vec<Type>,
-    /// DataFusion's type for each `$n`, when it could infer one.
-    targets: Vec<Option<DataType>>,
-    /// What Describe told the client; results are made to match it.
-    schema: Option<SchemaRef>,
-    /// Engine generation the plan was made against.
-    generation: (u64, u64),
 }
 
 pub struct StatementParser {
@@ -679,15 +598,26 @@ impl QueryParser for StatementParser {
             .cloned()
             .ok_or_else(|| fatal("08P01", "parse before startup".into()))?;
         debug!(sql, "parse");
-        let token = self.slot.begin();
-        token.arm(session.statement_timeout());
-        let prepared = tokio::select! {
-            biased;
-            _ = token.cancelled() => Err(token.error()),
-            p = prepare(&session, sql, types) => p,
-        };
-        token.finish();
-        prepared.map_err(|e| to_pgwire(e, Some(sql)))
+        let core = session
+            .prepare(sql, types.len(), &self.slot)
+            .await
+            .map_err(|e| to_pgwire(e, Some(sql)))?;
+        Ok(core.map(|core| {
+            let params = core
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| match types.get(i).cloned().flatten() {
+                    Some(t) if t != Type::UNKNOWN => t,
+                    _ => t
+                        .as_ref()
+                        .filter(|t| !matches!(t, DataType::Null))
+                        .map(|t| super::types::pg_type_of(t).0)
+                        .unwrap_or(Type::TEXT),
+                })
+                .collect();
+            Prepared { core, params }
+        }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -699,7 +629,7 @@ impl QueryParser for StatementParser {
         stmt: &Prepared,
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        Ok(match &stmt.schema {
+        Ok(match &stmt.core.schema {
             Some(s) => field_infos(
                 s,
                 &formats(format.unwrap_or(&Format::UnifiedText), s.fields().len()),
@@ -707,117 +637,6 @@ impl QueryParser for StatementParser {
             None => vec![],
         })
     }
-}
-
-async fn prepare(
-    session: &Session,
-    sql: &str,
-    declared: &[Option<Type>],
-) -> Result<Option<Prepared>, EngineError> {
-    let mut commands = session.commands(sql)?;
-    if commands.is_empty() {
-        return Ok(None);
-    }
-    if commands.len() > 1 {
-        return Err(EngineError::MultipleStatements);
-    }
-    let command = commands.remove(0);
-    // Taken before planning: a change during planning makes Execute plan again.
-    let generation = session.engine().generation();
-    let (plan, schema, targets) = match &command {
-        Command::Query(stmt) => {
-            let plan = session.plan((**stmt).clone()).await?;
-            let mut inferred = plan.get_parameter_types()?;
-            // `$1::bigint` tells the type as Postgres infers it; DataFusion leaves it open.
-            for (id, t) in cast_placeholder_types(&plan) {
-                if let Some(slot @ None) = inferred.get_mut(&id) {
-                    *slot = Some(t);
-                }
-            }
-            let n = inferred
-                .keys()
-                .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
-                .max()
-                .unwrap_or(0)
-                .max(declared.len());
-            let targets: Vec<Option<DataType>> = (1..=n)
-                .map(|i| inferred.get(&format!("${i}")).cloned().flatten())
-                .collect();
-            let schema = Session::result_schema(&plan);
-            (Some(plan), Some(schema), targets)
-        }
-        Command::Show(name) => (
-            None,
-            Some(text_schema(&[&name.to_ascii_lowercase()])),
-            vec![],
-        ),
-        Command::Fetch { name, .. } => {
-            let cursors = session.cursors().lock().await;
-            let cursor = cursors
-                .get(name)
-                .ok_or_else(|| EngineError::UnknownCursor(name.clone()))?;
-            (None, Some(cursor.schema.clone()), vec![])
-        }
-        Command::ShowAll => (
-            None,
-            Some(text_schema(&["name", "setting", "description"])),
-            vec![],
-        ),
-        Command::Refused(r) => return Err(r.clone().into_error()),
-        _ => (None, None, vec![]),
-    };
-    let params = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| match declared.get(i).cloned().flatten() {
-            Some(t) if t != Type::UNKNOWN => t,
-            _ => t
-                .as_ref()
-                .filter(|t| !matches!(t, DataType::Null))
-                .map(|t| super::types::pg_type_of(t).0)
-                .unwrap_or(Type::TEXT),
-        })
-        .collect();
-    Ok(Some(Prepared {
-        generation,
-        sql: sql.into(),
-        command,
-        plan,
-        params,
-        targets,
-        schema,
-    }))
-}
-
-fn cast_placeholder_types(plan: &LogicalPlan) -> HashMap<String, DataType> {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    use datafusion::logical_expr::{Cast, Expr, TryCast};
-    let mut out = HashMap::new();
-    let _ = plan.apply_with_subqueries(|p| {
-        p.apply_expressions(|e| {
-            e.apply(|e| {
-                let (inner, t) = match e {
-                    Expr::Cast(Cast { expr, data_type }) => (expr.as_ref(), data_type),
-                    Expr::TryCast(TryCast { expr, data_type }) => (expr.as_ref(), data_type),
-                    _ => return Ok(TreeNodeRecursion::Continue),
-                };
-                if let Expr::Placeholder(ph) = inner {
-                    out.insert(ph.id.clone(), t.clone());
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    });
-    out
-}
-
-fn text_schema(names: &[&str]) -> SchemaRef {
-    Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 /// Per-column formats; a single code applies to every column (protocol rule).
@@ -863,31 +682,28 @@ fn field_infos(schema: &Schema, formats: &[FieldFormat]) -> Vec<FieldInfo> {
         .collect()
 }
 
-/// Streams a query's batches as DataRows, stopping with 57014 when canceled.
+/// Encodes a query's rows as DataRows as the client reads them (the core's stream stops with
+/// 57014 when the query is canceled or times out).
 fn query_response(
     schema: SchemaRef,
-    batches: SendableRecordBatchStream,
+    rows: Rows,
     formats: Vec<FieldFormat>,
-    token: QueryCancel,
     tag: &str,
 ) -> QueryResponse {
     let fields = Arc::new(field_infos(&schema, &formats));
     let target = schema.clone();
-    let rows = batches.flat_map(move |batch| {
-        let result = batch
-            .map_err(EngineError::from)
-            .and_then(|b| conform(b, &target))
-            .and_then(|b| {
-                let mut out = Vec::with_capacity(b.num_rows());
-                encode_batch(&b, &formats, &mut out)?;
-                Ok(out)
-            });
+    let rows = rows.flat_map(move |batch| {
+        let result = batch.and_then(|b| conform(b, &target)).and_then(|b| {
+            let mut out = Vec::with_capacity(b.num_rows());
+            encode_batch(&b, &formats, &mut out)?;
+            Ok(out)
+        });
         match result {
             Ok(rows) => stream::iter(rows.into_iter().map(Ok)).left_stream(),
             Err(e) => stream::iter(vec![Err(to_pgwire(e, None))]).right_stream(),
         }
     });
-    let mut response = QueryResponse::new(fields, cancelable(rows, token));
+    let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     response
 }
@@ -928,64 +744,7 @@ fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Engine
     RecordBatch::try_new(target.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))
 }
 
-fn cancelable<S>(
-    rows: S,
-    token: QueryCancel,
-) -> impl Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static
-where
-    S: Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static,
-{
-    let started = std::time::Instant::now();
-    stream::unfold(
-        Some((Box::pin(rows), token, 0u64)),
-        move |state| async move {
-            let (mut rows, token, n) = state?;
-            tokio::select! {
-                biased;
-                _ = token.cancelled() => Some((Err(to_pgwire(token.error(), None)), None)),
-                item = rows.next() => match item {
-                    Some(i) => Some((i, Some((rows, token, n + 1)))),
-                    None => {
-                        token.finish();
-                        crate::metrics::metrics().query_ok(started.elapsed(), n);
-                        None
-                    }
-                },
-            }
-        },
-    )
-}
-
-/// Builds a one-batch text result (SHOW).
-fn text_rows(
-    schema: SchemaRef,
-    rows: Vec<Vec<String>>,
-    formats: Vec<FieldFormat>,
-) -> Result<QueryResponse, EngineError> {
-    let columns = (0..schema.fields().len())
-        .map(|i| {
-            Arc::new(datafusion::arrow::array::StringArray::from(
-                rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
-            )) as datafusion::arrow::array::ArrayRef
-        })
-        .collect();
-    let batch = RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| EngineError::DataFusion(e.into()))?;
-    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-        schema.clone(),
-        stream::iter(vec![Ok(batch)]),
-    );
-    Ok(query_response(
-        schema,
-        Box::pin(stream),
-        formats,
-        QueryCancel::default(),
-        "SHOW",
-    ))
-}
-
 impl Connection {
-    /// Runs one non-query command (or a query given as a plan) and says what to answer.
     /// `DEALLOCATE name`, `DEALLOCATE ALL` and `DISCARD ALL` drop prepared statements (and,
     /// for the last two, every portal).
     fn release_prepared<S: PortalStore + ?Sized>(&self, store: &S, command: &Command) {
@@ -1006,178 +765,34 @@ impl Connection {
         }
     }
 
-    async fn run<C>(
-        &self,
-        client: &mut C,
-        session: &Session,
-        command: &Command,
-        status: TransactionStatus,
-        result_format: &Format,
-        query: Option<(LogicalPlan, SchemaRef, QueryCancel)>,
-    ) -> Result<Response, EngineError>
+    /// Says what the core's outcome tells the client before its result: parameter changes
+    /// (ParameterStatus) and notices.
+    async fn announce<C>(&self, client: &mut C, outcome: &mut Outcome)
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if status == TransactionStatus::Error
-            && !matches!(command, Command::Commit | Command::Rollback)
-        {
-            return Err(EngineError::TransactionAborted);
+        report(client, std::mem::take(&mut outcome.reports)).await;
+        for n in std::mem::take(&mut outcome.notices) {
+            notice(client, n.code, &n.message).await;
         }
-        Ok(match command {
-            Command::Query(stmt) => {
-                let (plan, described, token) = match query {
-                    Some(q) => q,
-                    None => {
-                        let token = self.slot.begin();
-                        token.arm(session.statement_timeout());
-                        let plan = tokio::select! {
-                            biased;
-                            _ = token.cancelled() => return Err(token.error()),
-                            p = session.plan((**stmt).clone()) => p.inspect_err(|_| token.finish())?,
-                        };
-                        let schema = Session::result_schema(&plan);
-                        (plan, schema, token)
-                    }
-                };
-                let tag = if matches!(
-                    **stmt,
-                    datafusion::sql::sqlparser::ast::Statement::Explain { .. }
-                ) {
-                    "EXPLAIN"
-                } else {
-                    "SELECT"
-                };
-                let batches = tokio::select! {
-                    biased;
-                    _ = token.cancelled() => return Err(token.error()),
-                    s = session.execute(plan) => s.inspect_err(|_| token.finish())?,
-                };
-                let fmts = formats(result_format, described.fields().len());
-                Response::Query(query_response(described, batches, fmts, token, tag))
-            }
-            Command::Set { name, value } => {
-                if let Some(r) = session.set(name, value.as_deref())? {
-                    report(client, vec![r]).await;
-                }
-                Response::Execution(Tag::new("SET"))
-            }
-            Command::Reset(name) => {
-                let reports = session.reset(name.as_deref())?;
-                report(client, reports).await;
-                Response::Execution(Tag::new("RESET"))
-            }
-            Command::Show(name) => {
-                let value = session.show(name)?;
-                let schema = text_schema(&[&name.to_ascii_lowercase()]);
-                Response::Query(text_rows(
-                    schema,
-                    vec![vec![value]],
-                    formats(result_format, 1),
-                )?)
-            }
-            Command::ShowAll => {
-                let rows = session
-                    .show_all()
-                    .into_iter()
-                    .map(|(a, b, c)| vec![a, b, c])
-                    .collect();
-                let schema = text_schema(&["name", "setting", "description"]);
-                Response::Query(text_rows(schema, rows, formats(result_format, 3))?)
-            }
-            Command::Begin => {
-                if status == TransactionStatus::Idle {
-                    Response::TransactionStart(Tag::new("BEGIN"))
-                } else {
-                    notice(
-                        client,
-                        "25001",
-                        "there is already a transaction in progress",
-                    )
-                    .await;
-                    Response::Execution(Tag::new("BEGIN"))
-                }
-            }
-            Command::Commit => {
-                if status == TransactionStatus::Idle {
-                    notice(client, "25P01", "there is no transaction in progress").await;
-                }
-                let tag = if status == TransactionStatus::Error {
-                    "ROLLBACK"
-                } else {
-                    "COMMIT"
-                };
-                close_transaction_cursors(session, status == TransactionStatus::Error).await;
-                Response::TransactionEnd(Tag::new(tag))
-            }
-            Command::Rollback => {
-                if status == TransactionStatus::Idle {
-                    notice(client, "25P01", "there is no transaction in progress").await;
-                }
-                close_transaction_cursors(session, true).await;
-                Response::TransactionEnd(Tag::new("ROLLBACK"))
-            }
-            Command::Noop(tag) => Response::Execution(Tag::new(tag)),
-            Command::Discard => {
-                let reports = session.reset(None)?;
-                report(client, reports).await;
-                Response::Execution(Tag::new("DISCARD ALL"))
-            }
-            Command::Deallocate(_) => Response::Execution(Tag::new("DEALLOCATE")),
-            Command::Declare { name, query, hold } => {
-                // Planning and starting the query are this statement's; each FETCH is bounded
-                // on its own (statement_timeout is per statement, as in Postgres).
-                let token = self.slot.begin();
-                token.arm(session.statement_timeout());
-                let started = async {
-                    let plan = session.plan((**query).clone()).await?;
-                    let schema = Session::result_schema(&plan);
-                    Ok::<_, EngineError>((schema, session.execute(plan).await?))
-                };
-                let started = tokio::select! {
-                    biased;
-                    _ = token.cancelled() => return Err(token.error()),
-                    r = started => r,
-                };
-                token.finish();
-                let (schema, batches) = started?;
-                let cursor = crate::engine::Cursor::new(*hold, schema, batches);
-                let mut cursors = session.cursors().lock().await;
-                if cursors.contains_key(name) {
-                    return Err(EngineError::DuplicateCursor(name.clone()));
-                }
-                cursors.insert(name.clone(), cursor);
-                Response::Execution(Tag::new("DECLARE CURSOR"))
-            }
-            Command::Fetch { name, count } => {
-                let (schema, rows) = {
-                    let cursors = session.cursors().lock().await;
-                    let cursor = cursors
-                        .get(name)
-                        .ok_or_else(|| EngineError::UnknownCursor(name.clone()))?;
-                    (cursor.schema.clone(), cursor.fetch(name, *count)?)
-                };
-                // The rows stream under this statement's timeout and cancel, like a query.
-                let token = self.slot.begin();
-                token.arm(session.statement_timeout());
-                let fmts = formats(result_format, schema.fields().len());
-                Response::Query(query_response(schema, rows, fmts, token, "FETCH"))
-            }
-            Command::Close(name) => {
-                let mut cursors = session.cursors().lock().await;
-                match name {
-                    Some(n) => {
-                        cursors
-                            .remove(n)
-                            .ok_or_else(|| EngineError::UnknownCursor(n.clone()))?;
-                    }
-                    None => cursors.clear(),
-                }
-                Response::Execution(Tag::new("CLOSE CURSOR"))
-            }
-            Command::Refused(r) => return Err(r.clone().into_error()),
-        })
+    }
+}
+
+/// The core's transaction state as the Postgres wire says it, and back.
+fn wire_status(t: Transaction) -> TransactionStatus {
+    match t {
+        Transaction::Idle => TransactionStatus::Idle,
+        Transaction::Open => TransactionStatus::Transaction,
+        Transaction::Failed => TransactionStatus::Error,
+    }
+}
+
+fn core_transaction(s: TransactionStatus) -> Transaction {
+    match s {
+        TransactionStatus::Idle => Transaction::Idle,
+        TransactionStatus::Transaction => Transaction::Open,
+        TransactionStatus::Error => Transaction::Failed,
     }
 }
 
@@ -1193,16 +808,6 @@ where
             )))
             .await;
     }
-}
-
-/// Cursors end with their transaction (Postgres closes non-holdable ones at COMMIT, and every
-/// cursor of a transaction that rolls back).
-async fn close_transaction_cursors(session: &Session, rollback: bool) {
-    session
-        .cursors()
-        .lock()
-        .await
-        .retain(|_, c| c.hold && !rollback);
 }
 
 async fn notice<C>(client: &mut C, code: &str, message: &str)
@@ -1267,18 +872,23 @@ impl SimpleQueryHandler for Connection {
                 Ok(commands) => {
                     for command in &commands {
                         self.release_prepared(client.portal_store(), command);
-                        let outcome = self
-                            .run(
-                                client,
-                                &session,
-                                command,
-                                status,
-                                &Format::UnifiedText,
-                                None,
-                            )
+                        let outcome = session
+                            .run(command, core_transaction(status), &self.slot)
                             .await;
-                        match outcome {
-                            Ok(Response::Query(results)) => {
+                        let mut outcome = match outcome {
+                            Ok(o) => o,
+                            Err(e) => {
+                                client.feed(fail(&e)).await?;
+                                errored = true;
+                                status = status.to_error_state();
+                                break;
+                            }
+                        };
+                        self.announce(client, &mut outcome).await;
+                        match outcome.reply {
+                            Reply::Rows { schema, rows, tag } => {
+                                let fmts = formats(&Format::UnifiedText, schema.fields().len());
+                                let results = query_response(schema, rows, fmts, tag);
                                 if let Err(e) = send_query_response(client, results, true).await {
                                     if matches!(e, PgWireError::IoError(_)) {
                                         return Err(e);
@@ -1292,47 +902,11 @@ impl SimpleQueryHandler for Connection {
                                     break;
                                 }
                             }
-                            Ok(Response::TransactionStart(tag)) => {
-                                send_execution_response(client, tag).await?;
-                                status = status.to_in_transaction_state();
-                            }
-                            Ok(Response::TransactionEnd(tag)) => {
-                                send_execution_response(client, tag).await?;
-                                status = status.to_idle_state();
-                            }
-                            Ok(Response::Execution(tag)) => {
-                                send_execution_response(client, tag).await?
-                            }
-                            Ok(Response::EmptyQuery) => {
-                                client
-                                    .feed(PgWireBackendMessage::EmptyQueryResponse(
-                                        pgwire::messages::response::EmptyQueryResponse::new(),
-                                    ))
-                                    .await?;
-                            }
-                            Ok(Response::Error(e)) => {
-                                client
-                                    .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
-                                    .await?;
-                                errored = true;
-                                status = status.to_error_state();
-                                break;
-                            }
-                            Ok(_) => {
-                                client
-                                    .feed(fail(&EngineError::Unsupported("COPY".into())))
-                                    .await?;
-                                errored = true;
-                                status = status.to_error_state();
-                                break;
-                            }
-                            Err(e) => {
-                                client.feed(fail(&e)).await?;
-                                errored = true;
-                                status = status.to_error_state();
-                                break;
+                            Reply::Done(tag) => {
+                                send_execution_response(client, Tag::new(tag)).await?
                             }
                         }
+                        status = wire_status(outcome.transaction);
                     }
                 }
                 Err(e) => {
@@ -1390,7 +964,7 @@ fn bind(stmt: &Prepared, portal: &Portal<Prepared>) -> Result<Vec<ScalarValue>, 
                 portal.parameters[i].as_deref(),
                 binary,
                 &stmt.params[i],
-                stmt.targets[i].as_ref(),
+                stmt.core.targets[i].as_ref(),
             )
         })
         .collect()
@@ -1452,52 +1026,13 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.session()?;
-        let stmt = &portal.statement.statement;
-        let sql = stmt.sql.clone();
-        let status = client.transaction_status();
-        let result = async {
-            let query = match (&stmt.command, &stmt.plan, &stmt.schema) {
-                (Command::Query(ast), Some(_), Some(schema)) => {
-                    if status == TransactionStatus::Error {
-                        return Err(EngineError::TransactionAborted);
-                    }
-                    let values = bind(stmt, portal)?;
-                    // The statement's timer and cancel start here: a re-plan is part of it.
-                    let token = self.slot.begin();
-                    token.arm(session.statement_timeout());
-                    // Reuse the Parse-time plan unless the lake or the views changed since;
-                    // then re-plan, so a long-lived prepared statement sees the current lake.
-                    let plan = match &stmt.plan {
-                        Some(p) if stmt.generation == session.engine().generation() => p.clone(),
-                        _ => tokio::select! {
-                            biased;
-                            _ = token.cancelled() => return Err(token.error()),
-                            p = session.plan((**ast).clone()) => p.inspect_err(|_| token.finish())?,
-                        },
-                    };
-                    let plan = if values.is_empty() {
-                        plan
-                    } else {
-                        plan.with_param_values(values)?
-                    };
-                    Some((plan, schema.clone(), token))
-                }
-                _ => None,
-            };
-            self.release_prepared(client.portal_store(), &stmt.command);
-            self.run(
-                client,
-                &session,
-                &stmt.command,
-                status,
-                &portal.result_column_format,
-                query,
-            )
-            .await
-        }
-        .await;
-        result.map_err(|e| to_pgwire(e, Some(&sql)))
+        // `on_execute` below runs portals itself (streaming, suspending at max_rows).
+        let _ = (client, portal);
+        Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "XX000".into(),
+            "extended query handled in on_execute".into(),
+        ))))
     }
 
     async fn do_describe_statement<C>(
@@ -1574,7 +1109,7 @@ impl ExtendedQueryHandler for Connection {
                 self.shared.activity.begin(
                     self.pid.load(Ordering::Relaxed),
                     &s.access().user,
-                    portal.statement.statement.sql.clone(),
+                    portal.statement.statement.core.sql.clone(),
                 )
             });
             if let Some(r) = &running {
@@ -1583,39 +1118,31 @@ impl ExtendedQueryHandler for Connection {
             let state = portal.state();
             let mut state = state.lock().await;
             if matches!(*state, PortalExecutionState::Initial) {
-                match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
-                    Response::Query(q) => *state = PortalExecutionState::Suspended(q),
-                    Response::EmptyQuery => {
-                        client
-                            .feed(PgWireBackendMessage::EmptyQueryResponse(
-                                pgwire::messages::response::EmptyQueryResponse::new(),
-                            ))
-                            .await?;
+                let session = self.session()?;
+                let stmt = &portal.statement.statement;
+                self.release_prepared(client.portal_store(), &stmt.core.command);
+                let mut outcome = session
+                    .run_prepared(
+                        &stmt.core,
+                        || bind(stmt, &portal),
+                        core_transaction(status),
+                        &self.slot,
+                    )
+                    .await
+                    .map_err(|e| to_pgwire(e, Some(&stmt.core.sql)))?;
+                self.announce(client, &mut outcome).await;
+                match outcome.reply {
+                    Reply::Rows { schema, rows, tag } => {
+                        let fmts = formats(&portal.result_column_format, schema.fields().len());
+                        *state =
+                            PortalExecutionState::Suspended(query_response(schema, rows, fmts, tag))
                     }
-                    Response::Execution(tag) => send_execution_response(client, tag).await?,
-                    Response::TransactionStart(tag) => {
-                        send_execution_response(client, tag).await?;
-                        status = status.to_in_transaction_state();
-                    }
-                    Response::TransactionEnd(tag) => {
-                        send_execution_response(client, tag).await?;
-                        status = status.to_idle_state();
-                        client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
-                    }
-                    Response::Error(e) => {
-                        client
-                            .send(PgWireBackendMessage::ErrorResponse((*e).into()))
-                            .await?;
-                        status = status.to_error_state();
-                    }
-                    _ => {
-                        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                            "ERROR".into(),
-                            "0A000".into(),
-                            "COPY is not supported".into(),
-                        ))));
-                    }
+                    Reply::Done(tag) => send_execution_response(client, Tag::new(tag)).await?,
                 }
+                if matches!(stmt.core.command, Command::Commit | Command::Rollback) {
+                    client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
+                }
+                status = wire_status(outcome.transaction);
             }
             match &mut *state {
                 PortalExecutionState::Suspended(response) => {
