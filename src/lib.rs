@@ -5,8 +5,9 @@
 //! - [`config`]: `lakegate.yaml`, defaults, overrides, validation with file:line:column.
 //! - [`storage`]: lake URLs and the object stores behind them.
 //! - [`catalog`]: zones as schemas, Delta tables discovered by walking the lake, refresh.
-//! - [`engine`]: DataFusion setup, statement classification (read-only), session settings.
-//! - [`wire`]: Postgres protocol handlers, Arrow→Postgres encoding, SQLSTATE mapping.
+//! - [`engine`]: DataFusion setup, statement classification (read-only), session settings, and
+//!   the protocol-free session core (`Session::prepare`/`run` → `Outcome`) every door renders.
+//! - [`wire`]: the Postgres door by protocol phase, Arrow→Postgres encoding, SQLSTATE mapping.
 //! - [`ingest`]: the slice-based ingestion loop (landing → bronze → silver), lease, logs.
 //! - [`http`], [`metrics`]: the operations listener (/health, /ready, /metrics) and the
 //!   Prometheus registry every layer records into.

@@ -1,4 +1,5 @@
-//! Postgres wire protocol: listener, per-connection handlers, type mapping and encoding.
+//! Postgres wire protocol: the listener, per-connection handlers by protocol phase over the
+//! session core, type mapping and encoding.
 //!
 //! The listener follows mini-redis: accept in a loop, one task per connection, a semaphore that
 //! caps connections (clients beyond it get 53300 `too_many_connections`), and a shutdown token
@@ -6,10 +7,15 @@
 //! grace period to finish their queries.
 
 pub mod activity;
+mod cancel;
+mod connection;
 pub mod encode;
 pub mod error;
-mod handler;
+mod extended;
 mod params;
+mod results;
+mod simple;
+mod startup;
 pub mod tls;
 pub mod types;
 
@@ -25,8 +31,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::engine::Engine;
-pub use handler::{CancelRegistry, Shared};
-use handler::{Connection, Handlers};
+pub use cancel::CancelRegistry;
+pub use connection::Shared;
+use connection::{Connection, Handlers};
 
 /// How the listener admits and bounds connections.
 pub struct ListenerOptions {
@@ -103,7 +110,7 @@ pub async fn run_listener(
                 span.clone(),
             );
             conn.set_span(span);
-            // Requests are guarded one by one (handler::Connection::guarded); this catches a
+            // Requests are guarded one by one (connection::Connection::guarded); this catches a
             // panic anywhere else in the task, so the socket closes and the gauge comes down.
             let process = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(process));
             tokio::select! {

@@ -1,0 +1,188 @@
+//! Rendering the core's outcomes as Postgres messages: row descriptions, data rows in text or
+//! binary, ParameterStatus, notices and the transaction status.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{Sink, SinkExt, StreamExt, stream};
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse};
+use pgwire::error::ErrorInfo;
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::{NoticeResponse, TransactionStatus};
+use pgwire::messages::startup::ParameterStatus;
+
+use super::connection::Connection;
+use super::encode::encode_batch;
+use super::error::to_pgwire;
+use super::types::pg_type;
+use crate::engine::EngineError;
+use crate::engine::{Outcome, Rows, Transaction};
+
+/// Per-column formats; a single code applies to every column (protocol rule).
+pub(super) fn formats(format: &Format, n: usize) -> Vec<FieldFormat> {
+    match format {
+        Format::UnifiedText => vec![FieldFormat::Text; n],
+        Format::UnifiedBinary => vec![FieldFormat::Binary; n],
+        Format::Individual(codes) if codes.len() == 1 => vec![FieldFormat::from(codes[0]); n],
+        Format::Individual(codes) => (0..n)
+            .map(|i| {
+                codes
+                    .get(i)
+                    .map(|c| FieldFormat::from(*c))
+                    .unwrap_or(FieldFormat::Text)
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn type_size(t: &Type) -> i16 {
+    match *t {
+        Type::BOOL => 1,
+        Type::INT2 => 2,
+        Type::INT4 | Type::FLOAT4 | Type::DATE => 4,
+        Type::INT8 | Type::FLOAT8 | Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME => 8,
+        Type::INTERVAL | Type::UUID => 16,
+        _ => -1,
+    }
+}
+
+pub(super) fn field_infos(schema: &Schema, formats: &[FieldFormat]) -> Vec<FieldInfo> {
+    schema
+        .fields()
+        .iter()
+        .zip(formats)
+        .map(|(f, fmt)| {
+            let (t, typmod) = pg_type(f);
+            let size = type_size(&t);
+            FieldInfo::new(f.name().clone(), None, None, t, *fmt)
+                .with_type_modifier(typmod)
+                .with_type_size(size)
+        })
+        .collect()
+}
+
+/// Encodes a query's rows as DataRows as the client reads them (the core's stream stops with
+/// 57014 when the query is canceled or times out).
+pub(super) fn query_response(
+    schema: SchemaRef,
+    rows: Rows,
+    formats: Vec<FieldFormat>,
+    tag: &str,
+) -> QueryResponse {
+    let fields = Arc::new(field_infos(&schema, &formats));
+    let target = schema.clone();
+    let rows = rows.flat_map(move |batch| {
+        let result = batch.and_then(|b| conform(b, &target)).and_then(|b| {
+            let mut out = Vec::with_capacity(b.num_rows());
+            encode_batch(&b, &formats, &mut out)?;
+            Ok(out)
+        });
+        match result {
+            Ok(rows) => stream::iter(rows.into_iter().map(Ok)).left_stream(),
+            Err(e) => stream::iter(vec![Err(to_pgwire(e, None))]).right_stream(),
+        }
+    });
+    let mut response = QueryResponse::new(fields, rows);
+    response.set_command_tag(tag);
+    response
+}
+
+/// Casts a batch to the schema the client was told about (names kept, types converted).
+pub(super) fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, EngineError> {
+    let same = batch.num_columns() == target.fields().len()
+        && batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .all(|(a, b)| a.data_type() == b.data_type());
+    if same {
+        return Ok(batch);
+    }
+    let renamed = batch.num_columns() != target.fields().len()
+        || batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .any(|(a, b)| a.name() != b.name());
+    if renamed {
+        return Err(EngineError::Unsupported(
+            "a prepared statement whose result columns changed (the table was altered); \
+             prepare it again"
+                .into(),
+        ));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(c, f)| cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::DataFusion(e.into()))?;
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))
+}
+
+impl Connection {
+    /// Says what the core's outcome tells the client before its result: parameter changes
+    /// (ParameterStatus) and notices.
+    pub(super) async fn announce<C>(&self, client: &mut C, outcome: &mut Outcome)
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+    {
+        report(client, std::mem::take(&mut outcome.reports)).await;
+        for n in std::mem::take(&mut outcome.notices) {
+            notice(client, n.code, &n.message).await;
+        }
+    }
+}
+
+/// The core's transaction state as the Postgres wire says it, and back.
+pub(super) fn wire_status(t: Transaction) -> TransactionStatus {
+    match t {
+        Transaction::Idle => TransactionStatus::Idle,
+        Transaction::Open => TransactionStatus::Transaction,
+        Transaction::Failed => TransactionStatus::Error,
+    }
+}
+
+pub(super) fn core_transaction(s: TransactionStatus) -> Transaction {
+    match s {
+        TransactionStatus::Idle => Transaction::Idle,
+        TransactionStatus::Transaction => Transaction::Open,
+        TransactionStatus::Error => Transaction::Failed,
+    }
+}
+
+pub(super) async fn report<C>(client: &mut C, reports: Vec<(String, String)>)
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+{
+    for (k, v) in reports {
+        let _ = client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                k, v,
+            )))
+            .await;
+    }
+}
+
+pub(super) async fn notice<C>(client: &mut C, code: &str, message: &str)
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+{
+    let info = ErrorInfo::new("WARNING".into(), code.into(), message.into());
+    let _ = client
+        .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+            info,
+        )))
+        .await;
+}
