@@ -257,11 +257,11 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             },
         ));
     }
-    let activity = crate::wire::activity::Activity::new(config.limits.slow_query);
+    let activity = crate::engine::activity::Activity::new(config.limits.slow_query);
     let registry = Arc::new(crate::wire::CancelRegistry::default());
     {
+        use crate::engine::activity::ActivityTable;
         use crate::engine::pg_catalog::Computed;
-        use crate::wire::activity::ActivityTable;
         use datafusion::catalog::SchemaProvider;
         let system = engine.system_schema();
         for (name, log) in [("queries", false), ("query_log", true)] {

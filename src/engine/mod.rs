@@ -7,6 +7,7 @@
 //! can write to the lake or read a path the catalog did not register.
 
 pub mod access;
+pub mod activity;
 pub mod cancel;
 mod coerce;
 pub mod format;

@@ -28,7 +28,7 @@ pub struct ReadyState {
     pub catalog: Arc<LakeCatalog>,
     pub views: Option<Arc<ViewRegistry>>,
     pub security: Arc<crate::auth::Security>,
-    pub activity: Arc<crate::wire::activity::Activity>,
+    pub activity: Arc<crate::engine::activity::Activity>,
     pub registry: Arc<crate::wire::CancelRegistry>,
     pub database: String,
 }

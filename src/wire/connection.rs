@@ -64,7 +64,7 @@ pub struct Shared {
     pub registry: Arc<CancelRegistry>,
     pub security: Arc<Security>,
     pub tls: Option<Arc<super::tls::TlsSetup>>,
-    pub activity: Arc<super::activity::Activity>,
+    pub activity: Arc<crate::engine::activity::Activity>,
 }
 
 impl Connection {

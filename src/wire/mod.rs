@@ -6,7 +6,6 @@
 //! every task watches. On shutdown the listener stops accepting and running connections get a
 //! grace period to finish their queries.
 
-pub mod activity;
 mod cancel;
 mod connection;
 pub mod encode;
