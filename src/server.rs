@@ -274,6 +274,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             );
         }
     }
+    let http_engine = engine.clone();
     let listener = tokio::spawn(crate::wire::run_listener(
         listener,
         engine,
@@ -296,6 +297,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             crate::http::start(
                 &h.listen,
                 Arc::new(crate::http::ReadyState {
+                    engine: http_engine.clone(),
+                    max_rows: h.max_rows,
                     catalog: catalog.clone(),
                     views: views.clone(),
                     security: security.clone(),

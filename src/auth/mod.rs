@@ -108,6 +108,11 @@ impl std::fmt::Display for Verifier {
     }
 }
 
+/// 32 random bytes (secrets nobody is told).
+pub fn random_secret() -> [u8; 32] {
+    random_bytes::<32>()
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut b = [0u8; N];
@@ -275,7 +280,13 @@ pub struct Security {
     mock_key: hmac::Key,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     connections: Mutex<HashMap<String, usize>>,
+    /// Bearer tokens handed out after a password check (HTTP `/v1/token`, Flight SQL's
+    /// handshake): token → (user, last use).
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
+
+/// How long a bearer token lives without being used.
+pub const TOKEN_IDLE: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -331,6 +342,7 @@ impl Security {
             mock_key: hmac::Key::new(hmac::HMAC_SHA256, &random_bytes::<32>()),
             failures: Mutex::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -369,6 +381,33 @@ impl Security {
             .zip(&u.verifier.stored_key)
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         (diff == 0 && v.stored_key.len() == u.verifier.stored_key.len()).then(|| u.access.clone())
+    }
+
+    /// A new bearer token for `user` (who has just proven their password).
+    pub fn issue_token(&self, user: &str) -> String {
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+        let mut t = self.tokens.lock().expect("tokens lock");
+        t.retain(|_, (_, used)| used.elapsed() < TOKEN_IDLE);
+        t.insert(token.clone(), (user.to_string(), Instant::now()));
+        token
+    }
+
+    /// The access of a token's user while the token is live (each use extends it).
+    pub fn token_access(&self, token: &str) -> Option<Access> {
+        let mut t = self.tokens.lock().expect("tokens lock");
+        let user = match t.get_mut(token) {
+            Some((user, used)) if used.elapsed() < TOKEN_IDLE => {
+                *used = Instant::now();
+                user.clone()
+            }
+            Some(_) => {
+                t.remove(token);
+                return None;
+            }
+            None => return None,
+        };
+        drop(t);
+        self.users.get(&user).map(|u| u.access.clone())
     }
 
     pub fn access(&self, user: &str) -> Access {

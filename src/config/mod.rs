@@ -187,6 +187,13 @@ pub struct IcebergCatalogConfig {
 pub struct HttpConfig {
     /// e.g. `127.0.0.1:9187`
     pub listen: String,
+    /// Most rows one `POST /v1/query` answers (0: no limit); a request may ask for fewer.
+    #[serde(default = "default_http_max_rows")]
+    pub max_rows: u64,
+}
+
+fn default_http_max_rows() -> u64 {
+    100_000
 }
 
 /// `ingest: {interval, on_failure}`

@@ -357,6 +357,11 @@ impl Engine {
         SessionContext::new_with_state(state)
     }
 
+    /// The server's limits (statement size, timeout, memory).
+    pub fn limits(&self) -> &crate::config::Limits {
+        &self.limits
+    }
+
     /// A session for one connection: shares catalogs and functions, owns its settings, sees
     /// what `access` allows, and draws query memory from its own pool inside the global one.
     pub fn new_session(self: &Arc<Self>, user: &str, access: crate::auth::Access) -> Session {

@@ -446,6 +446,42 @@ fn cancelable(batches: SendableRecordBatchStream, token: QueryCancel) -> Rows {
     ))
 }
 
+/// Casts a batch to the schema the client was told about (names kept, types converted).
+pub fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let same = batch.num_columns() == target.fields().len()
+        && batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .all(|(a, b)| a.data_type() == b.data_type());
+    if same {
+        return Ok(batch);
+    }
+    let renamed = batch.num_columns() != target.fields().len()
+        || batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .any(|(a, b)| a.name() != b.name());
+    if renamed {
+        return Err(EngineError::Unsupported(
+            "a prepared statement whose result columns changed (the table was altered); \
+             prepare it again"
+                .into(),
+        ));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::DataFusion(e.into()))?;
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))
+}
+
 fn text_schema(names: &[&str]) -> SchemaRef {
     Arc::new(Schema::new(
         names

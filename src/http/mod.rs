@@ -3,6 +3,7 @@
 //! (Prometheus text format), and the status page at `/` (same users as the wire, HTTP Basic;
 //! open when the server trusts loopback clients). Plain hyper: a few routes need no framework.
 
+pub mod query;
 pub mod status;
 
 use std::convert::Infallible;
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -23,8 +24,14 @@ use tracing::{debug, info, warn};
 use crate::catalog::LakeCatalog;
 use crate::views::ViewRegistry;
 
-/// What `/ready` checks.
+/// Every response body: whole for the small pages, streamed for query results.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// What `/ready` checks, and what the query door runs on.
 pub struct ReadyState {
+    pub engine: Arc<crate::engine::Engine>,
+    /// `http.max_rows` (0: no limit).
+    pub max_rows: u64,
     pub catalog: Arc<LakeCatalog>,
     pub views: Option<Arc<ViewRegistry>>,
     pub security: Arc<crate::auth::Security>,
@@ -52,15 +59,17 @@ fn authenticate(
     security.verify(user, password)
 }
 
-fn unauthorized() -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(StatusCode::UNAUTHORIZED)
-        .header(
-            "www-authenticate",
-            "Basic realm=\"lakegate\", charset=\"UTF-8\"",
-        )
-        .body(Full::new(Bytes::from("authentication required\n")))
-        .expect("valid response")
+fn unauthorized() -> Response<Body> {
+    let mut r = text(
+        StatusCode::UNAUTHORIZED,
+        "authentication required\n".into(),
+        "text/plain",
+    );
+    r.headers_mut().insert(
+        "www-authenticate",
+        hyper::header::HeaderValue::from_static("Basic realm=\"lakegate\", charset=\"UTF-8\""),
+    );
+    r
 }
 
 impl ReadyState {
@@ -99,18 +108,27 @@ impl ReadyState {
     }
 }
 
-fn text(status: StatusCode, body: String, content_type: &str) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))
-        .expect("valid response")
+fn text(status: StatusCode, body: String, content_type: &str) -> Response<Body> {
+    query::full(status, content_type, body)
 }
 
 async fn handle(
     req: Request<Incoming>,
     ready: Arc<ReadyState>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/query") => return Ok(query::query(req, ready, peer.ip()).await),
+        (&Method::POST, "/v1/token") => return Ok(query::token(req, &ready, peer.ip()).await),
+        (_, "/v1/query" | "/v1/token") => {
+            return Ok(text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "POST only\n".into(),
+                "text/plain",
+            ));
+        }
+        _ => {}
+    }
     if req.method() == Method::POST && req.uri().path() == "/cancel" {
         let Some(access) = authenticate(&req, &ready.security) else {
             return Ok(unauthorized());
@@ -134,11 +152,10 @@ async fn handle(
             .find_map(|kv| kv.strip_prefix("pid=").and_then(|v| v.parse::<i32>().ok()));
         let canceled = pid.is_some_and(|p| ready.registry.cancel_pid(p));
         info!(?pid, canceled, user = %access.user, "cancel from the status page");
-        return Ok(Response::builder()
-            .status(StatusCode::SEE_OTHER)
-            .header("location", "/")
-            .body(Full::new(Bytes::new()))
-            .expect("valid response"));
+        let mut r = text(StatusCode::SEE_OTHER, String::new(), "text/plain");
+        r.headers_mut()
+            .insert("location", hyper::header::HeaderValue::from_static("/"));
+        return Ok(r);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(text(
@@ -172,7 +189,7 @@ async fn handle(
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /, /health, /ready, /metrics\n".into(),
+            "not found: try /, /health, /ready, /metrics, POST /v1/query, POST /v1/token\n".into(),
             "text/plain",
         ),
     })
@@ -201,7 +218,7 @@ pub async fn start(
             };
             let ready = ready.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req| handle(req, ready.clone()));
+                let service = service_fn(move |req| handle(req, ready.clone(), peer));
                 if let Err(e) = http1::Builder::new()
                     .serve_connection(TokioIo::new(socket), service)
                     .await

@@ -16,13 +16,62 @@ use super::connection::Connection;
 use crate::engine::cancel::QuerySlot;
 
 /// Connections that can be canceled, by backend pid.
-#[derive(Default)]
 pub struct CancelRegistry {
     pub(super) pids: RandomPidSecretKeyGenerator,
     pub(super) live: Mutex<HashMap<i32, (SecretKey, Arc<QuerySlot>)>>,
+    /// Pids for the doors without a Postgres socket (HTTP, Flight SQL).
+    door_pids: std::sync::atomic::AtomicI32,
+}
+
+/// A request of another door, listed and cancelable by pid until dropped.
+pub struct Registered {
+    registry: Arc<CancelRegistry>,
+    pub pid: i32,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry
+            .live
+            .lock()
+            .expect("registry lock")
+            .remove(&self.pid);
+    }
+}
+
+impl Default for CancelRegistry {
+    fn default() -> Self {
+        CancelRegistry {
+            pids: RandomPidSecretKeyGenerator::default(),
+            live: Mutex::default(),
+            // Far from the wire's pids (counted up from 1 by pgwire).
+            door_pids: std::sync::atomic::AtomicI32::new(1 << 30),
+        }
+    }
 }
 
 impl CancelRegistry {
+    /// Gives a request of another door (HTTP, Flight SQL) a pid of its own, so
+    /// `lakegate.queries`, the query log and the status page's cancel see it like a connection.
+    pub fn register(self: &Arc<Self>, slot: Arc<QuerySlot>) -> Registered {
+        use std::sync::atomic::Ordering;
+        let mut live = self.live.lock().expect("registry lock");
+        let pid = loop {
+            let p = self.door_pids.fetch_add(1, Ordering::Relaxed);
+            let p = if p <= 0 { 1 << 30 } else { p };
+            if !live.contains_key(&p) {
+                break p;
+            }
+        };
+        // No secret anyone knows: only the status page's cancel (admins) reaches it.
+        let secret = SecretKey::Bytes(bytes::Bytes::from(crate::auth::random_secret().to_vec()));
+        live.insert(pid, (secret, slot));
+        Registered {
+            registry: self.clone(),
+            pid,
+        }
+    }
+
     /// Cancels what connection `pid` runs (the status page's cancel button, for admins).
     pub fn cancel_pid(&self, pid: i32) -> bool {
         let slot = self

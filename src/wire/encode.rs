@@ -92,6 +92,29 @@ pub fn encode_batch(
 }
 
 #[inline]
+/// One column in Postgres' text form (what a text-format DataRow holds), NULL kept: for
+/// doors that render text without the wire's framing (CSV, JSON for types JSON lacks).
+pub fn text_column(
+    col: &ArrayRef,
+    field: &Field,
+) -> Result<datafusion::arrow::array::StringArray, EncodeError> {
+    let col = normalize(col, field)?;
+    let enc = Enc::new(col.as_ref(), field)?;
+    let nulls = col.logical_nulls();
+    let mut buf = BytesMut::new();
+    let mut out = datafusion::arrow::array::StringBuilder::with_capacity(col.len(), col.len() * 8);
+    for row in 0..col.len() {
+        if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.append_null();
+        } else {
+            buf.clear();
+            enc.text(row, &mut buf);
+            out.append_value(String::from_utf8_lossy(&buf));
+        }
+    }
+    Ok(out.finish())
+}
+
 fn begin_field(buf: &mut BytesMut) -> usize {
     let at = buf.len();
     buf.put_i32(0);

@@ -11,7 +11,7 @@ mod connection;
 pub mod encode;
 pub mod error;
 mod extended;
-mod params;
+pub mod params;
 mod results;
 mod simple;
 mod startup;
@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::engine::Engine;
-pub use cancel::CancelRegistry;
+pub use cancel::{CancelRegistry, Registered};
 pub use connection::Shared;
 use connection::{Connection, Handlers};
 

@@ -4,9 +4,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
@@ -20,7 +18,7 @@ use super::connection::Connection;
 use super::encode::encode_batch;
 use super::error::to_pgwire;
 use super::types::pg_type;
-use crate::engine::EngineError;
+use crate::engine::run::conform;
 use crate::engine::{Outcome, Rows, Transaction};
 
 /// Per-column formats; a single code applies to every column (protocol rule).
@@ -90,42 +88,6 @@ pub(super) fn query_response(
     let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     response
-}
-
-/// Casts a batch to the schema the client was told about (names kept, types converted).
-pub(super) fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, EngineError> {
-    let same = batch.num_columns() == target.fields().len()
-        && batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(target.fields())
-            .all(|(a, b)| a.data_type() == b.data_type());
-    if same {
-        return Ok(batch);
-    }
-    let renamed = batch.num_columns() != target.fields().len()
-        || batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(target.fields())
-            .any(|(a, b)| a.name() != b.name());
-    if renamed {
-        return Err(EngineError::Unsupported(
-            "a prepared statement whose result columns changed (the table was altered); \
-             prepare it again"
-                .into(),
-        ));
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(target.fields())
-        .map(|(c, f)| cast(c, f.data_type()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| EngineError::DataFusion(e.into()))?;
-    RecordBatch::try_new(target.clone(), columns).map_err(|e| EngineError::DataFusion(e.into()))
 }
 
 impl Connection {

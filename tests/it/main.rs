@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod http_api;
 mod ingest;
 mod kafka;
 mod lake;

@@ -191,6 +191,7 @@ async fn status_page_needs_a_user_and_only_admins_cancel() {
     let mut c = config(&lake);
     c.http = Some(lakegate::config::HttpConfig {
         listen: "127.0.0.1:0".into(),
+        max_rows: 100_000,
     });
     let user = |pw: &str, admin: bool, roles: Vec<String>| lakegate::config::UserConfig {
         password: lakegate::auth::Verifier::generate(pw).to_string(),

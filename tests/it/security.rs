@@ -25,7 +25,7 @@ fn user(password: &str, roles: &[&str], admin: bool) -> UserConfig {
 
 /// Demo lake + the repository's views, users alice (analyst) and ops (admin, password from
 /// a file reference), optional TLS.
-async fn secure_server(
+pub(crate) async fn secure_server(
     tls: Option<TlsConfig>,
     limits: Limits,
     edit: impl FnOnce(&mut Config),
@@ -560,6 +560,7 @@ async fn non_loopback_listen_without_users_is_refused() {
     let mut c = config(&lake);
     c.http = Some(lakegate::config::HttpConfig {
         listen: "0.0.0.0:0".into(),
+        max_rows: 100_000,
     });
     let err = start(c).await.err().expect("refuses").to_string();
     assert!(
@@ -569,6 +570,7 @@ async fn non_loopback_listen_without_users_is_refused() {
     let mut c = config(&lake);
     c.http = Some(lakegate::config::HttpConfig {
         listen: "127.0.0.1:0".into(),
+        max_rows: 100_000,
     });
     start(c).await.expect("loopback is fine in trust mode");
 }

@@ -1,0 +1,745 @@
+//! The HTTP query door: `POST /v1/query` with `{"sql": ..., "params": [...]}` answers JSON rows
+//! (column names and Postgres type names), an Arrow IPC stream or CSV by `Accept`. It is a
+//! renderer over the same session core as the Postgres wire: the same users (HTTP Basic, or a
+//! bearer token from `POST /v1/token`), grants, row filters, masks, connection and memory
+//! limits, statement timeout, query log and metrics. Results stream batch by batch.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::array::Array;
+use datafusion::arrow::datatypes::{DataType, FieldRef, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use futures::{StreamExt, stream};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use tracing::debug;
+
+use super::{Body, ReadyState};
+use crate::auth::Access;
+use crate::engine::cancel::QuerySlot;
+use crate::engine::{EngineError, Reply, Rows, Transaction};
+
+const JSON: &str = "application/json";
+const ARROW: &str = "application/vnd.apache.arrow.stream";
+const CSV: &str = "text/csv";
+
+/// The request body of `POST /v1/query`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryRequest {
+    sql: String,
+    /// Values for `$1`, `$2`, ...: JSON numbers, strings, booleans or null, typed as the
+    /// statement needs them (as a Postgres driver's text parameters are).
+    #[serde(default)]
+    params: Vec<serde_json::Value>,
+    /// At most this many rows (never more than the server's `http.max_rows`).
+    #[serde(default)]
+    max_rows: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Format {
+    Json,
+    Arrow,
+    Csv,
+}
+
+/// The first media type of `Accept` this door renders (JSON when there is no header).
+fn format_of(accept: Option<&str>) -> Option<Format> {
+    let Some(accept) = accept else {
+        return Some(Format::Json);
+    };
+    accept
+        .split(',')
+        .find_map(|m| match m.split(';').next().unwrap_or("").trim() {
+            JSON | "application/*" | "*/*" => Some(Format::Json),
+            ARROW => Some(Format::Arrow),
+            CSV | "text/*" => Some(Format::Csv),
+            _ => None,
+        })
+}
+
+pub(super) fn full(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(
+            Full::new(body.into())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .expect("valid response")
+}
+
+/// A JSON error body: `{"error": {"sqlstate", "message", "position"?}}`.
+fn error(
+    status: StatusCode,
+    sqlstate: &str,
+    message: &str,
+    position: Option<&str>,
+) -> Response<Body> {
+    let mut e = serde_json::json!({"sqlstate": sqlstate, "message": message});
+    if let Some(p) = position.and_then(|p| p.parse::<u64>().ok()) {
+        e["position"] = p.into();
+    }
+    let mut r = full(status, JSON, serde_json::json!({ "error": e }).to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            "www-authenticate",
+            hyper::header::HeaderValue::from_static("Basic realm=\"lakegate\", charset=\"UTF-8\""),
+        );
+    }
+    r
+}
+
+/// The HTTP status for a SQLSTATE: privileges 403, resources 503, a canceled or timed-out
+/// statement 504, internal errors 500, every other mistake in the request 400.
+fn status_of(sqlstate: &str) -> StatusCode {
+    match sqlstate {
+        "42501" => StatusCode::FORBIDDEN,
+        "57014" => StatusCode::GATEWAY_TIMEOUT,
+        s if s.starts_with("53") => StatusCode::SERVICE_UNAVAILABLE,
+        s if s.starts_with("XX") || s.starts_with("58") => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn engine_error(e: &EngineError, sql: &str) -> Response<Body> {
+    let info = crate::wire::error::error_info(e, Some(sql));
+    error(
+        status_of(&info.code),
+        &info.code,
+        &info.message,
+        info.position.as_deref(),
+    )
+}
+
+/// The caller, by HTTP Basic (throttled per address like a wire login) or bearer token.
+pub(super) async fn authorize(
+    req: &Request<Incoming>,
+    ready: &ReadyState,
+    ip: IpAddr,
+) -> Result<Access, Response<Body>> {
+    use base64::Engine as _;
+    let security = &ready.security;
+    if security.trust() {
+        return Ok(Access::everything("trust"));
+    }
+    let refused = || {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "28000",
+            "authentication required",
+            None,
+        )
+    };
+    let Some(header) = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+    else {
+        return Err(refused());
+    };
+    if let Some(token) = header.strip_prefix("Bearer ") {
+        return security.token_access(token.trim()).ok_or_else(|| {
+            crate::metrics::metrics().logins_failed.inc();
+            error(
+                StatusCode::UNAUTHORIZED,
+                "28000",
+                "the bearer token is not valid (unknown or expired)",
+                None,
+            )
+        });
+    }
+    let Some(encoded) = header.strip_prefix("Basic ") else {
+        return Err(refused());
+    };
+    let credentials = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok());
+    let Some((user, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
+        return Err(refused());
+    };
+    let delay = security.login_delay(ip);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match security.verify(user, password) {
+        Some(access) => {
+            security.record_success(ip);
+            Ok(access)
+        }
+        None => {
+            security.record_failure(ip);
+            crate::metrics::metrics().logins_failed.inc();
+            // Postgres' words for a failed password, whoever the user is (no hint that it exists).
+            Err(error(
+                StatusCode::UNAUTHORIZED,
+                "28P01",
+                &format!("password authentication failed for user \"{user}\""),
+                None,
+            ))
+        }
+    }
+}
+
+/// `POST /v1/token`: a bearer token for the Basic-authenticated user.
+pub(super) async fn token(
+    req: Request<Incoming>,
+    ready: &ReadyState,
+    ip: IpAddr,
+) -> Response<Body> {
+    let access = match authorize(&req, ready, ip).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let token = ready.security.issue_token(&access.user);
+    full(
+        StatusCode::OK,
+        JSON,
+        serde_json::json!({
+            "token": token,
+            "token_type": "Bearer",
+            "expires_in": crate::auth::TOKEN_IDLE.as_secs(),
+        })
+        .to_string(),
+    )
+}
+
+/// `POST /v1/query`.
+pub(super) async fn query(
+    req: Request<Incoming>,
+    ready: Arc<ReadyState>,
+    ip: IpAddr,
+) -> Response<Body> {
+    let access = match authorize(&req, &ready, ip).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let accept = req
+        .headers()
+        .get("accept")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let Some(format) = format_of(accept.as_deref()) else {
+        return error(
+            StatusCode::NOT_ACCEPTABLE,
+            "0A000",
+            &format!("results are {JSON}, {ARROW} or {CSV}"),
+            None,
+        );
+    };
+    // The SQL text is bounded like the wire's (limits.max_query_bytes), plus room for params.
+    let limit = usize::try_from(ready.engine.limits().max_query_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(2)
+        .saturating_add(1 << 20);
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "54000",
+            &format!("the request body is larger than {limit} bytes"),
+            None,
+        )
+    };
+    // Refused before reading when the client says how much it sends.
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let body = match http_body_util::Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return too_large(),
+    };
+    let request: QueryRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "22P02",
+                &format!(
+                    "the body is not a query request ({{\"sql\": ..., \"params\": [...]}}): {e}"
+                ),
+                None,
+            );
+        }
+    };
+    let server_max = ready.max_rows;
+    let max_rows = match (request.max_rows, server_max) {
+        (Some(r), 0) => r,
+        (Some(r), s) => r.min(s),
+        (None, s) => s,
+    };
+    run(ready, access, request, format, max_rows).await
+}
+
+async fn run(
+    ready: Arc<ReadyState>,
+    access: Access,
+    request: QueryRequest,
+    format: Format,
+    max_rows: u64,
+) -> Response<Body> {
+    let user = access.user.clone();
+    let sql = request.sql;
+    // The same per-user connection limit as the wire: a request holds a slot while it runs.
+    let Some(connection) = ready.security.open_connection(&user) else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "53300",
+            &format!("too many connections for role \"{user}\""),
+            None,
+        );
+    };
+    let session = ready.engine.new_session(&user, access);
+    let slot = Arc::new(QuerySlot::default());
+    let registered = ready.registry.register(slot.clone());
+    let mut running = ready
+        .activity
+        .begin(registered.pid, &user, Arc::from(sql.as_str()));
+    debug!(%user, pid = registered.pid, sql, "http query");
+    let prepared = match session.prepare(&sql, 0, &slot).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return error(StatusCode::BAD_REQUEST, "42601", "the query is empty", None),
+        Err(e) => return engine_error(&e, &sql),
+    };
+    if request.params.len() != prepared.targets.len() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "08P01",
+            &format!(
+                "the request supplies {} parameters, but the statement requires {}",
+                request.params.len(),
+                prepared.targets.len()
+            ),
+            None,
+        );
+    }
+    let values = || {
+        request
+            .params
+            .iter()
+            .zip(&prepared.targets)
+            .map(|(v, t)| param(v, t.as_ref()))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let outcome = match session
+        .run_prepared(&prepared, values, Transaction::Idle, &slot)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return engine_error(&e, &sql),
+    };
+    let (schema, rows, tag) = match outcome.reply {
+        Reply::Rows { schema, rows, tag } => (schema, rows, tag),
+        Reply::Done(tag) => {
+            running.ok();
+            return full(
+                StatusCode::OK,
+                JSON,
+                serde_json::json!({ "command": tag }).to_string(),
+            );
+        }
+    };
+    // The first batch decides the status: most failures (a timeout, a missing file) come
+    // before any row, and then the client gets its 4xx/5xx instead of a 200 that breaks off.
+    let mut rows = rows;
+    let first = match rows.next().await {
+        Some(Err(e)) => return engine_error(&e, &sql),
+        first => first,
+    };
+    // (An ended stream is not polled again.)
+    let rows: Rows = match first {
+        Some(first) => Box::pin(stream::once(async { first }).chain(rows)),
+        None => Box::pin(stream::empty()),
+    };
+    // Everything the request holds lives as long as its rows stream.
+    let held = Held {
+        _connection: connection,
+        _registered: registered,
+        running: Some(running),
+        _session: session,
+    };
+    let content_type = match format {
+        Format::Json => JSON,
+        Format::Arrow => ARROW,
+        Format::Csv => "text/csv; charset=utf-8",
+    };
+    let chunks = render(schema, rows, tag, format, max_rows, held);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", content_type)
+        .body(BodyExt::boxed_unsync(StreamBody::new(
+            chunks.map(|c| c.map(Frame::data)),
+        )))
+        .expect("valid response")
+}
+
+struct Held {
+    _connection: crate::auth::ConnectionSlot,
+    _registered: crate::wire::Registered,
+    running: Option<crate::engine::activity::Running>,
+    _session: crate::engine::Session,
+}
+
+/// A JSON parameter as the text a Postgres driver would send, decoded for the type the
+/// statement needs (numbers for a text column stay their text; objects and arrays as JSON).
+fn param(v: &serde_json::Value, target: Option<&DataType>) -> Result<ScalarValue, EngineError> {
+    use serde_json::Value;
+    let text = match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    };
+    let pg = match target {
+        Some(t) => crate::wire::types::pg_type_of(t).0,
+        None => pgwire::api::Type::TEXT,
+    };
+    crate::wire::params::decode(text.as_deref().map(str::as_bytes), false, &pg, target)
+}
+
+/// The response body: the result rendered batch by batch as it streams, cut at `max_rows`.
+/// An error after the first bytes ends a JSON body with `"error"`; an Arrow or CSV body is
+/// cut off (the client sees a broken stream, never a silently short one).
+fn render(
+    schema: SchemaRef,
+    rows: Rows,
+    tag: &'static str,
+    format: Format,
+    max_rows: u64,
+    held: Held,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    struct State {
+        rows: Rows,
+        writer: Writer,
+        sent: u64,
+        /// Rows were left out for the limit.
+        cut: bool,
+        done: bool,
+        held: Held,
+        schema: SchemaRef,
+    }
+    let writer = Writer::new(format, &schema);
+    let state = State {
+        rows,
+        writer,
+        sent: 0,
+        cut: false,
+        done: false,
+        held,
+        schema,
+    };
+    stream::unfold(Some(state), move |state| async move {
+        let mut st = state?;
+        if st.done {
+            return None;
+        }
+        let limit_left = if max_rows == 0 {
+            u64::MAX
+        } else {
+            max_rows - st.sent
+        };
+        let next = if limit_left == 0 {
+            None
+        } else {
+            st.rows.next().await
+        };
+        let out = match next {
+            Some(Ok(batch)) => {
+                let batch = crate::engine::run::conform(batch, &st.schema).and_then(|b| {
+                    let n = (b.num_rows() as u64).min(limit_left) as usize;
+                    st.cut |= n < b.num_rows();
+                    Ok(b.slice(0, n))
+                });
+                match batch.and_then(|b| {
+                    st.sent += b.num_rows() as u64;
+                    st.writer.batch(&b)
+                }) {
+                    Ok(bytes) => Ok(bytes),
+                    Err(e) => {
+                        st.done = true;
+                        st.writer.fail(&e)
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                st.done = true;
+                st.writer.fail(&e)
+            }
+            None => {
+                st.done = true;
+                let truncated = st.cut || (limit_left == 0 && st.rows.next().await.is_some());
+                if let Some(mut r) = st.held.running.take() {
+                    r.ok();
+                }
+                st.writer.finish(st.sent, truncated, tag)
+            }
+        };
+        Some((out, Some(st)))
+    })
+}
+
+enum Writer {
+    Json { header: Option<String>, first: bool },
+    Arrow(datafusion::arrow::ipc::writer::StreamWriter<Vec<u8>>),
+    Csv { header: bool, schema: SchemaRef },
+}
+
+impl Writer {
+    fn new(format: Format, schema: &SchemaRef) -> Writer {
+        match format {
+            Format::Json => {
+                let columns: Vec<_> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        serde_json::json!({
+                            "name": f.name(),
+                            "type": crate::wire::types::pg_type(f).0.name(),
+                        })
+                    })
+                    .collect();
+                Writer::Json {
+                    header: Some(format!(
+                        "{{\"columns\":{},\"rows\":[",
+                        serde_json::Value::Array(columns)
+                    )),
+                    first: true,
+                }
+            }
+            Format::Arrow => Writer::Arrow(
+                datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema)
+                    .expect("an Arrow stream header for a planned schema"),
+            ),
+            Format::Csv => Writer::Csv {
+                header: true,
+                schema: schema.clone(),
+            },
+        }
+    }
+
+    fn batch(&mut self, batch: &RecordBatch) -> Result<Bytes, EngineError> {
+        let arrow = |e: datafusion::arrow::error::ArrowError| EngineError::DataFusion(e.into());
+        match self {
+            Writer::Json { header, first } => {
+                let mut out = header.take().map(String::into_bytes).unwrap_or_default();
+                json_rows(batch, first, &mut out).map_err(arrow)?;
+                Ok(out.into())
+            }
+            Writer::Arrow(w) => {
+                w.write(batch).map_err(arrow)?;
+                Ok(std::mem::take(w.get_mut()).into())
+            }
+            Writer::Csv { header, .. } => {
+                let mut out = Vec::new();
+                let text = text_columns(batch).map_err(arrow)?;
+                datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(std::mem::take(header))
+                    .build(&mut out)
+                    .write(&text)
+                    .map_err(arrow)?;
+                Ok(out.into())
+            }
+        }
+    }
+
+    fn finish(&mut self, rows: u64, truncated: bool, tag: &str) -> Result<Bytes, std::io::Error> {
+        match self {
+            Writer::Json { header, .. } => {
+                let mut out = header.take().unwrap_or_default();
+                out.push_str(&format!(
+                    "],\"row_count\":{rows},\"truncated\":{truncated},\"command\":\"{tag}\"}}"
+                ));
+                Ok(out.into())
+            }
+            Writer::Arrow(w) => {
+                w.finish().map_err(std::io::Error::other)?;
+                Ok(std::mem::take(w.get_mut()).into())
+            }
+            Writer::Csv { header, schema } => {
+                // An empty result still has its header line.
+                if !*header {
+                    return Ok(Bytes::new());
+                }
+                let empty = RecordBatch::new_empty(schema.clone());
+                self.batch(&empty).map_err(std::io::Error::other)
+            }
+        }
+    }
+
+    fn fail(&mut self, e: &EngineError) -> Result<Bytes, std::io::Error> {
+        let info = crate::wire::error::error_info(e, None);
+        match self {
+            Writer::Json { header, .. } => {
+                let mut out = header.take().unwrap_or_default();
+                out.push_str(&format!(
+                    "],\"error\":{}}}",
+                    serde_json::json!({"sqlstate": info.code, "message": info.message})
+                ));
+                Ok(out.into())
+            }
+            _ => Err(std::io::Error::other(format!(
+                "{}: {}",
+                info.code, info.message
+            ))),
+        }
+    }
+}
+
+/// Appends each row of `batch` as a JSON array of its values (numbers, strings, booleans,
+/// nested lists and structs as JSON; what JSON has no type for as Postgres text).
+fn json_rows(
+    batch: &RecordBatch,
+    first: &mut bool,
+    out: &mut Vec<u8>,
+) -> Result<(), datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::json::writer::{EncoderOptions, make_encoder};
+    let options = EncoderOptions::default();
+    let columns: Vec<(FieldRef, Arc<dyn Array>)> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| json_column(f, c))
+        .collect::<Result<_, _>>()?;
+    let mut encoders = columns
+        .iter()
+        .map(|(f, c)| make_encoder(f, c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    for row in 0..batch.num_rows() {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        out.push(b'[');
+        for (i, e) in encoders.iter_mut().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if e.is_null(row) {
+                out.extend_from_slice(b"null");
+            } else {
+                e.encode(row, out);
+            }
+        }
+        out.push(b']');
+    }
+    Ok(())
+}
+
+/// A column as arrow-json encodes it, or as Postgres text where it has no JSON form.
+fn json_column(
+    f: &FieldRef,
+    c: &Arc<dyn Array>,
+) -> Result<(FieldRef, Arc<dyn Array>), datafusion::arrow::error::ArrowError> {
+    let native = matches!(
+        f.data_type(),
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::Struct(_)
+            | DataType::Map(..)
+    );
+    if native {
+        return Ok((f.clone(), c.clone()));
+    }
+    let text = text_column(f, c)?;
+    Ok((
+        Arc::new(datafusion::arrow::datatypes::Field::new(
+            f.name(),
+            DataType::Utf8,
+            true,
+        )),
+        text,
+    ))
+}
+
+/// Postgres' text form of a column (dates, timestamps, decimals, intervals, bytes).
+fn text_column(
+    f: &FieldRef,
+    c: &Arc<dyn Array>,
+) -> Result<Arc<dyn Array>, datafusion::arrow::error::ArrowError> {
+    crate::wire::encode::text_column(c, f)
+        .map(|a| Arc::new(a) as Arc<dyn Array>)
+        .map_err(|e| datafusion::arrow::error::ArrowError::ExternalError(Box::new(e)))
+}
+
+/// Every column as Postgres text, for CSV (what `COPY ... TO STDOUT (FORMAT csv)` writes).
+fn text_columns(batch: &RecordBatch) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let fields: Vec<_> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| datafusion::arrow::datatypes::Field::new(f.name(), DataType::Utf8, true))
+        .collect();
+    let columns = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| text_column(f, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(
+        Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_picks_the_first_format_rendered() {
+        assert_eq!(format_of(None), Some(Format::Json));
+        assert_eq!(format_of(Some("*/*")), Some(Format::Json));
+        assert_eq!(
+            format_of(Some(
+                "application/xml, application/vnd.apache.arrow.stream;q=0.9"
+            )),
+            Some(Format::Arrow)
+        );
+        assert_eq!(format_of(Some("text/csv")), Some(Format::Csv));
+        assert_eq!(format_of(Some("application/xml")), None);
+    }
+
+    #[test]
+    fn sqlstates_map_to_http_statuses() {
+        assert_eq!(status_of("42501"), StatusCode::FORBIDDEN);
+        assert_eq!(status_of("42P01"), StatusCode::BAD_REQUEST);
+        assert_eq!(status_of("57014"), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(status_of("53200"), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status_of("XX000"), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
