@@ -9,8 +9,10 @@
 //!   the protocol-free session core (`Session::prepare`/`run` → `Outcome`) every door renders.
 //! - [`wire`]: the Postgres door by protocol phase, Arrow→Postgres encoding, SQLSTATE mapping.
 //! - [`ingest`]: the slice-based ingestion loop (landing → bronze → silver), lease, logs.
-//! - [`http`], [`metrics`]: the operations listener (/health, /ready, /metrics) and the
-//!   Prometheus registry every layer records into.
+//! - [`doors`]: one statement for the doors without a Postgres socket (HTTP, Flight SQL).
+//! - [`http`], [`metrics`]: the operations listener (/health, /ready, /metrics, the status
+//!   page, the HTTP query API) and the Prometheus registry every layer records into.
+//! - [`flight`]: the Arrow Flight SQL door.
 //! - [`server`]: start/serve/shutdown of the whole process.
 //! - [`views`]: versioned SQL views from a folder, hot reload, history, git commits.
 //! - [`demo`]: the built-in demo lake.
@@ -19,7 +21,9 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod demo;
+pub mod doors;
 pub mod engine;
+pub mod flight;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

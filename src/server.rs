@@ -28,6 +28,8 @@ pub struct RunningServer {
     pub views: Option<Arc<ViewRegistry>>,
     /// Where `/health`, `/ready` and `/metrics` are served, when `http.listen` is set.
     pub http_addr: Option<SocketAddr>,
+    /// Where Flight SQL is served, when `flight.listen` is set.
+    pub flight_addr: Option<SocketAddr>,
     views_task: Option<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
     listener: tokio::task::JoinHandle<()>,
@@ -160,6 +162,15 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             .collect();
         listeners.push(("http.listen", http));
     }
+    if let Some(f) = &config.flight {
+        use std::net::ToSocketAddrs;
+        let flight: Vec<SocketAddr> = f
+            .listen
+            .to_socket_addrs()
+            .map_err(|e| Error::Startup(format!("flight.listen `{}`: {e}", f.listen)))?
+            .collect();
+        listeners.push(("flight.listen", flight));
+    }
     if security.trust() {
         for (key, addrs) in &listeners {
             if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
@@ -274,7 +285,12 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             );
         }
     }
-    let http_engine = engine.clone();
+    let doors = Arc::new(crate::doors::Doors {
+        engine: engine.clone(),
+        security: security.clone(),
+        activity: activity.clone(),
+        registry: registry.clone(),
+    });
     let listener = tokio::spawn(crate::wire::run_listener(
         listener,
         engine,
@@ -297,7 +313,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             crate::http::start(
                 &h.listen,
                 Arc::new(crate::http::ReadyState {
-                    engine: http_engine.clone(),
+                    doors: doors.clone(),
                     max_rows: h.max_rows,
                     catalog: catalog.clone(),
                     views: views.clone(),
@@ -313,10 +329,35 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         ),
         None => None,
     };
+    let flight_addr = match &config.flight {
+        Some(f) => {
+            // The same certificate as the Postgres port, when there is one.
+            let tls = match &config.tls {
+                Some(t) if t.mode != crate::config::TlsMode::Disable => match (&t.cert, &t.key) {
+                    (Some(c), Some(k)) => Some((
+                        std::fs::read(c).map_err(|e| {
+                            Error::Startup(format!("tls.cert {}: {e}", c.display()))
+                        })?,
+                        std::fs::read(k)
+                            .map_err(|e| Error::Startup(format!("tls.key {}: {e}", k.display())))?,
+                    )),
+                    _ => None,
+                },
+                _ => None,
+            };
+            Some(
+                crate::flight::start(&f.listen, doors.clone(), tls, shutdown.clone())
+                    .await
+                    .map_err(|e| Error::Startup(format!("flight.listen {}: {e}", f.listen)))?,
+            )
+        }
+        None => None,
+    };
     info!(%addr, database = %config.database, "serving the lake over the Postgres protocol");
     Ok(RunningServer {
         addr,
         http_addr,
+        flight_addr,
         catalog,
         views,
         views_task,

@@ -131,6 +131,9 @@ pub struct Config {
     /// Operations endpoint: `/health`, `/ready`, `/metrics`.
     #[serde(default)]
     pub http: Option<HttpConfig>,
+    /// Arrow Flight SQL endpoint (`flight: {listen: 127.0.0.1:50051}`).
+    #[serde(default)]
+    pub flight: Option<FlightConfig>,
     /// Landing sources: `landing/<source>/<slice_id>/<watermark>/*` → `bronze.<source>`.
     #[serde(default)]
     pub sources: std::collections::BTreeMap<String, SourceConfig>,
@@ -194,6 +197,14 @@ pub struct HttpConfig {
 
 fn default_http_max_rows() -> u64 {
     100_000
+}
+
+/// `flight: {listen}`: Arrow Flight SQL, TLS with `tls.cert`/`tls.key` when they are set.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlightConfig {
+    /// e.g. `127.0.0.1:50051`
+    pub listen: String,
 }
 
 /// `ingest: {interval, on_failure}`
@@ -919,6 +930,7 @@ impl Default for Config {
             limits: Limits::default(),
             ingest: IngestConfig::default(),
             http: None,
+            flight: None,
             sources: Default::default(),
             silver: Default::default(),
             storage: Default::default(),

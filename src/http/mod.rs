@@ -29,7 +29,7 @@ pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// What `/ready` checks, and what the query door runs on.
 pub struct ReadyState {
-    pub engine: Arc<crate::engine::Engine>,
+    pub doors: Arc<crate::doors::Doors>,
     /// `http.max_rows` (0: no limit).
     pub max_rows: u64,
     pub catalog: Arc<LakeCatalog>,

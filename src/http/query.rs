@@ -17,12 +17,11 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
-use tracing::debug;
 
 use super::{Body, ReadyState};
 use crate::auth::Access;
-use crate::engine::cancel::QuerySlot;
-use crate::engine::{EngineError, Reply, Rows, Transaction};
+use crate::doors::{DoorError, Held, Started};
+use crate::engine::{EngineError, Rows};
 
 const JSON: &str = "application/json";
 const ARROW: &str = "application/vnd.apache.arrow.stream";
@@ -85,10 +84,10 @@ fn error(
     status: StatusCode,
     sqlstate: &str,
     message: &str,
-    position: Option<&str>,
+    position: Option<u64>,
 ) -> Response<Body> {
     let mut e = serde_json::json!({"sqlstate": sqlstate, "message": message});
-    if let Some(p) = position.and_then(|p| p.parse::<u64>().ok()) {
+    if let Some(p) = position {
         e["position"] = p.into();
     }
     let mut r = full(status, JSON, serde_json::json!({ "error": e }).to_string());
@@ -111,16 +110,6 @@ fn status_of(sqlstate: &str) -> StatusCode {
         s if s.starts_with("XX") || s.starts_with("58") => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
-}
-
-fn engine_error(e: &EngineError, sql: &str) -> Response<Body> {
-    let info = crate::wire::error::error_info(e, Some(sql));
-    error(
-        status_of(&info.code),
-        &info.code,
-        &info.message,
-        info.position.as_deref(),
-    )
 }
 
 /// The caller, by HTTP Basic (throttled per address like a wire login) or bearer token.
@@ -240,7 +229,7 @@ pub(super) async fn query(
         );
     };
     // The SQL text is bounded like the wire's (limits.max_query_bytes), plus room for params.
-    let limit = usize::try_from(ready.engine.limits().max_query_bytes)
+    let limit = usize::try_from(ready.doors.engine.limits().max_query_bytes)
         .unwrap_or(usize::MAX)
         .saturating_mul(2)
         .saturating_add(1 << 20);
@@ -297,85 +286,43 @@ async fn run(
     format: Format,
     max_rows: u64,
 ) -> Response<Body> {
-    let user = access.user.clone();
     let sql = request.sql;
-    // The same per-user connection limit as the wire: a request holds a slot while it runs.
-    let Some(connection) = ready.security.open_connection(&user) else {
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "53300",
-            &format!("too many connections for role \"{user}\""),
-            None,
-        );
-    };
-    let session = ready.engine.new_session(&user, access);
-    let slot = Arc::new(QuerySlot::default());
-    let registered = ready.registry.register(slot.clone());
-    let mut running = ready
-        .activity
-        .begin(registered.pid, &user, Arc::from(sql.as_str()));
-    debug!(%user, pid = registered.pid, sql, "http query");
-    let prepared = match session.prepare(&sql, 0, &slot).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return error(StatusCode::BAD_REQUEST, "42601", "the query is empty", None),
-        Err(e) => return engine_error(&e, &sql),
-    };
-    if request.params.len() != prepared.targets.len() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "08P01",
-            &format!(
-                "the request supplies {} parameters, but the statement requires {}",
-                request.params.len(),
-                prepared.targets.len()
-            ),
-            None,
-        );
-    }
-    let values = || {
-        request
-            .params
+    let params = request.params;
+    let values = |targets: &[Option<DataType>]| {
+        params
             .iter()
-            .zip(&prepared.targets)
+            .zip(targets)
             .map(|(v, t)| param(v, t.as_ref()))
             .collect::<Result<Vec<_>, _>>()
     };
-    let outcome = match session
-        .run_prepared(&prepared, values, Transaction::Idle, &slot)
+    let started = match ready
+        .doors
+        .start(access, &sql, Default::default(), params.len(), values)
         .await
     {
-        Ok(o) => o,
-        Err(e) => return engine_error(&e, &sql),
-    };
-    let (schema, rows, tag) = match outcome.reply {
-        Reply::Rows { schema, rows, tag } => (schema, rows, tag),
-        Reply::Done(tag) => {
-            running.ok();
-            return full(
-                StatusCode::OK,
-                JSON,
-                serde_json::json!({ "command": tag }).to_string(),
-            );
+        Ok(s) => s,
+        Err(e) => {
+            let said = e.said(Some(&sql));
+            let status = match e {
+                DoorError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => status_of(&said.sqlstate),
+            };
+            return error(status, &said.sqlstate, &said.message, said.position);
         }
     };
-    // The first batch decides the status: most failures (a timeout, a missing file) come
-    // before any row, and then the client gets its 4xx/5xx instead of a 200 that breaks off.
-    let mut rows = rows;
-    let first = match rows.next().await {
-        Some(Err(e)) => return engine_error(&e, &sql),
-        first => first,
-    };
-    // (An ended stream is not polled again.)
-    let rows: Rows = match first {
-        Some(first) => Box::pin(stream::once(async { first }).chain(rows)),
-        None => Box::pin(stream::empty()),
-    };
-    // Everything the request holds lives as long as its rows stream.
-    let held = Held {
-        _connection: connection,
-        _registered: registered,
-        running: Some(running),
-        _session: session,
+    let Started {
+        schema,
+        rows,
+        tag,
+        mut held,
+    } = started;
+    let Some(rows) = rows else {
+        held.finished();
+        return full(
+            StatusCode::OK,
+            JSON,
+            serde_json::json!({ "command": tag }).to_string(),
+        );
     };
     let content_type = match format {
         Format::Json => JSON,
@@ -390,13 +337,6 @@ async fn run(
             chunks.map(|c| c.map(Frame::data)),
         )))
         .expect("valid response")
-}
-
-struct Held {
-    _connection: crate::auth::ConnectionSlot,
-    _registered: crate::wire::Registered,
-    running: Option<crate::engine::activity::Running>,
-    _session: crate::engine::Session,
 }
 
 /// A JSON parameter as the text a Postgres driver would send, decoded for the type the
@@ -488,9 +428,7 @@ fn render(
             None => {
                 st.done = true;
                 let truncated = st.cut || (limit_left == 0 && st.rows.next().await.is_some());
-                if let Some(mut r) = st.held.running.take() {
-                    r.ok();
-                }
+                st.held.finished();
                 st.writer.finish(st.sent, truncated, tag)
             }
         };

@@ -56,7 +56,7 @@ async fn query(addr: SocketAddr, auth: Auth<'_>, body: Value) -> (u16, Value) {
 }
 
 /// Runs `sql` over the Delta table at `table` (registered as `t`) with delta-rs alone.
-async fn delta_rs(table: &Path, sql: &str) -> Vec<RecordBatch> {
+pub(crate) async fn delta_rs(table: &Path, sql: &str) -> Vec<RecordBatch> {
     let url = deltalake::ensure_table_uri(table.to_string_lossy()).unwrap();
     let t = deltalake::open_table(url).await.unwrap();
     let ctx = SessionContext::new();

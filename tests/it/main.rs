@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod flight;
 mod http_api;
 mod ingest;
 mod kafka;
