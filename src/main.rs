@@ -143,6 +143,13 @@ struct CommonArgs {
     /// How often the lake is re-read for new tables and commits, e.g. 500ms, 2s [default: 2s].
     #[arg(long, env = "LAKEGATE_REFRESH_INTERVAL", value_parser = parse_duration)]
     refresh_interval: Option<Duration>,
+    /// Serve /health, /ready, /metrics, the status page and the HTTP query API
+    /// (POST /v1/query) on this address, e.g. 127.0.0.1:9187 (`http.listen`).
+    #[arg(long, env = "LAKEGATE_HTTP")]
+    http: Option<String>,
+    /// Serve Arrow Flight SQL on this address, e.g. 127.0.0.1:50051 (`flight.listen`).
+    #[arg(long, env = "LAKEGATE_FLIGHT")]
+    flight: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +175,8 @@ impl CommonArgs {
             views: self.views.clone(),
             database: self.database.clone(),
             refresh_interval: self.refresh_interval,
+            http: self.http.clone(),
+            flight: self.flight.clone(),
         }
     }
 }

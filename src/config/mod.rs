@@ -984,6 +984,10 @@ pub struct Overrides {
     pub views: Option<PathBuf>,
     pub database: Option<String>,
     pub refresh_interval: Option<Duration>,
+    /// `http.listen` (the operations endpoint and the HTTP query API).
+    pub http: Option<String>,
+    /// `flight.listen` (Arrow Flight SQL).
+    pub flight: Option<String>,
 }
 
 /// Where a config came from, so validation errors can point into the file.
@@ -1071,6 +1075,20 @@ impl Config {
         }
         if let Some(v) = o.refresh_interval {
             self.refresh_interval = v;
+        }
+        if let Some(v) = &o.http {
+            match &mut self.http {
+                Some(h) => h.listen = v.clone(),
+                None => {
+                    self.http = Some(HttpConfig {
+                        listen: v.clone(),
+                        max_rows: default_http_max_rows(),
+                    })
+                }
+            }
+        }
+        if let Some(v) = &o.flight {
+            self.flight = Some(FlightConfig { listen: v.clone() });
         }
     }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-client tier: real drivers against a running lakegate serving the demo lake.
 #   Python: SQLAlchemy (psycopg2, psycopg 3), pandas, asyncpg, pyodbc over psqlODBC (Debian's
-#           odbc-postgresql) — from PyPI into a cached venv
+#           odbc-postgresql); the Arrow doors with ADBC's Flight SQL driver (DB-API, pandas,
+#           polars), pyarrow.flight and requests (HTTP query API) — from PyPI into a cached venv
 #   Java:   pgjdbc from Debian (libpostgresql-jdbc-java), extended and simple query modes
 #   Node:   node-postgres from npm
 #   Superset: Apache Superset (newest release, own cached venv) driven through its REST API:
@@ -19,7 +20,8 @@ mkdir -p "$cache"
 # Installs (idempotent; cached between runs on the same machine).
 if [ ! -x "$cache/venv/bin/python" ]; then python3 -m venv "$cache/venv" || exit 1; fi
 "$cache/venv/bin/pip" install --quiet --upgrade --disable-pip-version-check \
-  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest pyodbc "deltalake[pyarrow]" || exit 1
+  "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest pyodbc "deltalake[pyarrow]" \
+  adbc-driver-flightsql adbc-driver-manager pyarrow polars requests || exit 1
 # Superset pins its own SQLAlchemy (1.4), so it gets its own venv. Its 6.1 wheel misses three
 # runtime dependencies (cachetools, rich) and breaks with Flask-Caching 2.4+
 # (`ignore_delete_many_errors`): pinned here as a user following the error messages would.
@@ -42,15 +44,20 @@ if [ ! -d "$cache/node/node_modules/pg" ]; then
 fi
 
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" demo --dir "$work/lake" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+flight_port=$(free_port)
+http_port=$(free_port)
+"$bin" demo --dir "$work/lake" --listen "127.0.0.1:$port" --flight "127.0.0.1:$flight_port" \
+  --http "127.0.0.1:$http_port" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 150); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
   sleep 0.2
 done
-export LAKEGATE_PORT=$port
+export LAKEGATE_PORT=$port LAKEGATE_FLIGHT_PORT=$flight_port LAKEGATE_HTTP_PORT=$http_port
+export LAKEGATE_LAKE_DIR="$work/lake"
 failed_clients=0
 
 "$cache/venv/bin/python" -m pytest -q tests/clients -p no:cacheprovider 2>&1 | tee "$work/py.log" | tail -5

@@ -254,7 +254,10 @@ async fn flight_sql_authenticates_and_cancels() {
     assert!(unauthenticated(&e) && e.contains("28000"), "no token: {e}");
     c.set_token("made-up".into());
     let e = run(&mut c, "SELECT 1").await.unwrap_err();
-    assert!(unauthenticated(&e) && e.contains("28000"), "a made-up token: {e}");
+    assert!(
+        unauthenticated(&e) && e.contains("28000"),
+        "a made-up token: {e}"
+    );
 
     // ops runs a long statement; alice cannot cancel it, ops can.
     let mut ops = logged_in(addr, "ops", "ops-pass").await;
