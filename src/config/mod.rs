@@ -36,6 +36,8 @@
 //!     slice_column: event_minute
 //! silver:
 //!   orders: {from: shop_orders, unique_key: [id], latest_by: updated_at, mode: merge}
+//! http: {listen: 127.0.0.1:9187, max_rows: 100000}   # /health, /metrics, status page, POST /v1/query
+//! flight: {listen: 127.0.0.1:50051}                   # Arrow Flight SQL
 //! limits: {statement_timeout: 5m, idle_session_timeout: 1h, startup_timeout: 10s,
 //!          query_memory: 1GiB, memory: 4GiB, max_query_bytes: 1MiB}
 //! ```
