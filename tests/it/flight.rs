@@ -315,3 +315,99 @@ async fn flight_sql_authenticates_and_cancels() {
         42
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_sql_refuses_hostile_input_and_foreign_handles() {
+    let (_server, _dir, addr) = flight_server().await;
+    // Bytes that are not HTTP/2, then a stream of garbage frames after a valid preface.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(&[0xffu8; 4096]).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+        let _ = s.write_all(&[0x7fu8; 65536]).await;
+    }
+    let mut alice = logged_in(addr, "alice", "alice-pass").await;
+    // A ticket this server never made.
+    let e = alice
+        .do_get(arrow_flight::Ticket::new(vec![1u8, 2, 3, 4]))
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(!e.is_empty());
+    // A statement ticket naming a table alice may not read: planned for alice, refused.
+    let ticket = arrow_flight::sql::TicketStatementQuery {
+        statement_handle: "SELECT * FROM bronze.watch_events".into(),
+    }
+    .as_any()
+    .encode_to_vec();
+    let e = match alice.do_get(arrow_flight::Ticket::new(ticket)).await {
+        Ok(s) => s
+            .try_collect::<Vec<_>>()
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("42501"), "{e}");
+    // ops' prepared statement is not alice's to run.
+    let mut ops = logged_in(addr, "ops", "ops-pass").await;
+    let mut stmt = ops
+        .prepare("SELECT count(*) FROM bronze.watch_events".into(), None)
+        .await
+        .unwrap();
+    let info = stmt.execute().await.unwrap();
+    let e = fetch(&mut alice, info.clone()).await.unwrap_err();
+    assert!(e.contains("26000"), "{e}");
+    let n = fetch(&mut ops, info).await.unwrap();
+    assert_eq!(n.num_rows(), 1);
+    // The server goes on for everyone.
+    let got = run(&mut alice, "SELECT 1 AS one").await.unwrap();
+    assert_eq!(got.num_rows(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_sql_is_tls_with_the_servers_certificate() {
+    let certs = tempfile::TempDir::new().unwrap();
+    crate::security::test_certificates(certs.path());
+    let tls = lakegate::config::TlsConfig {
+        mode: lakegate::config::TlsMode::Require,
+        cert: Some(certs.path().join("server.crt")),
+        key: Some(certs.path().join("server.key")),
+    };
+    let (server, _dir) = secure_server(Some(tls), Default::default(), |c| {
+        c.flight = Some(lakegate::config::FlightConfig {
+            listen: "127.0.0.1:0".into(),
+        });
+    })
+    .await;
+    let addr = server.server.flight_addr.unwrap();
+    // Plain HTTP/2 gets nowhere.
+    let plain = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let mut plain = FlightSqlServiceClient::new(channel);
+        assert!(plain.handshake("alice", "alice-pass").await.is_err());
+    }
+    let ca = std::fs::read(certs.path().join("ca.pem")).unwrap();
+    let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .expect("TLS connect verified against the test CA");
+    let mut c = FlightSqlServiceClient::new(channel);
+    c.handshake("alice", "alice-pass").await.unwrap();
+    let got = run(&mut c, "SELECT 1 AS one").await.unwrap();
+    assert_eq!(got.num_rows(), 1);
+}

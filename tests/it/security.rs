@@ -414,7 +414,7 @@ fn psql(args: &[&str]) -> (bool, String) {
 }
 
 /// A test CA and a server certificate for localhost / 127.0.0.1, made with openssl.
-fn test_certificates(dir: &Path) {
+pub(crate) fn test_certificates(dir: &Path) {
     let run = |args: &[&str]| {
         let st = Command::new("openssl")
             .args(args)
