@@ -16,7 +16,7 @@ use datafusion::error::Result;
 use pgwire::api::Type;
 
 use super::pg_catalog::{Computed, ComputedTable, ObjectInfo, Relation, relation_oid, walk};
-use crate::wire::types::pg_type;
+use crate::engine::pg_types::pg_type;
 
 pub const NAME: &str = "information_schema";
 

@@ -14,6 +14,7 @@ pub mod format;
 pub mod information_schema;
 mod names;
 pub mod pg_catalog;
+pub mod pg_types;
 mod privileges;
 pub mod run;
 pub mod session;

@@ -29,7 +29,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::wire::types::pg_type;
+use crate::engine::pg_types::pg_type;
 
 /// Descriptions and view definitions keyed by OID, published by the views layer.
 #[derive(Debug, Default)]

@@ -351,7 +351,7 @@ fn param(v: &serde_json::Value, target: Option<&DataType>) -> Result<ScalarValue
         other => Some(other.to_string()),
     };
     let pg = match target {
-        Some(t) => crate::wire::types::pg_type_of(t).0,
+        Some(t) => crate::engine::pg_types::pg_type_of(t).0,
         None => pgwire::api::Type::TEXT,
     };
     crate::wire::params::decode(text.as_deref().map(str::as_bytes), false, &pg, target)
@@ -452,7 +452,7 @@ impl Writer {
                     .map(|f| {
                         serde_json::json!({
                             "name": f.name(),
-                            "type": crate::wire::types::pg_type(f).0.name(),
+                            "type": crate::engine::pg_types::pg_type(f).0.name(),
                         })
                     })
                     .collect();

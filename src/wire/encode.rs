@@ -20,7 +20,7 @@ use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 use pgwire::messages::data::DataRow;
 
-use super::types::{is_uuid, pg_type};
+use crate::engine::pg_types::{is_uuid, pg_type};
 
 /// Days from 1970-01-01 to 2000-01-01, the Postgres binary epoch.
 const PG_EPOCH_DAYS: i64 = 10_957;

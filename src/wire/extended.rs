@@ -80,7 +80,7 @@ impl QueryParser for StatementParser {
                     _ => t
                         .as_ref()
                         .filter(|t| !matches!(t, DataType::Null))
-                        .map(|t| super::types::pg_type_of(t).0)
+                        .map(|t| crate::engine::pg_types::pg_type_of(t).0)
                         .unwrap_or(Type::TEXT),
                 })
                 .collect();

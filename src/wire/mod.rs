@@ -16,7 +16,6 @@ mod results;
 mod simple;
 mod startup;
 pub mod tls;
-pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,8 +7,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use pgwire::api::Type;
 
-use super::types::arrow_type_of;
 use crate::engine::EngineError;
+use crate::engine::pg_types::arrow_type_of;
 
 const PG_EPOCH_DAYS: i32 = 10_957;
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;

@@ -17,7 +17,7 @@ use pgwire::messages::startup::ParameterStatus;
 use super::connection::Connection;
 use super::encode::encode_batch;
 use super::error::to_pgwire;
-use super::types::pg_type;
+use crate::engine::pg_types::pg_type;
 use crate::engine::run::conform;
 use crate::engine::{Outcome, Rows, Transaction};
 
