@@ -43,6 +43,9 @@ pub use run::{Notice, Outcome, Prepared, Reply, Rows, Transaction};
 pub use session::{Cursor, Session};
 pub use settings::Settings;
 
+/// Schema of lakegate's system tables (`lakegate.queries`, `lakegate.views`, ...).
+pub const SYSTEM_SCHEMA: &str = "lakegate";
+
 /// Postgres version lakegate speaks as; drivers parse `server_version` and `version()`.
 pub const PG_VERSION: &str = "16.6";
 pub const PG_VERSION_NUM: &str = "160006";
@@ -215,7 +218,7 @@ impl Engine {
         let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
         datafusion::catalog::CatalogProvider::register_schema(
             &provider,
-            crate::views::SYSTEM_SCHEMA,
+            SYSTEM_SCHEMA,
             system.clone(),
         )?;
         let provider = Arc::new(provider);

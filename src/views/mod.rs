@@ -37,8 +37,7 @@ use crate::catalog::{ViewMap, ViewSource};
 use crate::engine::Engine;
 pub use git::GitInfo;
 
-/// Schema of lakegate's system tables.
-pub const SYSTEM_SCHEMA: &str = "lakegate";
+pub use crate::engine::SYSTEM_SCHEMA;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
