@@ -567,6 +567,16 @@ async fn non_loopback_listen_without_users_is_refused() {
         err.contains("http.listen") && err.contains("no users are configured"),
         "{err}"
     );
+    // And Flight SQL.
+    let mut c = config(&lake);
+    c.flight = Some(lakegate::config::FlightConfig {
+        listen: "0.0.0.0:0".into(),
+    });
+    let err = start(c).await.err().expect("refuses").to_string();
+    assert!(
+        err.contains("flight.listen") && err.contains("no users are configured"),
+        "{err}"
+    );
     let mut c = config(&lake);
     c.http = Some(lakegate::config::HttpConfig {
         listen: "127.0.0.1:0".into(),
