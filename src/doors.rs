@@ -165,6 +165,8 @@ impl Doors {
             .await?;
         let (schema, rows, tag) = match outcome.reply {
             Reply::Rows { schema, rows, tag } => (schema, Some(rows), tag),
+            // COPY TO STDOUT through a door without COPY: its rows, as a query's.
+            Reply::Copy { schema, rows, .. } => (schema, Some(rows), "COPY"),
             Reply::Done(tag) => {
                 running.ok();
                 (

@@ -138,7 +138,94 @@ pub enum Command {
     },
     /// `CLOSE name | ALL`
     Close(Option<String>),
+    /// `COPY (query) TO STDOUT` and `COPY table [(columns)] TO STDOUT`: the query's rows in
+    /// Postgres' COPY format, to the client (never to a server file).
+    CopyOut {
+        query: Box<Statement>,
+        format: CopyFormat,
+    },
     Refused(Refusal),
+}
+
+/// COPY's output format and options (Postgres' defaults per format).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyFormat {
+    pub kind: CopyKind,
+    pub delimiter: char,
+    pub null: String,
+    pub header: bool,
+    pub quote: char,
+    pub escape: char,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyKind {
+    Text,
+    Csv,
+    Binary,
+}
+
+impl CopyFormat {
+    /// The format COPY's options ask for, or what of them is not supported.
+    fn from_options(
+        options: &[ast::CopyOption],
+        legacy: &[ast::CopyLegacyOption],
+    ) -> std::result::Result<CopyFormat, String> {
+        use ast::{CopyLegacyCsvOption as L, CopyLegacyOption as Old, CopyOption as O};
+        let mut kind = CopyKind::Text;
+        let (mut delimiter, mut null, mut header, mut quote, mut escape) =
+            (None, None, false, None, None);
+        for o in options {
+            match o {
+                O::Format(f) => {
+                    kind = match f.value.to_ascii_lowercase().as_str() {
+                        "text" => CopyKind::Text,
+                        "csv" => CopyKind::Csv,
+                        "binary" => CopyKind::Binary,
+                        other => return Err(format!("COPY format \"{other}\" not recognized")),
+                    }
+                }
+                O::Delimiter(c) => delimiter = Some(*c),
+                O::Null(n) => null = Some(n.clone()),
+                O::Header(h) => header = *h,
+                O::Quote(c) => quote = Some(*c),
+                O::Escape(c) => escape = Some(*c),
+                O::Freeze(_) => {}
+                O::Encoding(e)
+                    if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+                other => return Err(format!("COPY option {other}")),
+            }
+        }
+        for o in legacy {
+            match o {
+                Old::Binary => kind = CopyKind::Binary,
+                Old::Delimiter(c) => delimiter = Some(*c),
+                Old::Null(n) => null = Some(n.clone()),
+                Old::Csv(csv) => {
+                    kind = CopyKind::Csv;
+                    for c in csv {
+                        match c {
+                            L::Header => header = true,
+                            L::Quote(q) => quote = Some(*q),
+                            L::Escape(e) => escape = Some(*e),
+                            other => return Err(format!("COPY option {other}")),
+                        }
+                    }
+                }
+                other => return Err(format!("COPY option {other}")),
+            }
+        }
+        let csv = kind == CopyKind::Csv;
+        let quote = quote.unwrap_or('"');
+        Ok(CopyFormat {
+            kind,
+            delimiter: delimiter.unwrap_or(if csv { ',' } else { '\t' }),
+            null: null.unwrap_or_else(|| if csv { String::new() } else { "\\N".into() }),
+            header,
+            quote,
+            escape: escape.unwrap_or(quote),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -911,13 +998,55 @@ pub fn classify(statement: Statement) -> Command {
             Command::Refused(Refusal::ReadOnly("COPY FROM".into()))
         }
         Statement::Copy {
-            to: true, target, ..
-        } => match target {
-            ast::CopyTarget::Stdout => {
-                Command::Refused(Refusal::Unsupported("COPY TO STDOUT".into()))
+            to: true,
+            target: ast::CopyTarget::Stdout,
+            source,
+            options,
+            legacy_options,
+            ..
+        } => {
+            let format = match CopyFormat::from_options(&options, &legacy_options) {
+                Ok(f) => f,
+                Err(what) => return Command::Refused(Refusal::Unsupported(what)),
+            };
+            let query = match source {
+                ast::CopySource::Query(q) => Statement::Query(q),
+                ast::CopySource::Table {
+                    table_name,
+                    columns,
+                } => {
+                    // `COPY t (a, b) TO STDOUT` is `COPY (SELECT a, b FROM t) TO STDOUT`.
+                    let columns = if columns.is_empty() {
+                        "*".to_string()
+                    } else {
+                        columns
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let sql = format!("SELECT {columns} FROM {table_name}");
+                    match datafusion::sql::sqlparser::parser::Parser::parse_sql(
+                        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                        &sql,
+                    ) {
+                        Ok(mut s) if s.len() == 1 => s.remove(0),
+                        _ => {
+                            return Command::Refused(Refusal::Unsupported(format!(
+                                "COPY of {table_name}"
+                            )));
+                        }
+                    }
+                }
+            };
+            Command::CopyOut {
+                query: Box::new(query),
+                format,
             }
-            _ => Command::Refused(Refusal::Forbidden("COPY to a file or program".into())),
-        },
+        }
+        Statement::Copy { to: true, .. } => {
+            Command::Refused(Refusal::Forbidden("COPY to a file or program".into()))
+        }
         other => Command::Refused(Refusal::ReadOnly(statement_kind(&other))),
     }
 }

@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Stream, StreamExt, stream};
 
+use super::CopyFormat;
 use super::cancel::{QueryCancel, QuerySlot};
 use super::*;
 
@@ -43,6 +44,12 @@ pub enum Reply {
     },
     /// A command without rows, by its tag (`SET`, `BEGIN`, `DECLARE CURSOR`, ...).
     Done(&'static str),
+    /// `COPY ... TO STDOUT`: rows under `schema` for the door to write in `format`.
+    Copy {
+        schema: SchemaRef,
+        rows: Rows,
+        format: CopyFormat,
+    },
 }
 
 /// What a command did.
@@ -242,45 +249,28 @@ impl Session {
             return Err(EngineError::TransactionAborted);
         }
         Ok(match command {
+            Command::CopyOut { query, format } => {
+                let (schema, rows) = self.start(query, slot, planned).await?;
+                Outcome {
+                    reply: Reply::Copy {
+                        schema,
+                        rows,
+                        format: format.clone(),
+                    },
+                    transaction,
+                    reports: vec![],
+                    notices: vec![],
+                }
+            }
             Command::Query(stmt) => {
-                let Planned {
-                    plan,
-                    schema,
-                    cancel: token,
-                } = match planned {
-                    Some(p) => p,
-                    None => {
-                        let token = slot.begin();
-                        token.arm(self.statement_timeout());
-                        let plan = tokio::select! {
-                            biased;
-                            _ = token.cancelled() => return Err(token.error()),
-                            p = self.plan((**stmt).clone()) => p.inspect_err(|_| token.finish())?,
-                        };
-                        let schema = Session::result_schema(&plan);
-                        Planned {
-                            plan,
-                            schema,
-                            cancel: token,
-                        }
-                    }
-                };
                 let tag = if matches!(**stmt, Statement::Explain { .. }) {
                     "EXPLAIN"
                 } else {
                     "SELECT"
                 };
-                let batches = tokio::select! {
-                    biased;
-                    _ = token.cancelled() => return Err(token.error()),
-                    s = self.execute(plan) => s.inspect_err(|_| token.finish())?,
-                };
+                let (schema, rows) = self.start(stmt, slot, planned).await?;
                 Outcome {
-                    reply: Reply::Rows {
-                        schema,
-                        rows: cancelable(batches, token),
-                        tag,
-                    },
+                    reply: Reply::Rows { schema, rows, tag },
                     transaction,
                     reports: vec![],
                     notices: vec![],
@@ -406,6 +396,44 @@ impl Session {
             }
             Command::Refused(r) => return Err(r.clone().into_error()),
         })
+    }
+
+    /// Plans (unless planned ahead) and starts a query under the statement's timer and
+    /// cancel token; its rows stream under them.
+    async fn start(
+        &self,
+        stmt: &Statement,
+        slot: &QuerySlot,
+        planned: Option<Planned>,
+    ) -> Result<(SchemaRef, Rows)> {
+        let Planned {
+            plan,
+            schema,
+            cancel: token,
+        } = match planned {
+            Some(p) => p,
+            None => {
+                let token = slot.begin();
+                token.arm(self.statement_timeout());
+                let plan = tokio::select! {
+                    biased;
+                    _ = token.cancelled() => return Err(token.error()),
+                    p = self.plan(stmt.clone()) => p.inspect_err(|_| token.finish())?,
+                };
+                let schema = Session::result_schema(&plan);
+                Planned {
+                    plan,
+                    schema,
+                    cancel: token,
+                }
+            }
+        };
+        let batches = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Err(token.error()),
+            s = self.execute(plan) => s.inspect_err(|_| token.finish())?,
+        };
+        Ok((schema, cancelable(batches, token)))
     }
 
     /// Cursors end with their transaction (Postgres closes non-holdable ones at COMMIT, and

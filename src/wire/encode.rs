@@ -91,7 +91,6 @@ pub fn encode_batch(
     Ok(())
 }
 
-#[inline]
 /// One column in Postgres' text form (what a text-format DataRow holds), NULL kept: for
 /// doors that render text without the wire's framing (CSV, JSON for types JSON lacks).
 pub fn text_column(
@@ -115,6 +114,7 @@ pub fn text_column(
     Ok(out.finish())
 }
 
+#[inline]
 fn begin_field(buf: &mut BytesMut) -> usize {
     let at = buf.len();
     buf.put_i32(0);

@@ -25,6 +25,7 @@ use pgwire::messages::response::TransactionStatus;
 use tracing::debug;
 
 use super::connection::{Busy, Connection};
+use super::copy::send_copy;
 use super::error::to_pgwire;
 use super::params;
 use super::results::{core_transaction, field_infos, formats, query_response, wire_status};
@@ -307,6 +308,7 @@ impl ExtendedQueryHandler for Connection {
             }
             let state = portal.state();
             let mut state = state.lock().await;
+            let mut copied = false;
             if matches!(*state, PortalExecutionState::Initial) {
                 let session = self.session()?;
                 let stmt = &portal.statement.statement;
@@ -328,52 +330,68 @@ impl ExtendedQueryHandler for Connection {
                             PortalExecutionState::Suspended(query_response(schema, rows, fmts, tag))
                     }
                     Reply::Done(tag) => send_execution_response(client, Tag::new(tag)).await?,
+                    // COPY is not suspended at max_rows (nor is it in Postgres).
+                    Reply::Copy {
+                        schema,
+                        rows,
+                        format,
+                    } => {
+                        let n = send_copy(client, schema, rows, &format).await?;
+                        send_execution_response(client, Tag::new("COPY").with_rows(n as usize))
+                            .await?;
+                        copied = true;
+                    }
                 }
                 if matches!(stmt.core.command, Command::Commit | Command::Rollback) {
                     client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
                 }
                 status = wire_status(outcome.transaction);
             }
-            match &mut *state {
-                PortalExecutionState::Suspended(response) => {
-                    let tag = response.command_tag().to_string();
-                    let rows = response.data_rows();
-                    let mut sent = 0usize;
-                    let mut suspended = true;
-                    while max_rows == 0 || sent < max_rows {
-                        match rows.next().await {
-                            Some(row) => {
-                                client.feed(PgWireBackendMessage::DataRow(row?)).await?;
-                                sent += 1;
-                            }
-                            None => {
-                                suspended = false;
-                                break;
+            if copied {
+                // Done, like a portal that ran to its end (COPY has its own CommandComplete).
+                *state = PortalExecutionState::Finished;
+            } else {
+                match &mut *state {
+                    PortalExecutionState::Suspended(response) => {
+                        let tag = response.command_tag().to_string();
+                        let rows = response.data_rows();
+                        let mut sent = 0usize;
+                        let mut suspended = true;
+                        while max_rows == 0 || sent < max_rows {
+                            match rows.next().await {
+                                Some(row) => {
+                                    client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                                    sent += 1;
+                                }
+                                None => {
+                                    suspended = false;
+                                    break;
+                                }
                             }
                         }
+                        if suspended {
+                            client
+                                .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                                .await?;
+                        } else {
+                            *state = PortalExecutionState::Finished;
+                            client
+                                .feed(PgWireBackendMessage::CommandComplete(
+                                    Tag::new(&tag).with_rows(sent).into(),
+                                ))
+                                .await?;
+                        }
                     }
-                    if suspended {
-                        client
-                            .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
-                            .await?;
-                    } else {
-                        *state = PortalExecutionState::Finished;
+                    // Executing a completed portal again returns no rows, as Postgres does.
+                    PortalExecutionState::Finished => {
                         client
                             .feed(PgWireBackendMessage::CommandComplete(
-                                Tag::new(&tag).with_rows(sent).into(),
+                                Tag::new("SELECT").with_rows(0).into(),
                             ))
                             .await?;
                     }
+                    PortalExecutionState::Initial => {}
                 }
-                // Executing a completed portal again returns no rows, as Postgres does.
-                PortalExecutionState::Finished => {
-                    client
-                        .feed(PgWireBackendMessage::CommandComplete(
-                            Tag::new("SELECT").with_rows(0).into(),
-                        ))
-                        .await?;
-                }
-                PortalExecutionState::Initial => {}
             }
             if status != TransactionStatus::Error
                 && let Some(r) = running.as_mut()

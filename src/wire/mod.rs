@@ -8,6 +8,7 @@
 
 mod cancel;
 mod connection;
+mod copy;
 pub mod encode;
 pub mod error;
 mod extended;

@@ -17,6 +17,7 @@ use pgwire::messages::PgWireBackendMessage;
 use tracing::debug;
 
 use super::connection::{Busy, Connection};
+use super::copy::send_copy;
 use super::error::error_info;
 use super::results::{core_transaction, formats, query_response, wire_status};
 use crate::engine::EngineError;
@@ -104,6 +105,31 @@ impl SimpleQueryHandler for Connection {
                             Reply::Done(tag) => {
                                 send_execution_response(client, Tag::new(tag)).await?
                             }
+                            Reply::Copy {
+                                schema,
+                                rows,
+                                format,
+                            } => match send_copy(client, schema, rows, &format).await {
+                                Ok(n) => {
+                                    send_execution_response(
+                                        client,
+                                        Tag::new("COPY").with_rows(n as usize),
+                                    )
+                                    .await?
+                                }
+                                Err(e) => {
+                                    if matches!(e, PgWireError::IoError(_)) {
+                                        return Err(e);
+                                    }
+                                    let info: ErrorInfo = e.into();
+                                    client
+                                        .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                                        .await?;
+                                    errored = true;
+                                    status = status.to_error_state();
+                                    break;
+                                }
+                            },
                         }
                         status = wire_status(outcome.transaction);
                     }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod copy;
 mod flight;
 mod http_api;
 mod ingest;
