@@ -1076,7 +1076,19 @@ struct StaticCatalog {
     /// Npgsql's type loading, `typinput = 'array_in'::regproc` in pgjdbc).
     pg_type: RecordBatch,
     proc_oids: HashMap<String, i32>,
+    proc_names: HashMap<i32, String>,
     type_oids: HashMap<String, i32>,
+}
+
+/// The name a regproc OID prints as (`int8recv`), `-` for 0, the number when unknown.
+pub fn regproc_name(oid: i32) -> std::borrow::Cow<'static, str> {
+    if oid == 0 {
+        return "-".into();
+    }
+    match static_catalog().proc_names.get(&oid) {
+        Some(n) => n.as_str().into(),
+        None => oid.to_string().into(),
+    }
 }
 
 const REGPROC_COLUMNS: [&str; 8] = [
@@ -1124,7 +1136,7 @@ fn build_static_catalog() -> Result<StaticCatalog> {
                 .iter()
                 .map(|n| Some(n.and_then(|n| proc_oids.get(n).copied()).unwrap_or(0)))
                 .collect();
-            fields.push(Field::new(f.name(), DataType::Int32, false));
+            fields.push(crate::engine::pg_types::regproc_field(f.name()));
             columns.push(Arc::new(oids) as ArrayRef);
         } else {
             fields.push(f.as_ref().clone());
@@ -1144,9 +1156,11 @@ fn build_static_catalog() -> Result<StaticCatalog> {
             }
         }
     }
+    let proc_names = proc_oids.iter().map(|(n, o)| (*o, n.clone())).collect();
     Ok(StaticCatalog {
         pg_type,
         proc_oids,
+        proc_names,
         type_oids,
     })
 }

@@ -12,8 +12,30 @@ use pgwire::api::Type;
 /// Arrow extension name that marks a 16-byte FixedSizeBinary as a UUID.
 pub const UUID_EXTENSION: &str = "arrow.uuid";
 
+/// Field metadata key naming a Postgres type an Arrow type alone does not tell.
+pub const PG_TYPE_KEY: &str = "lakegate.pg_type";
+
+/// A `regproc` column (pg_type.typreceive, ...): Int32 OIDs that compare and join as numbers
+/// and print as the function's name (`int8recv`), as Postgres' regproc does; ADBC's
+/// PostgreSQL driver resolves types by those names.
+pub fn regproc_field(name: &str) -> Field {
+    Field::new(name, DataType::Int32, false).with_metadata(
+        [(PG_TYPE_KEY.to_string(), "regproc".to_string())]
+            .into_iter()
+            .collect(),
+    )
+}
+
+pub fn is_regproc(field: &Field) -> bool {
+    field.data_type() == &DataType::Int32
+        && field.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("regproc")
+}
+
 /// Postgres type and typmod (-1 when none) for an Arrow field.
 pub fn pg_type(field: &Field) -> (Type, i32) {
+    if is_regproc(field) {
+        return (Type::REGPROC, -1);
+    }
     if is_uuid(field) {
         return (Type::UUID, -1);
     }

@@ -170,6 +170,8 @@ enum Enc<'a> {
     I8(&'a [i8]),
     I16(&'a [i16]),
     I32(&'a [i32]),
+    /// regproc: OIDs printed as function names.
+    Regproc(&'a [i32]),
     I64(&'a [i64]),
     U8(&'a [u8]),
     U16(&'a [u16]),
@@ -232,6 +234,9 @@ impl<'a> Enc<'a> {
             Boolean => Enc::Bool(a.as_boolean()),
             Int8 => Enc::I8(prim::<Int8Type>(a)),
             Int16 => Enc::I16(prim::<Int16Type>(a)),
+            Int32 if crate::engine::pg_types::is_regproc(field) => {
+                Enc::Regproc(prim::<Int32Type>(a))
+            }
             Int32 => Enc::I32(prim::<Int32Type>(a)),
             Int64 => Enc::I64(prim::<Int64Type>(a)),
             UInt8 => Enc::U8(prim::<UInt8Type>(a)),
@@ -348,6 +353,9 @@ impl<'a> Enc<'a> {
             Enc::I8(v) => put_int(buf, v[row]),
             Enc::I16(v) => put_int(buf, v[row]),
             Enc::I32(v) => put_int(buf, v[row]),
+            Enc::Regproc(v) => {
+                buf.extend_from_slice(crate::engine::pg_catalog::regproc_name(v[row]).as_bytes())
+            }
             Enc::I64(v) => put_int(buf, v[row]),
             Enc::U8(v) => put_int(buf, v[row]),
             Enc::U16(v) => put_int(buf, v[row]),
@@ -411,7 +419,7 @@ impl<'a> Enc<'a> {
             Enc::I8(v) => buf.put_i16(v[row] as i16),
             Enc::I16(v) => buf.put_i16(v[row]),
             Enc::U8(v) => buf.put_i16(v[row] as i16),
-            Enc::I32(v) => buf.put_i32(v[row]),
+            Enc::I32(v) | Enc::Regproc(v) => buf.put_i32(v[row]),
             Enc::U16(v) => buf.put_i32(v[row] as i32),
             Enc::I64(v) => buf.put_i64(v[row]),
             Enc::U32(v) => buf.put_i64(v[row] as i64),

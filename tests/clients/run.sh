@@ -21,7 +21,7 @@ mkdir -p "$cache"
 if [ ! -x "$cache/venv/bin/python" ]; then python3 -m venv "$cache/venv" || exit 1; fi
 "$cache/venv/bin/pip" install --quiet --upgrade --disable-pip-version-check \
   "psycopg[binary]>=3.1" "psycopg2-binary>=2.9" "sqlalchemy>=2" pandas asyncpg pytest pyodbc "deltalake[pyarrow]" \
-  adbc-driver-flightsql adbc-driver-manager pyarrow polars requests || exit 1
+  adbc-driver-flightsql adbc-driver-manager adbc-driver-postgresql connectorx pyarrow polars requests || exit 1
 # Superset pins its own SQLAlchemy (1.4), so it gets its own venv. Its 6.1 wheel misses three
 # runtime dependencies (cachetools, rich) and breaks with Flask-Caching 2.4+
 # (`ignore_delete_many_errors`): pinned here as a user following the error messages would.
