@@ -65,6 +65,16 @@ def one(path, ports, lake):
             return pd.DataFrame(rows, columns=list(rows[0].keys()))
 
         df = asyncio.run(fetch())
+    elif path == "adbc_pg":
+        import adbc_driver_postgresql.dbapi as pg
+
+        with pg.connect(f"postgresql://bench@127.0.0.1:{ports['pg']}/lake") as conn, conn.cursor() as cur:
+            cur.execute(SQL)
+            df = cur.fetch_arrow_table().to_pandas()
+    elif path == "connectorx":
+        import connectorx as cx
+
+        df = cx.read_sql(f"postgresql://bench@127.0.0.1:{ports['pg']}/lake", SQL, return_type="pandas")
     elif path == "duckdb":
         import duckdb
 
@@ -81,6 +91,8 @@ PATHS = [
     ("http", "HTTP API, Arrow IPC stream (requests + pyarrow) → pandas"),
     ("psycopg", "psycopg 3, Postgres text → pandas"),
     ("asyncpg", "asyncpg, Postgres binary → pandas"),
+    ("adbc_pg", "ADBC PostgreSQL (adbc-driver-postgresql), binary COPY → pandas"),
+    ("connectorx", "connectorx, binary COPY → pandas"),
     ("duckdb", "DuckDB in-process on the same Parquet files → pandas (the floor)"),
 ]
 
