@@ -26,13 +26,180 @@ enum Kind {
     Tables,
     Columns,
     Views,
+    /// Constraints and routines: a lake table has no keys and lakegate no user-defined
+    /// functions, so these are empty, with Postgres' columns (DBeaver, Metabase and harlequin
+    /// read them and fail on a missing table).
+    Empty(&'static [&'static str]),
 }
 
-const TABLES: [(&str, Kind); 4] = [
+const TABLES: [(&str, Kind); 9] = [
     ("schemata", Kind::Schemata),
     ("tables", Kind::Tables),
     ("columns", Kind::Columns),
     ("views", Kind::Views),
+    ("table_constraints", Kind::Empty(TABLE_CONSTRAINTS)),
+    ("key_column_usage", Kind::Empty(KEY_COLUMN_USAGE)),
+    (
+        "referential_constraints",
+        Kind::Empty(REFERENTIAL_CONSTRAINTS),
+    ),
+    ("routines", Kind::Empty(ROUTINES)),
+    ("parameters", Kind::Empty(PARAMETERS)),
+];
+
+// Postgres 15's columns of each (integers are `cardinal_number`; everything else as text).
+const TABLE_CONSTRAINTS: &[&str] = &[
+    "constraint_catalog",
+    "constraint_schema",
+    "constraint_name",
+    "table_catalog",
+    "table_schema",
+    "table_name",
+    "constraint_type",
+    "is_deferrable",
+    "initially_deferred",
+    "enforced",
+    "nulls_distinct",
+];
+const KEY_COLUMN_USAGE: &[&str] = &[
+    "constraint_catalog",
+    "constraint_schema",
+    "constraint_name",
+    "table_catalog",
+    "table_schema",
+    "table_name",
+    "column_name",
+    "#ordinal_position",
+    "#position_in_unique_constraint",
+];
+const REFERENTIAL_CONSTRAINTS: &[&str] = &[
+    "constraint_catalog",
+    "constraint_schema",
+    "constraint_name",
+    "unique_constraint_catalog",
+    "unique_constraint_schema",
+    "unique_constraint_name",
+    "match_option",
+    "update_rule",
+    "delete_rule",
+];
+const ROUTINES: &[&str] = &[
+    "specific_catalog",
+    "specific_schema",
+    "specific_name",
+    "routine_catalog",
+    "routine_schema",
+    "routine_name",
+    "routine_type",
+    "module_catalog",
+    "module_schema",
+    "module_name",
+    "udt_catalog",
+    "udt_schema",
+    "udt_name",
+    "data_type",
+    "#character_maximum_length",
+    "#character_octet_length",
+    "character_set_catalog",
+    "character_set_schema",
+    "character_set_name",
+    "collation_catalog",
+    "collation_schema",
+    "collation_name",
+    "#numeric_precision",
+    "#numeric_precision_radix",
+    "#numeric_scale",
+    "#datetime_precision",
+    "interval_type",
+    "#interval_precision",
+    "type_udt_catalog",
+    "type_udt_schema",
+    "type_udt_name",
+    "scope_catalog",
+    "scope_schema",
+    "scope_name",
+    "#maximum_cardinality",
+    "dtd_identifier",
+    "routine_body",
+    "routine_definition",
+    "external_name",
+    "external_language",
+    "parameter_style",
+    "is_deterministic",
+    "sql_data_access",
+    "is_null_call",
+    "sql_path",
+    "schema_level_routine",
+    "#max_dynamic_result_sets",
+    "is_user_defined_cast",
+    "is_implicitly_invocable",
+    "security_type",
+    "to_sql_specific_catalog",
+    "to_sql_specific_schema",
+    "to_sql_specific_name",
+    "as_locator",
+    "created",
+    "last_altered",
+    "new_savepoint_level",
+    "is_udt_dependent",
+    "result_cast_from_data_type",
+    "result_cast_as_locator",
+    "#result_cast_char_max_length",
+    "#result_cast_char_octet_length",
+    "result_cast_char_set_catalog",
+    "result_cast_char_set_schema",
+    "result_cast_char_set_name",
+    "result_cast_collation_catalog",
+    "result_cast_collation_schema",
+    "result_cast_collation_name",
+    "#result_cast_numeric_precision",
+    "#result_cast_numeric_precision_radix",
+    "#result_cast_numeric_scale",
+    "#result_cast_datetime_precision",
+    "result_cast_interval_type",
+    "#result_cast_interval_precision",
+    "result_cast_type_udt_catalog",
+    "result_cast_type_udt_schema",
+    "result_cast_type_udt_name",
+    "result_cast_scope_catalog",
+    "result_cast_scope_schema",
+    "result_cast_scope_name",
+    "#result_cast_maximum_cardinality",
+    "result_cast_dtd_identifier",
+];
+const PARAMETERS: &[&str] = &[
+    "specific_catalog",
+    "specific_schema",
+    "specific_name",
+    "#ordinal_position",
+    "parameter_mode",
+    "is_result",
+    "as_locator",
+    "parameter_name",
+    "data_type",
+    "#character_maximum_length",
+    "#character_octet_length",
+    "character_set_catalog",
+    "character_set_schema",
+    "character_set_name",
+    "collation_catalog",
+    "collation_schema",
+    "collation_name",
+    "#numeric_precision",
+    "#numeric_precision_radix",
+    "#numeric_scale",
+    "#datetime_precision",
+    "interval_type",
+    "#interval_precision",
+    "udt_catalog",
+    "udt_schema",
+    "udt_name",
+    "scope_catalog",
+    "scope_schema",
+    "scope_name",
+    "#maximum_cardinality",
+    "dtd_identifier",
+    "parameter_default",
 ];
 
 fn text(names: &[&str]) -> Vec<Field> {
@@ -44,6 +211,14 @@ fn text(names: &[&str]) -> Vec<Field> {
 
 fn schema_of(kind: Kind) -> SchemaRef {
     let fields = match kind {
+        // `#name`: a cardinal_number (integer) column.
+        Kind::Empty(names) => names
+            .iter()
+            .map(|n| match n.strip_prefix('#') {
+                Some(n) => Field::new(n, DataType::Int32, true),
+                None => Field::new(*n, DataType::Utf8, true),
+            })
+            .collect(),
         Kind::Schemata => text(&[
             "catalog_name",
             "schema_name",
@@ -161,6 +336,7 @@ impl InfoTable {
         let db = Some(self.database.clone());
         let rels: Vec<Relation> = rels.into_iter().filter(|r| r.schema != NAME).collect();
         let columns: Vec<ArrayRef> = match self.kind {
+            Kind::Empty(_) => return Ok(RecordBatch::new_empty(self.schema.clone())),
             Kind::Schemata => {
                 let n = schemas.len();
                 vec![
