@@ -108,6 +108,15 @@ impl std::fmt::Display for Verifier {
     }
 }
 
+/// `user:password` of an `Authorization: Basic ...` header.
+pub fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let encoded = header.strip_prefix("Basic ")?;
+    let decoded = B64.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 /// 32 random bytes (secrets nobody is told).
 pub fn random_secret() -> [u8; 32] {
     random_bytes::<32>()
@@ -381,6 +390,30 @@ impl Security {
             .zip(&u.verifier.stored_key)
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         (diff == 0 && v.stored_key.len() == u.verifier.stored_key.len()).then(|| u.access.clone())
+    }
+
+    /// A password login of a door without SCRAM (HTTP Basic, Flight SQL's handshake): held
+    /// back and recorded per address like a wire login, counted in `lakegate_logins_failed_total`.
+    pub async fn login(&self, user: &str, password: &str, ip: Option<IpAddr>) -> Option<Access> {
+        if let Some(ip) = ip {
+            let delay = self.login_delay(ip);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        let access = self.verify(user, password);
+        match (&access, ip) {
+            (Some(_), Some(ip)) => self.record_success(ip),
+            (None, Some(ip)) => {
+                self.record_failure(ip);
+            }
+            _ => {}
+        }
+        if access.is_none() {
+            crate::metrics::metrics().logins_failed.inc();
+            tracing::warn!(%user, client = ?ip, "password authentication failed");
+        }
+        access
     }
 
     /// A new bearer token for `user` (who has just proven their password).

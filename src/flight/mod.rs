@@ -115,7 +115,6 @@ impl FlightDoor {
         metadata: &MetadataMap,
         peer: Option<SocketAddr>,
     ) -> Result<Access, Status> {
-        use base64::Engine as _;
         let security = &self.doors.security;
         if security.trust() {
             return Ok(Access::everything("trust"));
@@ -130,42 +129,16 @@ impl FlightDoor {
                 unauthenticated("the bearer token is not valid (unknown or expired)")
             });
         }
-        let credentials = header
-            .strip_prefix("Basic ")
-            .and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .and_then(|d| String::from_utf8(d).ok())
+        let (user, password) = crate::auth::basic_credentials(header)
             .ok_or_else(|| unauthenticated("authorization is neither Basic nor Bearer"))?;
-        let (user, password) = credentials
-            .split_once(':')
-            .ok_or_else(|| unauthenticated("basic credentials without a password"))?;
-        let ip = peer.map(|p| p.ip());
-        if let Some(ip) = ip {
-            let delay = security.login_delay(ip);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-        }
-        match security.verify(user, password) {
-            Some(access) => {
-                if let Some(ip) = ip {
-                    security.record_success(ip);
-                }
-                Ok(access)
-            }
-            None => {
-                if let Some(ip) = ip {
-                    security.record_failure(ip);
-                }
-                crate::metrics::metrics().logins_failed.inc();
-                Err(Status::unauthenticated(format!(
+        security
+            .login(&user, &password, peer.map(|p| p.ip()))
+            .await
+            .ok_or_else(|| {
+                Status::unauthenticated(format!(
                     "password authentication failed for user \"{user}\" (SQLSTATE 28P01)"
-                )))
-            }
-        }
+                ))
+            })
     }
 
     async fn caller_of<T>(&self, request: &Request<T>) -> Result<Access, Status> {
@@ -244,6 +217,17 @@ impl FlightDoor {
             .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
             .with_descriptor(descriptor);
         Ok(Response::new(info))
+    }
+
+    /// A catalog call's FlightInfo: its result schema, and the command itself as the ticket.
+    async fn command_info(
+        &self,
+        request: Request<FlightDescriptor>,
+        schema: &Schema,
+        command: Vec<u8>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller_of(&request).await?;
+        Self::info(schema, command.into(), request.into_inner())
     }
 
     /// Rows of a catalog query run for `access` (so it sees only what the user may).
@@ -641,13 +625,9 @@ impl FlightSqlService for FlightDoor {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller_of(&request).await?;
         let schema = query.clone().into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec().into(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any().encode_to_vec())
+            .await
     }
 
     async fn do_get_catalogs(
@@ -674,13 +654,9 @@ impl FlightSqlService for FlightDoor {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller_of(&request).await?;
         let schema = query.clone().into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec().into(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any().encode_to_vec())
+            .await
     }
 
     async fn do_get_schemas(
@@ -707,13 +683,9 @@ impl FlightSqlService for FlightDoor {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller_of(&request).await?;
         let schema = query.clone().into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec().into(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any().encode_to_vec())
+            .await
     }
 
     async fn do_get_tables(
@@ -775,13 +747,9 @@ impl FlightSqlService for FlightDoor {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller_of(&request).await?;
         let schema = query.clone().into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec().into(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any().encode_to_vec())
+            .await
     }
 
     async fn do_get_table_types(
@@ -802,13 +770,9 @@ impl FlightSqlService for FlightDoor {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller_of(&request).await?;
         let schema = query.clone().into_builder(&self.sql_info).schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec().into(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any().encode_to_vec())
+            .await
     }
 
     async fn do_get_sql_info(

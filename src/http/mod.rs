@@ -45,18 +45,12 @@ fn authenticate(
     req: &Request<Incoming>,
     security: &crate::auth::Security,
 ) -> Option<crate::auth::Access> {
-    use base64::Engine as _;
     if security.trust() {
         return Some(crate::auth::Access::everything("trust"));
     }
     let header = req.headers().get("authorization")?.to_str().ok()?;
-    let encoded = header.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    security.verify(user, password)
+    let (user, password) = crate::auth::basic_credentials(header)?;
+    security.verify(&user, &password)
 }
 
 fn unauthorized() -> Response<Body> {

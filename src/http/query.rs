@@ -118,7 +118,6 @@ pub(super) async fn authorize(
     ready: &ReadyState,
     ip: IpAddr,
 ) -> Result<Access, Response<Body>> {
-    use base64::Engine as _;
     let security = &ready.security;
     if security.trust() {
         return Ok(Access::everything("trust"));
@@ -149,36 +148,18 @@ pub(super) async fn authorize(
             )
         });
     }
-    let Some(encoded) = header.strip_prefix("Basic ") else {
+    let Some((user, password)) = crate::auth::basic_credentials(header) else {
         return Err(refused());
     };
-    let credentials = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|d| String::from_utf8(d).ok());
-    let Some((user, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
-        return Err(refused());
-    };
-    let delay = security.login_delay(ip);
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    match security.verify(user, password) {
-        Some(access) => {
-            security.record_success(ip);
-            Ok(access)
-        }
-        None => {
-            security.record_failure(ip);
-            crate::metrics::metrics().logins_failed.inc();
-            // Postgres' words for a failed password, whoever the user is (no hint that it exists).
-            Err(error(
-                StatusCode::UNAUTHORIZED,
-                "28P01",
-                &format!("password authentication failed for user \"{user}\""),
-                None,
-            ))
-        }
+    match security.login(&user, &password, Some(ip)).await {
+        Some(access) => Ok(access),
+        // Postgres' words for a failed password, whoever the user is (no hint that it exists).
+        None => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "28P01",
+            &format!("password authentication failed for user \"{user}\""),
+            None,
+        )),
     }
 }
 

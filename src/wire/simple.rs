@@ -85,25 +85,17 @@ impl SimpleQueryHandler for Connection {
                             }
                         };
                         self.announce(client, &mut outcome).await;
-                        match outcome.reply {
+                        // Rows and COPY stream after their header: an error midway is an
+                        // ErrorResponse that ends this query string (the socket's own errors
+                        // end the connection).
+                        let streamed = match outcome.reply {
                             Reply::Rows { schema, rows, tag } => {
                                 let fmts = formats(&Format::UnifiedText, schema.fields().len());
                                 let results = query_response(schema, rows, fmts, tag);
-                                if let Err(e) = send_query_response(client, results, true).await {
-                                    if matches!(e, PgWireError::IoError(_)) {
-                                        return Err(e);
-                                    }
-                                    let info: ErrorInfo = e.into();
-                                    client
-                                        .feed(PgWireBackendMessage::ErrorResponse(info.into()))
-                                        .await?;
-                                    errored = true;
-                                    status = status.to_error_state();
-                                    break;
-                                }
+                                send_query_response(client, results, true).await
                             }
                             Reply::Done(tag) => {
-                                send_execution_response(client, Tag::new(tag)).await?
+                                send_execution_response(client, Tag::new(tag)).await
                             }
                             Reply::Copy {
                                 schema,
@@ -115,21 +107,22 @@ impl SimpleQueryHandler for Connection {
                                         client,
                                         Tag::new("COPY").with_rows(n as usize),
                                     )
-                                    .await?
+                                    .await
                                 }
-                                Err(e) => {
-                                    if matches!(e, PgWireError::IoError(_)) {
-                                        return Err(e);
-                                    }
-                                    let info: ErrorInfo = e.into();
-                                    client
-                                        .feed(PgWireBackendMessage::ErrorResponse(info.into()))
-                                        .await?;
-                                    errored = true;
-                                    status = status.to_error_state();
-                                    break;
-                                }
+                                Err(e) => Err(e),
                             },
+                        };
+                        if let Err(e) = streamed {
+                            if matches!(e, PgWireError::IoError(_)) {
+                                return Err(e);
+                            }
+                            let info: ErrorInfo = e.into();
+                            client
+                                .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                                .await?;
+                            errored = true;
+                            status = status.to_error_state();
+                            break;
                         }
                         status = wire_status(outcome.transaction);
                     }
