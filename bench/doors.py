@@ -104,6 +104,7 @@ def main():
     ap.add_argument("--sf", default="1")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md")
+    ap.add_argument("--commit", help="the commit the lakegate binary was built from [HEAD]")
     ap.add_argument("--one")
     ap.add_argument("--ports")
     ap.add_argument("--lake")
@@ -163,8 +164,8 @@ def main():
                                "print(f'adbc-driver-flightsql {adbc_driver_flightsql.__version__}, psycopg {psycopg.__version__}, "
                                "asyncpg {asyncpg.__version__}, DuckDB {duckdb.__version__}, pandas {pandas.__version__}, "
                                "pyarrow {pyarrow.__version__}')"], capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = a.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                        text=True, cwd=Path(__file__).parent).stdout.strip()
     rate = {p: rows / s for p, (_, s) in results.items()}
     lines = [
         "## Arrow doors — `SELECT * FROM lineitem` into pandas",
