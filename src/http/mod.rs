@@ -41,16 +41,19 @@ pub struct ReadyState {
 }
 
 /// The HTTP Basic user, if the request carries valid credentials (or the server trusts all).
-fn authenticate(
+/// A wrong password is held back and recorded per address like every other door's login, so the
+/// status page is no faster oracle for guessing passwords than the wire.
+async fn authenticate(
     req: &Request<Incoming>,
     security: &crate::auth::Security,
+    peer: std::net::IpAddr,
 ) -> Option<crate::auth::Access> {
     if security.trust() {
         return Some(crate::auth::Access::everything("trust"));
     }
     let header = req.headers().get("authorization")?.to_str().ok()?;
     let (user, password) = crate::auth::basic_credentials(header)?;
-    security.verify(&user, &password)
+    security.login(&user, &password, Some(peer)).await
 }
 
 fn unauthorized() -> Response<Body> {
@@ -124,7 +127,7 @@ async fn handle(
         _ => {}
     }
     if req.method() == Method::POST && req.uri().path() == "/cancel" {
-        let Some(access) = authenticate(&req, &ready.security) else {
+        let Some(access) = authenticate(&req, &ready.security, peer.ip()).await else {
             return Ok(unauthorized());
         };
         if !access.admin {
@@ -159,7 +162,7 @@ async fn handle(
         ));
     }
     Ok(match req.uri().path() {
-        "/" => match authenticate(&req, &ready.security) {
+        "/" => match authenticate(&req, &ready.security, peer.ip()).await {
             Some(access) => text(
                 StatusCode::OK,
                 status::render(&ready, &access).await,

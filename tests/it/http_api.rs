@@ -530,3 +530,43 @@ async fn http_query_streams_arrow_and_csv() {
     .await;
     assert_eq!(String::from_utf8(body.to_vec()).unwrap(), "title_id,name\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_password_guesses_are_slowed_like_the_wire() {
+    let (_server, _dir, addr) = http_server().await;
+    let get = |user: &'static str, password: &'static str| async move {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/"))
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    };
+    for _ in 0..4 {
+        assert_eq!(get("ops", "guess").await, 401);
+    }
+    // The fifth wrong guess from this address waits (100 ms × 2 after four failures).
+    let started = std::time::Instant::now();
+    assert_eq!(get("ops", "guess").await, 401);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    // The same address is slowed on the query door too: one record per address, every door.
+    let started = std::time::Instant::now();
+    let (status, _, _) = post(
+        addr,
+        "/v1/query",
+        Auth::Basic("ops", "guess"),
+        None,
+        json!({"sql": "SELECT 1"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    // The right password still gets in.
+    assert_eq!(get("ops", "ops-pass").await, 200);
+}
