@@ -13,10 +13,13 @@
 //! - [`http`], [`metrics`]: the operations listener (/health, /ready, /metrics, the status
 //!   page, the HTTP query API) and the Prometheus registry every layer records into.
 //! - [`flight`]: the Arrow Flight SQL door.
+//! - [`freshness`], [`alerts`]: the engine's freshness board kept filled from the lake
+//!   (metrics, age history) and webhooks told of state changes.
 //! - [`server`]: start/serve/shutdown of the whole process.
 //! - [`views`]: versioned SQL views from a folder, hot reload, history, git commits.
 //! - [`demo`]: the built-in demo lake.
 
+pub mod alerts;
 pub mod auth;
 pub mod catalog;
 pub mod config;
@@ -24,6 +27,7 @@ pub mod demo;
 pub mod doors;
 pub mod engine;
 pub mod flight;
+pub mod freshness;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

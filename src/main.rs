@@ -46,11 +46,15 @@ enum Command {
     /// Write the built-in demo lake (a streaming platform) and serve it.
     Demo(DemoArgs),
     /// Validate a config file (and plan its views against the lake); prints
-    /// `file:line:column: message` and exits 1 on error.
+    /// `file:line:column: message` and exits 1 on error. With --freshness, prints each
+    /// table's and view's freshness against its rule and exits 1 when any is in `error`.
     Check {
         /// The config file to validate.
         #[arg(long, short, env = "LAKEGATE_CONFIG")]
         config: PathBuf,
+        /// Also judge every table's freshness (for CI and cron monitors).
+        #[arg(long)]
+        freshness: bool,
     },
     /// Run the ingestion loop (sources → landing → bronze → silver → gold models) of a config's
     /// `sources:` (landed files, PostgreSQL/MySQL tables read by slice and watermark, HTTP
@@ -281,10 +285,24 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
             println!("  {user}: {{password: \"{verifier}\"}}");
             Ok(())
         }
-        Command::Check { config: path } => {
+        Command::Check {
+            config: path,
+            freshness,
+        } => {
             let config = Config::load(Some(&path), &Overrides::default())?;
             let errors = lakegate::server::check(&config).await?;
-            if errors.is_empty() {
+            if errors.is_empty() && freshness {
+                let statuses = lakegate::server::check_freshness(&config).await?;
+                let (report, error) = lakegate::freshness::report(&statuses);
+                print!("{report}");
+                if error {
+                    return Err(lakegate::Error::Startup(
+                        "freshness: some tables are in error".into(),
+                    ));
+                }
+                println!("{}: ok", path.display());
+                Ok(())
+            } else if errors.is_empty() {
                 println!("{}: ok", path.display());
                 Ok(())
             } else {

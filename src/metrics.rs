@@ -24,6 +24,12 @@ pub struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableState {
+    pub table: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabel {
     pub table: String,
 }
@@ -70,6 +76,12 @@ pub struct Metrics {
     pub quarantined_rows: Counter,
     /// Unix time of each table's last successfully ingested slice (alert on `time() - x`).
     pub table_last_ingest: Family<TableLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Age of each relation's data (seconds), as `lakegate.freshness` tells it.
+    pub table_age: Family<TableLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// 1 for each relation's current freshness state, 0 for the others.
+    pub table_freshness: Family<TableState, Gauge>,
+    /// Alert messages by outcome (ok, failed after retries, dropped on a full queue).
+    pub alerts: Family<Status, Counter>,
     /// 1 while this process holds the lake's ingest lease.
     pub ingest_lease_held: Gauge,
     /// Messages on the broker not yet in bronze (high watermark minus the lake's offset).
@@ -104,6 +116,9 @@ pub fn metrics() -> &'static Metrics {
             quarantined_rows: Counter::default(),
             table_last_ingest: Family::default(),
             ingest_lease_held: Gauge::default(),
+            table_age: Family::default(),
+            table_freshness: Family::default(),
+            alerts: Family::default(),
             kafka_lag: Family::default(),
             kafka_offset: Family::default(),
             object_store_requests: Family::default(),
@@ -185,6 +200,21 @@ pub fn metrics() -> &'static Metrics {
             "table_last_ingest_timestamp_seconds",
             "Unix time of the table's last ingested slice (freshness: time() minus this)",
             m.table_last_ingest.clone(),
+        );
+        registry.register(
+            "table_age_seconds",
+            "Age of the relation's data against its freshness rule (see lakegate.freshness)",
+            m.table_age.clone(),
+        );
+        registry.register(
+            "table_freshness_state",
+            "1 for the relation's current freshness state (fresh, warn, error, unknown)",
+            m.table_freshness.clone(),
+        );
+        registry.register(
+            "alerts",
+            "Alert webhook messages by outcome (ok, failed, dropped)",
+            m.alerts.clone(),
         );
         registry.register(
             "kafka_consumer_lag",

@@ -34,6 +34,7 @@ pub struct RunningServer {
     shutdown: CancellationToken,
     listener: tokio::task::JoinHandle<()>,
     refresher: tokio::task::JoinHandle<()>,
+    watch: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -42,6 +43,7 @@ impl RunningServer {
         self.shutdown.cancel();
         let _ = self.listener.await;
         let _ = self.refresher.await;
+        let _ = self.watch.await;
         if let Some(t) = self.views_task {
             let _ = t.await;
         }
@@ -84,6 +86,8 @@ pub struct AfterPass {
     /// nothing leave everything as it is (gold's silver-state query scans every silver
     /// table, too much for every idle interval).
     first: std::sync::atomic::AtomicBool,
+    /// Freshness after the pass: the board, metrics and alerts.
+    watch: Arc<crate::freshness::Watch>,
 }
 
 impl AfterPass {
@@ -93,6 +97,7 @@ impl AfterPass {
         views: Option<Arc<ViewRegistry>>,
         lake: crate::ingest::LakePath,
         config: Config,
+        watch: Arc<crate::freshness::Watch>,
     ) -> AfterPass {
         AfterPass {
             catalog,
@@ -102,6 +107,7 @@ impl AfterPass {
             config,
             one: tokio::sync::Mutex::new(()),
             first: std::sync::atomic::AtomicBool::new(true),
+            watch,
         }
     }
 
@@ -141,6 +147,8 @@ impl AfterPass {
             }
         }
         register_ingest_logs(&self.lake, &self.engine).await;
+        self.watch.refresh().await;
+        self.watch.evaluate().await;
         built
     }
 }
@@ -247,16 +255,36 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .map_err(|e| Error::Startup(format!("Failed to read the bound address: {e}")))?;
     let refresher = catalog.spawn_refresher(config.refresh_interval, shutdown.clone());
     spawn_memory_trim(shutdown.clone());
+    let state_lake = crate::ingest::LakePath::open(&root).ok();
+    let alerts = crate::alerts::Alerts::from_config(&config, state_lake.clone())
+        .await
+        .map_err(Error::Startup)?;
+    if let Some(a) = &alerts {
+        // With ingestion, only the lease holder speaks (replicas would repeat each other).
+        a.set_sending(config.sources.is_empty());
+    }
+    let watch = crate::freshness::Watch::new(
+        engine.clone(),
+        views.clone(),
+        state_lake,
+        &config,
+        alerts.clone(),
+    );
+    watch.refresh().await;
+    let watch_task = watch.spawn(shutdown.clone());
     if !config.sources.is_empty() {
         let lake = ingest_lake(&config)?;
         register_ingest_logs(&lake, &engine).await;
-        let ingestor = Arc::new(crate::ingest::Ingestor::new(lake.clone(), config.clone()));
+        let ingestor = Arc::new(
+            crate::ingest::Ingestor::new(lake.clone(), config.clone()).with_alerts(alerts.clone()),
+        );
         let follow = Arc::new(AfterPass::new(
             catalog.clone(),
             engine.clone(),
             views.clone(),
             lake,
             config.clone(),
+            watch.clone(),
         ));
         tokio::spawn(crate::ingest::run_loop(
             ingestor,
@@ -321,6 +349,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                     activity: activity.clone(),
                     registry: registry.clone(),
                     database: config.database.clone(),
+                    freshness: watch.clone(),
                 }),
                 shutdown.clone(),
             )
@@ -329,6 +358,9 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         ),
         None => None,
     };
+    if let (Some(a), Some(bound), Some(h)) = (&alerts, http_addr, &config.http) {
+        a.set_bound(bound, h.public_url.as_deref());
+    }
     let flight_addr = match &config.flight {
         Some(f) => {
             // The same certificate as the Postgres port, when there is one.
@@ -364,6 +396,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         shutdown,
         listener,
         refresher,
+        watch: watch_task,
     })
 }
 
@@ -438,6 +471,30 @@ pub async fn check(config: &Config) -> Result<Vec<String>> {
     Ok(registry.reload().await?.errors)
 }
 
+/// `lakegate check --freshness`: every relation's freshness now, as a server would judge it.
+pub async fn check_freshness(config: &Config) -> Result<Vec<crate::engine::freshness::Status>> {
+    let lake = config.lake.as_deref().ok_or_else(|| {
+        Error::Startup("--freshness needs a lake: set `lake:` in the config".into())
+    })?;
+    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
+    let root = LakeUrl::parse(lake)?;
+    let catalog = LakeCatalog::new(root.clone())?;
+    catalog.refresh().await?;
+    let engine = Engine::new(catalog, &config.database, &config.limits)?;
+    let views = match views_dir(config).await.0 {
+        Some(dir) => {
+            let registry = ViewRegistry::new(&dir, engine.clone());
+            registry.reload().await?;
+            Some(registry)
+        }
+        None => None,
+    };
+    let lake = crate::ingest::LakePath::open(&root).map_err(|e| Error::Startup(e.to_string()))?;
+    let watch = crate::freshness::Watch::new(engine, views, Some(lake), config, None);
+    watch.refresh().await;
+    Ok(watch.statuses())
+}
+
 /// glibc keeps freed memory in its per-thread arenas; after a burst of large queries the
 /// process would keep hundreds of MiB it no longer uses. Handing it back every few seconds
 /// keeps RSS near what is really in use (see examples/soak.rs).
@@ -495,8 +552,11 @@ pub async fn ingest(
     }
     let lake = ingest_lake(&config)?;
     let ttl = config.ingest.lease_ttl;
-    let follow = Arc::new(ingest_follow_up(&config, lake.clone()).await?);
-    let ingestor = Arc::new(Ingestor::new(lake.clone(), config));
+    let alerts = crate::alerts::Alerts::from_config(&config, Some(lake.clone()))
+        .await
+        .map_err(Error::Startup)?;
+    let follow = Arc::new(ingest_follow_up(&config, lake.clone(), alerts.clone()).await?);
+    let ingestor = Arc::new(Ingestor::new(lake.clone(), config).with_alerts(alerts.clone()));
     if options.once {
         let lease = Lease::acquire(&lake, ttl, options.wait).await?;
         let report = ingestor
@@ -511,8 +571,12 @@ pub async fn ingest(
         // Cron mode: the alert hooks of this pass run to the end (bounded) before exit.
         ingestor.finish_hooks().await;
         let report = report?;
-        // Cron mode does what `serve` does after a pass: gold models of the affected slices.
+        // Cron mode does what `serve` does after a pass: gold models of the affected slices,
+        // freshness and its alerts (delivered, or given up on, before exit).
         let gold = follow.run(&report).await;
+        if let Some(a) = &alerts {
+            a.flush(std::time::Duration::from_secs(30)).await;
+        }
         for s in &report.slices {
             println!(
                 "{} {} slice {} @ {}: {} in, {} out, {} quarantined, {} dropped, {} deleted{}",
@@ -557,6 +621,7 @@ pub async fn ingest(
         return Ok(());
     }
     let shutdown = CancellationToken::new();
+    let watch_task = follow.watch.spawn(shutdown.clone());
     let task = tokio::spawn(crate::ingest::run_loop(
         ingestor.clone(),
         shutdown.clone(),
@@ -568,12 +633,20 @@ pub async fn ingest(
     signal.await;
     shutdown.cancel();
     let _ = task.await;
+    let _ = watch_task.await;
     ingestor.finish_hooks().await;
+    if let Some(a) = &alerts {
+        a.flush(std::time::Duration::from_secs(10)).await;
+    }
     Ok(())
 }
 
 /// The engine and views an `ingest` process needs to build gold models (no listener).
-async fn ingest_follow_up(config: &Config, lake: crate::ingest::LakePath) -> Result<AfterPass> {
+async fn ingest_follow_up(
+    config: &Config,
+    lake: crate::ingest::LakePath,
+    alerts: Option<Arc<crate::alerts::Alerts>>,
+) -> Result<AfterPass> {
     let root = LakeUrl::parse(config.lake.as_deref().unwrap_or_default())?;
     let catalog = LakeCatalog::new(root)?;
     if !config.iceberg.is_empty() {
@@ -595,7 +668,22 @@ async fn ingest_follow_up(config: &Config, lake: crate::ingest::LakePath) -> Res
         }
         None => None,
     };
-    Ok(AfterPass::new(catalog, engine, views, lake, config.clone()))
+    let watch = crate::freshness::Watch::new(
+        engine.clone(),
+        views.clone(),
+        Some(lake.clone()),
+        config,
+        alerts,
+    );
+    watch.refresh().await;
+    Ok(AfterPass::new(
+        catalog,
+        engine,
+        views,
+        lake,
+        config.clone(),
+        watch,
+    ))
 }
 
 /// Serves `_lakegate/slices` and `_lakegate/ingest_runs` as `lakegate.slices` and

@@ -79,6 +79,26 @@ impl LakeTable {
     }
 }
 
+/// The lake tables and views a plan reads directly (not what its views read), by the
+/// identity their providers carry, in plan order: `(schema, table)`.
+pub fn relations_read(plan: &LogicalPlan) -> Vec<(String, String)> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut out = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(p) = datafusion::datasource::source_as_provider(&scan.source)
+        {
+            if let Some(v) = LakeView::of(p.as_ref()) {
+                out.push((v.schema.to_lowercase(), v.name.to_lowercase()));
+            } else if let Some(t) = LakeTable::of(p.as_ref()) {
+                out.push((t.schema.to_lowercase(), t.table.to_lowercase()));
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
 /// What part of its table a (possibly suffixed) name serves.
 pub fn part_of_name(name: &str) -> Part {
     travel::split(name)

@@ -149,6 +149,98 @@ pub struct Config {
     /// Iceberg catalogs mounted as schemas, and single tables from metadata files.
     #[serde(default)]
     pub iceberg: IcebergConfig,
+    /// Webhooks told of state changes: `alerts: [{webhook: "${SLACK_WEBHOOK_URL}", on: [...]}]`.
+    #[serde(default)]
+    pub alerts: Vec<AlertConfig>,
+}
+
+/// `freshness: {warn_after: 2h, error_after: 6h, loaded_at_field: updated_at}` on a source,
+/// a silver table or a view's yaml (dbt's source freshness). Without `loaded_at_field` a
+/// table's age is the time since its last successful ingest (or its last commit).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FreshnessRule {
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub warn_after: Option<Duration>,
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub error_after: Option<Duration>,
+    /// The column whose max() is the data's own time.
+    #[serde(default)]
+    pub loaded_at_field: Option<String>,
+}
+
+impl FreshnessRule {
+    /// `warn after 2h, error after 6h` (what `lakegate.freshness.rule` shows).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(w) = self.warn_after {
+            parts.push(format!("warn after {}", humantime::format_duration(w)));
+        }
+        if let Some(e) = self.error_after {
+            parts.push(format!("error after {}", humantime::format_duration(e)));
+        }
+        if let Some(f) = &self.loaded_at_field {
+            parts.push(format!("by max({f})"));
+        }
+        parts.join(", ")
+    }
+
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.warn_after.is_none() && self.error_after.is_none() {
+            return Err("freshness: give warn_after, error_after or both".into());
+        }
+        if let (Some(w), Some(e)) = (self.warn_after, self.error_after)
+            && w > e
+        {
+            return Err("freshness: warn_after must not be longer than error_after".into());
+        }
+        Ok(())
+    }
+}
+
+/// `alerts: [{webhook, on}]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// The URL posted to (Slack's incoming-webhook shape); a secret, as `${ENV}` or `file:PATH`.
+    pub webhook: String,
+    /// The events sent; all of them when left out.
+    #[serde(default = "AlertEvent::all")]
+    pub on: Vec<AlertEvent>,
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// A table's slice failed (and again once it succeeds).
+    SliceFailed,
+    /// A table entered `error` freshness (and again once it leaves it).
+    FreshnessError,
+    /// A view's file broke (and again once it plans).
+    ViewBroken,
+    /// This process lost the ingest lease to another writer.
+    LeaseLost,
+}
+
+impl AlertEvent {
+    pub fn all() -> Vec<AlertEvent> {
+        vec![
+            AlertEvent::SliceFailed,
+            AlertEvent::FreshnessError,
+            AlertEvent::ViewBroken,
+            AlertEvent::LeaseLost,
+        ]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertEvent::SliceFailed => "slice_failed",
+            AlertEvent::FreshnessError => "freshness_error",
+            AlertEvent::ViewBroken => "view_broken",
+            AlertEvent::LeaseLost => "lease_lost",
+        }
+    }
 }
 
 /// `iceberg: {catalogs: {name: {...}}, tables: {zone.table: /path/metadata.json}}`
@@ -195,6 +287,10 @@ pub struct HttpConfig {
     /// Most rows one `POST /v1/query` answers (0: no limit); a request may ask for fewer.
     #[serde(default = "default_http_max_rows")]
     pub max_rows: u64,
+    /// The status page's address as people reach it (alerts link to it); default
+    /// `http://<listen>/`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_http_max_rows() -> u64 {
@@ -335,6 +431,9 @@ pub struct SourceConfig {
     /// Bound on one source's listing and on reading one slice from it.
     #[serde(default = "default_source_timeout", with = "humantime_serde_compat")]
     pub timeout: Duration,
+    /// How old `bronze.<source>` may get.
+    #[serde(default)]
+    pub freshness: Option<FreshnessRule>,
 }
 
 fn default_source_timeout() -> Duration {
@@ -732,6 +831,9 @@ pub struct SilverConfig {
     pub expectations: Vec<Expectation>,
     #[serde(default)]
     pub mode: SilverMode,
+    /// How old the silver table may get.
+    #[serde(default)]
+    pub freshness: Option<FreshnessRule>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -937,6 +1039,7 @@ impl Default for Config {
             silver: Default::default(),
             storage: Default::default(),
             iceberg: Default::default(),
+            alerts: Default::default(),
         }
     }
 }
@@ -1085,6 +1188,7 @@ impl Config {
                     self.http = Some(HttpConfig {
                         listen: v.clone(),
                         max_rows: default_http_max_rows(),
+                        public_url: None,
                     })
                 }
             }
@@ -1176,6 +1280,36 @@ impl Config {
                             ),
                         ));
                     }
+                }
+            }
+        }
+        for (name, rule) in self
+            .sources
+            .iter()
+            .filter_map(|(n, s)| Some((format!("sources.{n}"), s.freshness.as_ref()?)))
+            .chain(
+                self.silver
+                    .iter()
+                    .filter_map(|(n, s)| Some((format!("silver.{n}"), s.freshness.as_ref()?))),
+            )
+        {
+            let key = name.split('.').next().unwrap_or("sources");
+            rule.check()
+                .map_err(|e| invalid(key, format!("{name}.{e}")))?;
+        }
+        for (i, alert) in self.alerts.iter().enumerate() {
+            // A `${ENV}` or `file:` reference is resolved when the server starts.
+            if alert.webhook.starts_with("${") || alert.webhook.starts_with("file:") {
+                continue;
+            }
+            match url::Url::parse(&alert.webhook) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                // The URL is a secret (Slack's carries its token): never repeated in an error.
+                _ => {
+                    return Err(invalid(
+                        "alerts",
+                        format!("alerts[{i}].webhook: not an http(s) URL"),
+                    ));
                 }
             }
         }
@@ -1292,6 +1426,14 @@ mod humantime_serde_compat {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         super::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod activity;
 pub mod cancel;
 mod coerce;
 pub mod format;
+pub mod freshness;
 pub mod information_schema;
 mod names;
 pub mod pg_catalog;
@@ -259,6 +260,8 @@ pub struct Engine {
     limits: crate::config::Limits,
     /// Process-wide memory budget every session's pool draws from.
     memory: Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
+    /// How old each relation's data is (filled by the server; read for notices).
+    freshness: Arc<freshness::Board>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -365,6 +368,16 @@ impl Engine {
         {
             ctx.register_udf(udf);
         }
+        let board = Arc::new(freshness::Board::default());
+        datafusion::catalog::SchemaProvider::register_table(
+            system.as_ref(),
+            "freshness".into(),
+            Arc::new(pg_catalog::Computed(freshness::FreshnessTable {
+                board: board.clone(),
+                database: database.to_string(),
+                list: ctx.state().catalog_list().clone(),
+            })),
+        )?;
         ctx.register_udf(constant_udf("version", version_string()));
         ctx.register_udf(constant_udf("current_database", database.to_string()));
         ctx.register_udf(constant_udf("current_catalog", database.to_string()));
@@ -391,7 +404,12 @@ impl Engine {
             memory: Arc::new(datafusion::execution::memory_pool::GreedyMemoryPool::new(
                 usize::try_from(limits.memory).unwrap_or(usize::MAX),
             )),
+            freshness: board,
         }))
+    }
+
+    pub fn freshness(&self) -> &Arc<freshness::Board> {
+        &self.freshness
     }
 
     pub fn catalog(&self) -> &Arc<LakeCatalog> {

@@ -28,6 +28,8 @@ pub enum Transaction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
     pub code: &'static str,
+    /// `NOTICE` or `WARNING`.
+    pub severity: &'static str,
     pub message: String,
 }
 
@@ -87,12 +89,15 @@ pub struct Prepared {
     pub schema: Option<SchemaRef>,
     /// Engine generation the plan was made against.
     pub generation: (u64, u64),
+    /// The lake tables and views the plan reads.
+    pub reads: Vec<freshness::Key>,
 }
 
 /// A query planned ahead, with the cancel token its planning ran under.
 struct Planned {
     plan: LogicalPlan,
     schema: SchemaRef,
+    reads: Vec<freshness::Key>,
     cancel: QueryCancel,
 }
 
@@ -127,9 +132,11 @@ impl Session {
         let command = commands.remove(0);
         // Taken before planning: a change during planning makes Execute plan again.
         let generation = self.engine().generation();
+        let mut reads = vec![];
         let (plan, schema, targets) = match &command {
             Command::Query(stmt) => {
-                let plan = self.plan((**stmt).clone()).await?;
+                let (plan, read) = self.plan((**stmt).clone()).await?;
+                reads = read;
                 let mut inferred = plan.get_parameter_types()?;
                 // `$1::bigint` tells the type as Postgres infers it; DataFusion leaves it open.
                 for (id, t) in cast_placeholder_types(&plan) {
@@ -176,6 +183,7 @@ impl Session {
             plan,
             targets,
             schema,
+            reads,
         }))
     }
 
@@ -199,8 +207,8 @@ impl Session {
                 // The statement's timer and cancel start here: a re-plan is part of it.
                 let token = slot.begin();
                 token.arm(self.statement_timeout());
-                let plan = if stmt.generation == self.engine().generation() {
-                    plan.clone()
+                let (plan, reads) = if stmt.generation == self.engine().generation() {
+                    (plan.clone(), stmt.reads.clone())
                 } else {
                     tokio::select! {
                         biased;
@@ -216,6 +224,7 @@ impl Session {
                 Some(Planned {
                     plan,
                     schema: schema.clone(),
+                    reads,
                     cancel: token,
                 })
             }
@@ -250,7 +259,7 @@ impl Session {
         }
         Ok(match command {
             Command::CopyOut { query, format } => {
-                let (schema, rows) = self.start(query, slot, planned).await?;
+                let (schema, rows, notices) = self.start(query, slot, planned).await?;
                 Outcome {
                     reply: Reply::Copy {
                         schema,
@@ -259,7 +268,7 @@ impl Session {
                     },
                     transaction,
                     reports: vec![],
-                    notices: vec![],
+                    notices,
                 }
             }
             Command::Query(stmt) => {
@@ -268,12 +277,12 @@ impl Session {
                 } else {
                     "SELECT"
                 };
-                let (schema, rows) = self.start(stmt, slot, planned).await?;
+                let (schema, rows, notices) = self.start(stmt, slot, planned).await?;
                 Outcome {
                     reply: Reply::Rows { schema, rows, tag },
                     transaction,
                     reports: vec![],
-                    notices: vec![],
+                    notices,
                 }
             }
             Command::Set { name, value } => {
@@ -307,6 +316,7 @@ impl Session {
                     let mut out = Outcome::done("BEGIN", transaction);
                     out.notices.push(Notice {
                         code: "25001",
+                        severity: "WARNING",
                         message: "there is already a transaction in progress".into(),
                     });
                     out
@@ -322,6 +332,7 @@ impl Session {
                 if transaction == Transaction::Idle {
                     out.notices.push(Notice {
                         code: "25P01",
+                        severity: "WARNING",
                         message: "there is no transaction in progress".into(),
                     });
                 }
@@ -341,9 +352,9 @@ impl Session {
                 let token = slot.begin();
                 token.arm(self.statement_timeout());
                 let started = async {
-                    let plan = self.plan((**query).clone()).await?;
+                    let (plan, reads) = self.plan((**query).clone()).await?;
                     let schema = Session::result_schema(&plan);
-                    Ok::<_, EngineError>((schema, self.execute(plan).await?))
+                    Ok::<_, EngineError>((schema, self.execute(plan).await?, reads))
                 };
                 let started = tokio::select! {
                     biased;
@@ -351,14 +362,16 @@ impl Session {
                     r = started => r,
                 };
                 token.finish();
-                let (schema, batches) = started?;
+                let (schema, batches, reads) = started?;
                 let cursor = Cursor::new(*hold, schema, batches);
                 let mut cursors = self.cursors().lock().await;
                 if cursors.contains_key(name) {
                     return Err(EngineError::DuplicateCursor(name.clone()));
                 }
                 cursors.insert(name.clone(), cursor);
-                Outcome::done("DECLARE CURSOR", transaction)
+                let mut out = Outcome::done("DECLARE CURSOR", transaction);
+                out.notices = self.freshness_notices(&reads);
+                out
             }
             Command::Fetch { name, count } => {
                 let (schema, rows) = {
@@ -399,23 +412,24 @@ impl Session {
     }
 
     /// Plans (unless planned ahead) and starts a query under the statement's timer and
-    /// cancel token; its rows stream under them.
+    /// cancel token; its rows stream under them. The notices are the freshness of what it reads.
     async fn start(
         &self,
         stmt: &Statement,
         slot: &QuerySlot,
         planned: Option<Planned>,
-    ) -> Result<(SchemaRef, Rows)> {
+    ) -> Result<(SchemaRef, Rows, Vec<Notice>)> {
         let Planned {
             plan,
             schema,
+            reads,
             cancel: token,
         } = match planned {
             Some(p) => p,
             None => {
                 let token = slot.begin();
                 token.arm(self.statement_timeout());
-                let plan = tokio::select! {
+                let (plan, reads) = tokio::select! {
                     biased;
                     _ = token.cancelled() => return Err(token.error()),
                     p = self.plan(stmt.clone()) => p.inspect_err(|_| token.finish())?,
@@ -424,6 +438,7 @@ impl Session {
                 Planned {
                     plan,
                     schema,
+                    reads,
                     cancel: token,
                 }
             }
@@ -433,7 +448,8 @@ impl Session {
             _ = token.cancelled() => return Err(token.error()),
             s = self.execute(plan) => s.inspect_err(|_| token.finish())?,
         };
-        Ok((schema, cancelable(batches, token)))
+        let notices = self.freshness_notices(&reads);
+        Ok((schema, cancelable(batches, token), notices))
     }
 
     /// Cursors end with their transaction (Postgres closes non-holdable ones at COMMIT, and

@@ -154,7 +154,12 @@ impl Session {
     }
 
     /// Plans a query; the plan is verified read-only.
-    pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
+    /// Plans a statement: its plan with the user's rules applied, and the lake tables and views
+    /// it reads (for freshness notices).
+    pub async fn plan(
+        &self,
+        mut statement: Statement,
+    ) -> Result<(LogicalPlan, Vec<freshness::Key>)> {
         let path = self
             .settings
             .lock()
@@ -178,6 +183,8 @@ impl Session {
             planning.await?
         };
         verify_read_only(&plan)?;
+        // Before the views are inlined: a view is named as itself (its state is its inputs').
+        let reads = crate::catalog::identity::relations_read(&plan);
         let (plan, governed) = access::apply_access(plan, &self.access, &self.ctx)?;
         // EXPLAIN shows the scans below the rules: statistics (row counts, min/max of masked
         // columns), rows read before the filter, the rules' text.
@@ -187,7 +194,38 @@ impl Session {
                 "(run it without EXPLAIN)".into(),
             )));
         }
-        Ok(plan)
+        Ok((plan, reads))
+    }
+
+    /// A notice per stale relation a statement reads (unless `lakegate.freshness_notices` is
+    /// off): NOTICE for `warn`, WARNING for `error`.
+    pub fn freshness_notices(&self, reads: &[freshness::Key]) -> Vec<super::run::Notice> {
+        if reads.is_empty() {
+            return vec![];
+        }
+        let on = self
+            .settings
+            .lock()
+            .expect("settings lock")
+            .get("lakegate.freshness_notices")
+            .is_ok_and(|v| v == "on");
+        if !on {
+            return vec![];
+        }
+        self.engine
+            .freshness()
+            .notices(reads, freshness::now_micros())
+            .into_iter()
+            .map(|(state, message)| super::run::Notice {
+                code: "01000",
+                severity: if state == freshness::State::Error {
+                    "WARNING"
+                } else {
+                    "NOTICE"
+                },
+                message,
+            })
+            .collect()
     }
 
     pub fn access(&self) -> &crate::auth::Access {

@@ -264,6 +264,13 @@ const KNOWN: &[(&str, &str, bool, bool, &str)] = &[
     ),
     ("jit", "on", false, false, "Allow JIT compilation."),
     (
+        "lakegate.freshness_notices",
+        "on",
+        false,
+        false,
+        "Tells the client, with a NOTICE or WARNING, when a query reads stale data.",
+    ),
+    (
         "max_connections",
         "100",
         false,
@@ -401,6 +408,11 @@ fn normalize(name: &str, value: &str) -> Result<String> {
         value: value.to_string(),
     };
     match name {
+        "lakegate.freshness_notices" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok("on".into()),
+            "off" | "false" | "no" | "0" => Ok("off".into()),
+            _ => Err(invalid()),
+        },
         "client_encoding" => {
             let v = value.to_ascii_uppercase().replace(['-', '_'], "");
             if v == "UTF8" || v == "UNICODE" {

@@ -38,6 +38,7 @@ pub struct ReadyState {
     pub activity: Arc<crate::engine::activity::Activity>,
     pub registry: Arc<crate::wire::CancelRegistry>,
     pub database: String,
+    pub freshness: Arc<crate::freshness::Watch>,
 }
 
 /// The HTTP Basic user, if the request carries valid credentials (or the server trusts all).

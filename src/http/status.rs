@@ -1,12 +1,13 @@
 //! The status page: server-rendered HTML, no JavaScript, no build step. Tables per zone, views
 //! with their status and commit, recent ingestion and failed slices, running statements (with
-//! a cancel button for admins), and small inline SVG charts of query rate and freshness.
+//! a cancel button for admins), and small inline SVG charts of query rate and
+//! of each relation's age against its freshness rule.
 
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 
@@ -78,7 +79,6 @@ struct SliceRow {
     rows_out: i64,
     error: String,
     finished: String,
-    age_s: f64,
 }
 
 async fn recent_slices(lake: &std::path::Path) -> Vec<SliceRow> {
@@ -100,8 +100,7 @@ async fn recent_slices(lake: &std::path::Path) -> Vec<SliceRow> {
         return vec![];
     }
     let sql = "SELECT table_name, slice_id, watermark, status, rows_out, coalesce(error, '') AS error, \
-               CAST(finished_at AS VARCHAR) AS finished, \
-               CAST(extract(epoch FROM now()) - extract(epoch FROM finished_at) AS DOUBLE) AS age \
+               CAST(finished_at AS VARCHAR) AS finished \
                FROM s ORDER BY s.finished_at DESC LIMIT 200";
     let batches = match ctx.sql(sql).await {
         Ok(df) => df.collect().await,
@@ -130,10 +129,6 @@ async fn recent_slices(lake: &std::path::Path) -> Vec<SliceRow> {
             .column(4)
             .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
             .clone();
-        let age = b
-            .column(7)
-            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
-            .clone();
         for i in 0..b.num_rows() {
             out.push(SliceRow {
                 table: t.value(i).into(),
@@ -143,7 +138,6 @@ async fn recent_slices(lake: &std::path::Path) -> Vec<SliceRow> {
                 rows_out: rows.value(i),
                 error: e.value(i).into(),
                 finished: f.value(i).into(),
-                age_s: if age.is_valid(i) { age.value(i) } else { 0.0 },
             });
         }
     }
@@ -203,20 +197,61 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
             })
             .collect()
     };
-    let mut fresh: std::collections::BTreeMap<String, f64> = Default::default();
     let slices: Vec<SliceRow> = slices.into_iter().filter(|s| readable(&s.table)).collect();
-    for s in slices.iter().filter(|s| s.status == "ok") {
-        let e = fresh.entry(s.table.clone()).or_insert(f64::MAX);
-        *e = e.min(s.age_s / 60.0);
-    }
-    let fresh: Vec<(String, f64)> = fresh.into_iter().collect();
     let _ = write!(
         h,
-        "<div class=charts><div><h2>Query rate</h2>{}<p class=dim>queries/min between page views</p></div>\
-         <div><h2>Freshness</h2>{}<p class=dim>minutes since each table's last ingested slice</p></div></div>",
+        "<div class=charts><div><h2>Query rate</h2>{}<p class=dim>queries/min between page views</p></div></div>",
         bars(&rate, 320, 60, "q/min"),
-        bars(&fresh, 320, 60, "min")
     );
+
+    // Freshness: every relation the user may read against its rule, stalest first, each with
+    // its age over time.
+    let history = state.freshness.history();
+    let statuses: Vec<_> = state
+        .freshness
+        .statuses()
+        .into_iter()
+        .filter(|s| readable(&s.name()))
+        .collect();
+    let _ = write!(
+        h,
+        "<h2>Freshness</h2><table><tr><th>relation</th><th>state</th><th>age</th><th>rule</th><th>age over time</th><th>why</th></tr>"
+    );
+    for s in &statuses {
+        let class = match s.state {
+            crate::engine::freshness::State::Error | crate::engine::freshness::State::Warn => "bad",
+            crate::engine::freshness::State::Fresh => "ok",
+            crate::engine::freshness::State::Unknown => "dim",
+        };
+        let points: Vec<(String, f64)> = history
+            .get(&(s.schema.clone(), s.table.clone()))
+            .map(|v| {
+                v.iter()
+                    .map(|(t, age)| {
+                        (
+                            chrono::DateTime::from_timestamp_micros(*t)
+                                .map(|t| t.format("%H:%M:%S").to_string())
+                                .unwrap_or_default(),
+                            age / 60.0,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class={class}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.name()),
+            s.state.name(),
+            s.age
+                .map(crate::engine::freshness::format_age)
+                .unwrap_or_else(|| "-".into()),
+            esc(s.rule.as_deref().unwrap_or("")),
+            bars(&points, 160, 24, "min"),
+            esc(&s.why)
+        );
+    }
+    h.push_str("</table>");
 
     let _ = write!(
         h,

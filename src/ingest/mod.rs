@@ -199,6 +199,8 @@ pub struct Ingestor {
     merges: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Kafka sources' connections and offsets between passes.
     streams: Mutex<HashMap<String, Arc<tokio::sync::Mutex<sources::kafka::Stream>>>>,
+    /// Told when the ingest lease is won and lost.
+    alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 const BRONZE_LINEAGE: [&str; 6] = [
@@ -417,7 +419,14 @@ impl Ingestor {
             hooks: tokio_util::task::TaskTracker::new(),
             merges: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
+            alerts: None,
         }
+    }
+
+    /// Alerts to tell of the lease (only the lease holder sends any).
+    pub fn with_alerts(mut self, alerts: Option<Arc<crate::alerts::Alerts>>) -> Ingestor {
+        self.alerts = alerts;
+        self
     }
 
     pub fn lake(&self) -> &LakePath {
@@ -1476,9 +1485,38 @@ pub async fn run_loop(
             }
         }
     };
+    let lease_alert = |lost: bool| {
+        let alerts = ingestor.alerts.clone();
+        async move {
+            let Some(a) = alerts else { return };
+            if !lost {
+                a.set_sending(true);
+            }
+            a.change(
+                crate::config::AlertEvent::LeaseLost,
+                "ingest lease",
+                lost,
+                crate::alerts::Details {
+                    text: if lost {
+                        "this process lost the ingest lease to another writer; it waits to \
+                         take it back"
+                            .into()
+                    } else {
+                        "this process holds the ingest lease".into()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await;
+            if lost {
+                a.set_sending(false);
+            }
+        }
+    };
     let Some(mut lease) = acquire().await else {
         return;
     };
+    lease_alert(false).await;
     let wake = Arc::new(tokio::sync::Notify::new());
     // A local landing zone is watched; an object store's is polled every `interval`.
     let _watcher = ingestor.lake.join("landing").local_path().and_then(|landing| {
@@ -1514,10 +1552,12 @@ pub async fn run_loop(
     loop {
         // A writer whose lease was taken over stops writing and queues for it again.
         if lease.is_lost() {
+            lease_alert(true).await;
             let Some(l) = acquire().await else {
                 return;
             };
             lease = l;
+            lease_alert(false).await;
         }
         let full = !streams || woke || last_full.is_none_or(|t| t.elapsed() >= interval);
         if full {

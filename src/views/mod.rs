@@ -69,6 +69,9 @@ pub struct ViewMeta {
     /// Gold materialization settings, read by the ingestion layer.
     #[serde(default)]
     pub materialize: Option<serde_yaml::Value>,
+    /// How old the view's data may get (a view is as stale as the stalest thing it reads).
+    #[serde(default)]
+    pub freshness: Option<crate::config::FreshnessRule>,
 }
 
 /// One view file as read from disk.
@@ -300,6 +303,22 @@ impl ViewRegistry {
             .get_or_create(&status("error"))
             .inc_by(report.errors.len() as u64);
         Ok(report)
+    }
+
+    /// Each served view with its file and the lake tables and views its query reads.
+    pub fn served_relations(&self) -> Vec<(Arc<ViewFile>, Vec<(String, String)>)> {
+        let served = self.served.read().expect("served lock");
+        let mut out: Vec<_> = served
+            .values()
+            .map(|s| {
+                let reads = crate::catalog::identity::LakeView::of(s.table.as_ref())
+                    .map(|v| crate::catalog::identity::relations_read(v.plan()))
+                    .unwrap_or_default();
+                (s.file.clone(), reads)
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0.schema, &a.0.name).cmp(&(&b.0.schema, &b.0.name)));
+        out
     }
 
     /// Descriptions and definitions for pg_description, obj_description, pg_get_viewdef.

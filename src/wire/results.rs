@@ -100,7 +100,7 @@ impl Connection {
     {
         report(client, std::mem::take(&mut outcome.reports)).await;
         for n in std::mem::take(&mut outcome.notices) {
-            notice(client, n.code, &n.message).await;
+            notice(client, n.severity, n.code, &n.message).await;
         }
     }
 }
@@ -136,12 +136,12 @@ where
     }
 }
 
-pub(super) async fn notice<C>(client: &mut C, code: &str, message: &str)
+pub(super) async fn notice<C>(client: &mut C, severity: &str, code: &str, message: &str)
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     C::Error: Debug,
 {
-    let info = ErrorInfo::new("WARNING".into(), code.into(), message.into());
+    let info = ErrorInfo::new(severity.into(), code.into(), message.into());
     let _ = client
         .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
             info,

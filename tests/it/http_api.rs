@@ -74,6 +74,7 @@ async fn http_server() -> (crate::common::TestServer, tempfile::TempDir, SocketA
         c.http = Some(lakegate::config::HttpConfig {
             listen: "127.0.0.1:0".into(),
             max_rows: 1000,
+            public_url: None,
         });
     })
     .await;

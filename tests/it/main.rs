@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod copy;
 mod flight;
+mod freshness;
 mod http_api;
 mod ingest;
 mod kafka;

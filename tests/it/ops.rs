@@ -192,6 +192,7 @@ async fn status_page_needs_a_user_and_only_admins_cancel() {
     c.http = Some(lakegate::config::HttpConfig {
         listen: "127.0.0.1:0".into(),
         max_rows: 100_000,
+        public_url: None,
     });
     let user = |pw: &str, admin: bool, roles: Vec<String>| lakegate::config::UserConfig {
         password: lakegate::auth::Verifier::generate(pw).to_string(),

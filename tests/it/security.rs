@@ -561,6 +561,7 @@ async fn non_loopback_listen_without_users_is_refused() {
     c.http = Some(lakegate::config::HttpConfig {
         listen: "0.0.0.0:0".into(),
         max_rows: 100_000,
+        public_url: None,
     });
     let err = start(c).await.err().expect("refuses").to_string();
     assert!(
@@ -581,6 +582,7 @@ async fn non_loopback_listen_without_users_is_refused() {
     c.http = Some(lakegate::config::HttpConfig {
         listen: "127.0.0.1:0".into(),
         max_rows: 100_000,
+        public_url: None,
     });
     start(c).await.expect("loopback is fine in trust mode");
 }

@@ -1,0 +1,504 @@
+//! Freshness: how old each served relation's data is, against its rule (dbt's `warn_after` /
+//! `error_after`). The [`Board`] holds what is known of every table and view (last ingest, last
+//! commit, newest data time, failing slices, what a view reads); states are worked out at the
+//! moment they are asked for, so a table turns `warn` on time without anyone refreshing the
+//! board. The board is filled by the server (`crate::freshness`); the session asks it for the
+//! relations a statement reads (the NOTICE on stale reads), `lakegate.freshness` for all.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
+
+use super::pg_catalog::{ComputedTable, session_list};
+use crate::config::FreshnessRule;
+
+/// `(schema, table)`, lower case.
+pub type Key = (String, String);
+
+/// A relation's freshness. Ordered from least to most alarming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// No rule, or no time to judge by.
+    Unknown,
+    Fresh,
+    Warn,
+    Error,
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Unknown => "unknown",
+            State::Fresh => "fresh",
+            State::Warn => "warn",
+            State::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Table,
+    View,
+    /// A gold model: a view materialized as a table.
+    Gold,
+}
+
+/// What is known of one relation.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Last successful slice lakegate ingested into it (µs since the epoch).
+    pub last_ingest: Option<i64>,
+    /// Time of its current Delta commit (µs).
+    pub committed: Option<i64>,
+    /// `max(loaded_at_field)` (µs), when the rule names one.
+    pub newest_data: Option<i64>,
+    /// The latest attempt of one of its slices failed: which, and why.
+    pub failing: Option<String>,
+    /// What a view or gold model reads.
+    pub inputs: Vec<Key>,
+    pub rule: Option<FreshnessRule>,
+}
+
+impl Entry {
+    pub fn table() -> Entry {
+        Entry {
+            kind: Kind::Table,
+            last_ingest: None,
+            committed: None,
+            newest_data: None,
+            failing: None,
+            inputs: vec![],
+            rule: None,
+        }
+    }
+}
+
+/// One row of `lakegate.freshness`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub schema: String,
+    pub table: String,
+    pub kind: &'static str,
+    pub last_ingest: Option<i64>,
+    pub newest_data: Option<i64>,
+    pub age: Option<Duration>,
+    pub state: State,
+    pub rule: Option<String>,
+    pub why: String,
+    /// The stalest input behind a view's state (the table itself for a table).
+    pub cause: Option<Key>,
+}
+
+impl Status {
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+
+    /// The client notice for a read of this relation, when it is stale.
+    pub fn notice(&self) -> Option<(State, String)> {
+        matches!(self.state, State::Warn | State::Error).then(|| {
+            (
+                self.state,
+                format!(
+                    "{} {} is stale ({}): {}",
+                    self.kind,
+                    self.name(),
+                    self.state.name(),
+                    self.why
+                ),
+            )
+        })
+    }
+}
+
+/// Every relation's freshness facts, replaced whole by each refresh.
+#[derive(Debug, Default)]
+pub struct Board {
+    entries: RwLock<Arc<HashMap<Key, Entry>>>,
+}
+
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn at(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// `7h 3m 12s` (whole seconds).
+pub fn format_age(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+impl Board {
+    pub fn publish(&self, entries: HashMap<Key, Entry>) {
+        *self.entries.write().expect("freshness lock") = Arc::new(entries);
+    }
+
+    pub fn entries(&self) -> Arc<HashMap<Key, Entry>> {
+        self.entries.read().expect("freshness lock").clone()
+    }
+
+    /// Whether any rule is configured (nothing to tell a client otherwise).
+    pub fn has_rules(&self) -> bool {
+        self.entries().values().any(|e| e.rule.is_some())
+    }
+
+    /// The freshness of `key` at `now` (µs), `None` for a relation the board does not know.
+    pub fn status(&self, key: &Key, now: i64) -> Option<Status> {
+        let entries = self.entries();
+        status_of(&entries, key, now, &mut BTreeSet::new())
+    }
+
+    /// Every known relation, stalest first.
+    pub fn all(&self, now: i64) -> Vec<Status> {
+        let entries = self.entries();
+        let mut out: Vec<Status> = entries
+            .keys()
+            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new()))
+            .collect();
+        out.sort_by(|a, b| {
+            b.state
+                .cmp(&a.state)
+                .then(b.age.cmp(&a.age))
+                .then((&a.schema, &a.table).cmp(&(&b.schema, &b.table)))
+        });
+        out
+    }
+
+    /// The notices a statement reading `reads` gets: one per stale relation, in order.
+    pub fn notices(&self, reads: &[Key], now: i64) -> Vec<(State, String)> {
+        let entries = self.entries();
+        if entries.is_empty() {
+            return vec![];
+        }
+        let mut seen = BTreeSet::new();
+        reads
+            .iter()
+            .filter(|k| seen.insert((*k).clone()))
+            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new())?.notice())
+            .collect()
+    }
+}
+
+fn judge(rule: &FreshnessRule, age: Duration) -> State {
+    if rule.error_after.is_some_and(|e| age > e) {
+        State::Error
+    } else if rule.warn_after.is_some_and(|w| age > w) {
+        State::Warn
+    } else {
+        State::Fresh
+    }
+}
+
+fn status_of(
+    entries: &HashMap<Key, Entry>,
+    key: &Key,
+    now: i64,
+    visiting: &mut BTreeSet<Key>,
+) -> Option<Status> {
+    let e = entries.get(key)?;
+    if !visiting.insert(key.clone()) {
+        return None; // a cycle (views refuse them; the board need not trust that)
+    }
+    let age_of = |t: i64| Duration::from_micros((now - t).max(0) as u64);
+    let by_field = e.rule.as_ref().and_then(|r| r.loaded_at_field.clone());
+    // The relation's own time: its data's newest time, else its last ingest or commit.
+    let (own, mut why) = match (&by_field, e.kind) {
+        (Some(f), _) => match e.newest_data {
+            Some(t) => (Some(t), format!("newest {f} is {}", at(t))),
+            None => (None, format!("no {f} values yet")),
+        },
+        (None, Kind::View) => (None, String::new()),
+        (None, _) => match (e.last_ingest, e.committed) {
+            (Some(t), _) => (Some(t), format!("last ingested {}", at(t))),
+            (None, Some(t)) if e.kind == Kind::Gold => (Some(t), format!("last built {}", at(t))),
+            (None, Some(t)) => (Some(t), format!("last commit {}", at(t))),
+            (None, None) => (None, "never ingested".into()),
+        },
+    };
+    let mut age = own.map(age_of);
+    let mut cause = own.map(|_| key.clone());
+    let mut inherited = State::Unknown;
+    let mut notes: Vec<String> = Vec::new();
+    for input in &e.inputs {
+        let Some(s) = status_of(entries, input, now, visiting) else {
+            continue;
+        };
+        if s.age > age {
+            age = s.age;
+            cause = Some(input.clone());
+        }
+        if matches!(s.state, State::Warn | State::Error) {
+            inherited = inherited.max(s.state);
+            notes.push(format!(
+                "reads {} ({}: {})",
+                s.name(),
+                s.state.name(),
+                s.why
+            ));
+        }
+    }
+    if e.kind != Kind::Table && by_field.is_none() {
+        why = match (&cause, age) {
+            (Some(c), Some(_)) if c != key => format!("stalest input {}.{}", c.0, c.1),
+            (Some(_), Some(_)) => why,
+            _ => "no input has been ingested".into(),
+        };
+    }
+    let mut state = match (&e.rule, age) {
+        (Some(rule), Some(age)) => judge(rule, age),
+        _ => State::Unknown,
+    };
+    if let Some(age) = age {
+        why = format!("{} old; {why}", format_age(age));
+    }
+    if let Some(rule) = &e.rule {
+        why = format!("{why} ({})", rule.describe());
+    }
+    state = state.max(inherited);
+    if let Some(f) = &e.failing {
+        // The data is not what the source holds, however recent the last good slice.
+        state = state.max(State::Warn);
+        notes.insert(0, f.clone());
+    }
+    if !notes.is_empty() {
+        why = format!("{why}; {}", notes.join("; "));
+    }
+    visiting.remove(key);
+    Some(Status {
+        schema: key.0.clone(),
+        table: key.1.clone(),
+        kind: match e.kind {
+            Kind::Table => "table",
+            Kind::View => "view",
+            Kind::Gold => "gold model",
+        },
+        last_ingest: e.last_ingest.or(e.committed),
+        newest_data: e.newest_data,
+        age,
+        state,
+        rule: e.rule.as_ref().map(|r| r.describe()),
+        why,
+        cause,
+    })
+}
+
+/// `lakegate.freshness`: every relation the caller may read, stalest first.
+pub struct FreshnessTable {
+    pub board: Arc<Board>,
+    pub database: String,
+    pub list: Arc<dyn datafusion::catalog::CatalogProviderList>,
+}
+
+impl std::fmt::Debug for FreshnessTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("lakegate.freshness")
+    }
+}
+
+pub fn freshness_schema() -> SchemaRef {
+    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("table_schema", DataType::Utf8, false),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("last_ingest", ts(), true),
+        Field::new("newest_data", ts(), true),
+        Field::new("age_seconds", DataType::Float64, true),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("rule", DataType::Utf8, true),
+        Field::new("why", DataType::Utf8, false),
+    ]))
+}
+
+#[async_trait]
+impl ComputedTable for FreshnessTable {
+    fn table_schema(&self) -> SchemaRef {
+        freshness_schema()
+    }
+
+    async fn compute(&self, state: &dyn Session) -> datafusion::error::Result<RecordBatch> {
+        // The caller's catalog answers only what it may read.
+        let list = session_list(state, &self.list);
+        let catalog = list.catalog(&self.database);
+        let rows: Vec<Status> = self
+            .board
+            .all(now_micros())
+            .into_iter()
+            .filter(|s| {
+                catalog
+                    .as_ref()
+                    .and_then(|c| c.schema(&s.schema))
+                    .is_some_and(|sch| sch.table_exist(&s.table))
+            })
+            .collect();
+        let text = |f: &dyn Fn(&Status) -> Option<String>| -> ArrayRef {
+            Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+        };
+        let time = |f: &dyn Fn(&Status) -> Option<i64>| -> ArrayRef {
+            Arc::new(
+                TimestampMicrosecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            )
+        };
+        Ok(RecordBatch::try_new(
+            freshness_schema(),
+            vec![
+                text(&|s| Some(s.schema.clone())),
+                text(&|s| Some(s.table.clone())),
+                text(&|s| Some(s.kind.to_string())),
+                time(&|s| s.last_ingest),
+                time(&|s| s.newest_data),
+                Arc::new(Float64Array::from(
+                    rows.iter()
+                        .map(|s| s.age.map(|a| a.as_secs_f64()))
+                        .collect::<Vec<_>>(),
+                )),
+                text(&|s| Some(s.state.name().to_string())),
+                text(&|s| s.rule.clone()),
+                text(&|s| Some(s.why.clone())),
+            ],
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(warn: u64, error: u64) -> Option<FreshnessRule> {
+        Some(FreshnessRule {
+            warn_after: Some(Duration::from_secs(warn)),
+            error_after: Some(Duration::from_secs(error)),
+            loaded_at_field: None,
+        })
+    }
+
+    fn key(s: &str, t: &str) -> Key {
+        (s.into(), t.into())
+    }
+
+    #[test]
+    fn states_follow_the_rule_and_views_take_the_stalest_input() {
+        let sec = 1_000_000i64;
+        let now = 100_000 * sec;
+        let board = Board::default();
+        let mut entries = HashMap::new();
+        entries.insert(
+            key("silver", "orders"),
+            Entry {
+                last_ingest: Some(now - 3 * 3600 * sec),
+                rule: rule(2 * 3600, 6 * 3600),
+                ..Entry::table()
+            },
+        );
+        entries.insert(
+            key("silver", "users"),
+            Entry {
+                last_ingest: Some(now - 60 * sec),
+                ..Entry::table()
+            },
+        );
+        entries.insert(
+            key("gold", "daily"),
+            Entry {
+                kind: Kind::View,
+                inputs: vec![key("silver", "orders"), key("silver", "users")],
+                ..Entry::table()
+            },
+        );
+        board.publish(entries);
+        let orders = board.status(&key("silver", "orders"), now).unwrap();
+        assert_eq!(orders.state, State::Warn);
+        assert_eq!(orders.age, Some(Duration::from_secs(3 * 3600)));
+        assert!(
+            orders.why.starts_with("3h old; last ingested"),
+            "{}",
+            orders.why
+        );
+        assert!(orders.why.ends_with("(warn after 2h, error after 6h)"));
+        // No rule: its state is unknown, its age still told.
+        let users = board.status(&key("silver", "users"), now).unwrap();
+        assert_eq!((users.state, users.rule.clone()), (State::Unknown, None));
+        // The view has no rule of its own and inherits the stale input's state and age.
+        let daily = board.status(&key("gold", "daily"), now).unwrap();
+        assert_eq!(daily.state, State::Warn);
+        assert_eq!(daily.age, orders.age);
+        assert_eq!(daily.cause, Some(key("silver", "orders")));
+        assert!(
+            daily.why.contains("reads silver.orders (warn:"),
+            "{}",
+            daily.why
+        );
+        // Seven hours on, the table is in error; the notices say so once per relation.
+        let later = now + 4 * 3600 * sec;
+        let n = board.notices(
+            &[
+                key("silver", "orders"),
+                key("silver", "orders"),
+                key("silver", "users"),
+            ],
+            later,
+        );
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].0, State::Error);
+        assert!(
+            n[0].1
+                .starts_with("table silver.orders is stale (error): 7h old"),
+            "{}",
+            n[0].1
+        );
+        // Stalest first.
+        let all = board.all(later);
+        assert_eq!(
+            all.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            ["gold.daily", "silver.orders", "silver.users"]
+        );
+    }
+
+    #[test]
+    fn a_failing_slice_warns_and_a_gold_model_says_so() {
+        let now = 10_000_000_000i64;
+        let board = Board::default();
+        let mut entries = HashMap::new();
+        entries.insert(
+            key("silver", "orders"),
+            Entry {
+                last_ingest: Some(now - 1_000_000),
+                failing: Some("slice 2024-01-02 failed: bad row".into()),
+                ..Entry::table()
+            },
+        );
+        entries.insert(
+            key("gold", "daily"),
+            Entry {
+                kind: Kind::Gold,
+                committed: Some(now - 2_000_000),
+                inputs: vec![key("silver", "orders")],
+                rule: rule(3600, 7200),
+                ..Entry::table()
+            },
+        );
+        board.publish(entries);
+        let g = board.status(&key("gold", "daily"), now).unwrap();
+        assert_eq!(g.state, State::Warn);
+        assert_eq!(g.age, Some(Duration::from_secs(2)));
+        assert!(
+            g.why.contains("slice 2024-01-02 failed: bad row"),
+            "{}",
+            g.why
+        );
+        assert_eq!(g.kind, "gold model");
+    }
+}

@@ -1,0 +1,552 @@
+//! Keeps the engine's freshness board ([`crate::engine::freshness::Board`]) filled from the
+//! lake, and acts on it: metrics, the status page's age history, alerts on state changes.
+//!
+//! Everything comes from the lake, so a replica or a restarted process tells the same story:
+//! the rules from the config and the views' yaml, each table's last successful ingest and
+//! failing slices from `_lakegate/slices`, the time of each table's current Delta commit from
+//! its log, `max(loaded_at_field)` from the table itself (read again only when its version
+//! moves), and what each view reads from its plan.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::alerts::{Alerts, Details};
+use crate::config::{AlertEvent, Config, FreshnessRule};
+use crate::engine::Engine;
+use crate::engine::freshness::{Entry, Key, Kind, State, Status, format_age, now_micros};
+use crate::ingest::LakePath;
+use crate::views::ViewRegistry;
+
+/// Samples of each relation's age kept for the status page's chart.
+const HISTORY: usize = 120;
+
+/// A slice whose latest attempt failed.
+#[derive(Clone, Debug, PartialEq)]
+struct Failure {
+    slice: String,
+    error: String,
+    run_id: String,
+}
+
+#[derive(Default)]
+struct LogFacts {
+    version: Option<i64>,
+    last_ok: HashMap<Key, i64>,
+    failing: HashMap<Key, Failure>,
+}
+
+pub struct Watch {
+    engine: Arc<Engine>,
+    views: Option<Arc<ViewRegistry>>,
+    lake: Option<LakePath>,
+    rules: HashMap<Key, FreshnessRule>,
+    alerts: Option<Arc<Alerts>>,
+    log: tokio::sync::Mutex<LogFacts>,
+    /// `max(loaded_at_field)` per relation, with the version it was read at.
+    newest: tokio::sync::Mutex<HashMap<Key, (Option<i64>, Option<i64>)>>,
+    history: Mutex<HashMap<Key, VecDeque<(i64, f64)>>>,
+    one: tokio::sync::Mutex<()>,
+}
+
+fn key(schema: &str, table: &str) -> Key {
+    (schema.to_lowercase(), table.to_lowercase())
+}
+
+/// `bronze.orders` → key.
+fn key_of(name: &str) -> Option<Key> {
+    let (s, t) = name.split_once('.')?;
+    Some(key(s, t))
+}
+
+impl Watch {
+    pub fn new(
+        engine: Arc<Engine>,
+        views: Option<Arc<ViewRegistry>>,
+        lake: Option<LakePath>,
+        config: &Config,
+        alerts: Option<Arc<Alerts>>,
+    ) -> Arc<Watch> {
+        let mut rules = HashMap::new();
+        for (name, s) in &config.sources {
+            if let Some(r) = &s.freshness {
+                rules.insert(key("bronze", name), r.clone());
+            }
+        }
+        for (name, s) in &config.silver {
+            if let Some(r) = &s.freshness {
+                rules.insert(key("silver", name), r.clone());
+            }
+        }
+        Arc::new(Watch {
+            engine,
+            views,
+            lake,
+            rules,
+            alerts,
+            log: Default::default(),
+            newest: Default::default(),
+            history: Default::default(),
+            one: Default::default(),
+        })
+    }
+
+    /// The shortest threshold of any rule, which sets how often states are looked at.
+    fn tick(&self) -> Duration {
+        let views = self
+            .views
+            .iter()
+            .flat_map(|v| v.served_files())
+            .filter_map(|f| f.meta.freshness.clone())
+            .collect::<Vec<_>>();
+        let shortest = self
+            .rules
+            .values()
+            .chain(views.iter())
+            .flat_map(|r| r.warn_after.into_iter().chain(r.error_after))
+            .min();
+        match shortest {
+            Some(d) => (d / 10).clamp(Duration::from_millis(200), Duration::from_secs(10)),
+            None => Duration::from_secs(10),
+        }
+    }
+
+    /// Re-reads what the board is made of and publishes it.
+    pub async fn refresh(&self) {
+        let _one = self.one.lock().await;
+        let snapshot = self.engine.catalog().snapshot();
+        let served = self
+            .views
+            .as_ref()
+            .map(|v| v.served_relations())
+            .unwrap_or_default();
+        let mut rules = self.rules.clone();
+        for (file, _) in &served {
+            if let Some(r) = &file.meta.freshness {
+                rules.insert(key(&file.schema, &file.name), r.clone());
+            }
+        }
+        self.read_log().await;
+        let log = self.log.lock().await;
+        let mut entries: HashMap<Key, Entry> = HashMap::new();
+        let mut versions: HashMap<Key, i64> = HashMap::new();
+        for (zone, tables) in &snapshot.zones {
+            for (name, t) in tables {
+                let k = key(zone, name);
+                let committed = t
+                    .delta()
+                    .snapshot()
+                    .ok()
+                    .and_then(|s| s.version_timestamp(t.version))
+                    .map(|ms| ms * 1000);
+                versions.insert(k.clone(), t.version);
+                entries.insert(
+                    k.clone(),
+                    Entry {
+                        committed,
+                        last_ingest: log.last_ok.get(&k).copied(),
+                        failing: log
+                            .failing
+                            .get(&k)
+                            .map(|f| format!("slice {} failed: {}", f.slice, first_line(&f.error))),
+                        ..Entry::table()
+                    },
+                );
+            }
+        }
+        for (file, reads) in &served {
+            let k = key(&file.schema, &file.name);
+            let reads: Vec<Key> = reads.iter().filter(|r| **r != k).cloned().collect();
+            match entries.get_mut(&k) {
+                // A gold model: the table built from the view.
+                Some(e) if file.meta.materialize.is_some() => {
+                    e.kind = Kind::Gold;
+                    e.inputs = reads;
+                }
+                Some(_) => {}
+                None => {
+                    entries.insert(
+                        k,
+                        Entry {
+                            kind: Kind::View,
+                            inputs: reads,
+                            ..Entry::table()
+                        },
+                    );
+                }
+            }
+        }
+        drop(log);
+        for (k, rule) in rules {
+            if let Some(e) = entries.get_mut(&k) {
+                e.rule = Some(rule);
+            }
+        }
+        self.read_newest(&mut entries, &versions).await;
+        self.engine.freshness().publish(entries);
+    }
+
+    /// `_lakegate/slices`, read again only when its version moved.
+    async fn read_log(&self) {
+        let Some(lake) = &self.lake else {
+            return;
+        };
+        let path = lake.join("_lakegate/slices");
+        if !path.is_table().await.unwrap_or(false) {
+            return;
+        }
+        let table = match deltalake::open_table(path.url().clone()).await {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "freshness: _lakegate/slices unreadable");
+                return;
+            }
+        };
+        let mut log = self.log.lock().await;
+        if log.version == table.version() {
+            return;
+        }
+        match read_slices(&table).await {
+            Ok((last_ok, failing)) => {
+                *log = LogFacts {
+                    version: table.version(),
+                    last_ok,
+                    failing,
+                };
+            }
+            Err(e) => warn!(error = %e, "freshness: _lakegate/slices unreadable"),
+        }
+    }
+
+    /// `max(loaded_at_field)` of each relation whose rule names one, read again when the
+    /// relation's version moved (views: every refresh).
+    async fn read_newest(&self, entries: &mut HashMap<Key, Entry>, versions: &HashMap<Key, i64>) {
+        let mut cache = self.newest.lock().await;
+        let ctx = self
+            .engine
+            .planning_context(self.engine.views_source().clone());
+        for (k, e) in entries.iter_mut() {
+            let Some(field) = e.rule.as_ref().and_then(|r| r.loaded_at_field.clone()) else {
+                continue;
+            };
+            let version = versions.get(k).copied();
+            if let Some((v, newest)) = cache.get(k)
+                && version.is_some()
+                && *v == version
+            {
+                e.newest_data = *newest;
+                continue;
+            }
+            let sql = format!(
+                "SELECT max({}) FROM {}.{}",
+                quote_ident(&field),
+                quote_ident(&k.0),
+                quote_ident(&k.1)
+            );
+            let newest = match max_time(&ctx, &sql).await {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(relation = %format!("{}.{}", k.0, k.1), %field, error = %e, "freshness: loaded_at_field not readable");
+                    None
+                }
+            };
+            e.newest_data = newest;
+            cache.insert(k.clone(), (version, newest));
+        }
+    }
+
+    /// Looks at every state now: metrics, the age history, alerts on changes.
+    pub async fn evaluate(&self) {
+        let now = now_micros();
+        let all = self.engine.freshness().all(now);
+        let m = crate::metrics::metrics();
+        for s in &all {
+            let table = s.name();
+            if let Some(age) = s.age {
+                m.table_age
+                    .get_or_create(&crate::metrics::TableLabel {
+                        table: table.clone(),
+                    })
+                    .set(age.as_secs_f64());
+            }
+            for state in [State::Unknown, State::Fresh, State::Warn, State::Error] {
+                m.table_freshness
+                    .get_or_create(&crate::metrics::TableState {
+                        table: table.clone(),
+                        state: state.name().into(),
+                    })
+                    .set(i64::from(state == s.state));
+            }
+        }
+        {
+            let mut h = self.history.lock().expect("history lock");
+            for s in &all {
+                let Some(age) = s.age else { continue };
+                let q = h.entry((s.schema.clone(), s.table.clone())).or_default();
+                // One sample per 30 s at most: two hours of history in 120 points... or the
+                // whole life of a test.
+                if q.back().is_some_and(|(t, _)| now - t < 30_000_000) {
+                    q.pop_back();
+                }
+                q.push_back((now, age.as_secs_f64()));
+                while q.len() > HISTORY {
+                    q.pop_front();
+                }
+            }
+        }
+        let Some(alerts) = &self.alerts else {
+            return;
+        };
+        for s in all.iter().filter(|s| s.rule.is_some()) {
+            let firing = s.state == State::Error;
+            alerts
+                .change(
+                    AlertEvent::FreshnessError,
+                    &s.name(),
+                    firing,
+                    Details {
+                        text: if firing {
+                            format!("{} {} is stale: {}", s.kind, s.name(), s.why)
+                        } else {
+                            format!(
+                                "{} {} is no longer in error ({})",
+                                s.kind,
+                                s.name(),
+                                s.state.name()
+                            )
+                        },
+                        error: firing.then(|| s.why.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await;
+        }
+        let failing: BTreeMap<Key, Failure> = self
+            .log
+            .lock()
+            .await
+            .failing
+            .iter()
+            .map(|(k, f)| (k.clone(), f.clone()))
+            .collect();
+        let known: Vec<Key> = self
+            .engine
+            .freshness()
+            .entries()
+            .keys()
+            .cloned()
+            .chain(failing.keys().cloned())
+            .collect();
+        for k in known {
+            let name = format!("{}.{}", k.0, k.1);
+            let f = failing.get(&k);
+            alerts
+                .change(
+                    AlertEvent::SliceFailed,
+                    &name,
+                    f.is_some(),
+                    match f {
+                        Some(f) => Details {
+                            text: format!("slice {} of {name} failed: {}", f.slice, f.error),
+                            slice: Some(f.slice.clone()),
+                            error: Some(f.error.clone()),
+                            run_id: Some(f.run_id.clone()),
+                        },
+                        None => Details {
+                            text: format!("{name}'s slices succeed again"),
+                            ..Default::default()
+                        },
+                    },
+                )
+                .await;
+        }
+        if let Some(v) = &self.views {
+            for s in v.status() {
+                let name = format!("{}.{}", s.schema, s.name);
+                let broken = s.status != "ok";
+                alerts
+                    .change(
+                        AlertEvent::ViewBroken,
+                        &name,
+                        broken,
+                        Details {
+                            text: match &s.error {
+                                Some(e) if broken => format!("view {name} is broken: {e}"),
+                                _ => format!("view {name} plans again"),
+                            },
+                            error: s.error.clone().filter(|_| broken),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+            }
+        }
+    }
+
+    /// Each relation's age samples (µs, seconds), for the status page.
+    pub fn history(&self) -> HashMap<Key, Vec<(i64, f64)>> {
+        self.history
+            .lock()
+            .expect("history lock")
+            .iter()
+            .map(|(k, q)| (k.clone(), q.iter().copied().collect()))
+            .collect()
+    }
+
+    pub fn statuses(&self) -> Vec<Status> {
+        self.engine.freshness().all(now_micros())
+    }
+
+    /// Refreshes when the lake or the views change, looks at the states every tick.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let watch = self.clone();
+        tokio::spawn(async move {
+            let mut seen = None;
+            loop {
+                let generation = watch.engine.generation();
+                if seen != Some(generation) {
+                    seen = Some(generation);
+                    watch.refresh().await;
+                }
+                watch.evaluate().await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(watch.tick()) => {}
+                }
+            }
+            debug!("freshness watch stopped");
+        })
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The one value of `sql` (a max over a time or date column) as µs since the epoch.
+async fn max_time(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> datafusion::error::Result<Option<i64>> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let c = datafusion::arrow::compute::cast(
+        b.column(0),
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+    )?;
+    let c = c.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+    Ok(c.is_valid(0).then(|| c.value(0)))
+}
+
+type SliceFacts = (HashMap<Key, i64>, HashMap<Key, Failure>);
+
+/// From the slices log: each table's last successful slice, and the slices whose latest
+/// attempt failed (the newest such per table).
+async fn read_slices(table: &deltalake::DeltaTable) -> Result<SliceFacts, String> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let provider = crate::catalog::delta_provider(table)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.register_table("slices", provider)
+        .map_err(|e| e.to_string())?;
+    let sql = "SELECT CAST(table_name AS VARCHAR), CAST(slice_id AS VARCHAR), \
+               CAST(status AS VARCHAR), CAST(coalesce(error, '') AS VARCHAR), \
+               CAST(run_id AS VARCHAR), CAST(finished_at AS BIGINT) FROM slices";
+    let batches = async { ctx.sql(sql).await?.collect().await }
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut last_ok: HashMap<Key, i64> = HashMap::new();
+    let mut latest: HashMap<(Key, String), (i64, bool, String, String)> = HashMap::new();
+    for b in &batches {
+        let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);
+        let (t, s, st, e, r) = (
+            text(0).map_err(|e| e.to_string())?,
+            text(1).map_err(|e| e.to_string())?,
+            text(2).map_err(|e| e.to_string())?,
+            text(3).map_err(|e| e.to_string())?,
+            text(4).map_err(|e| e.to_string())?,
+        );
+        let at = b
+            .column(5)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let (t, s, st, e, r) = (
+            t.as_string::<i32>(),
+            s.as_string::<i32>(),
+            st.as_string::<i32>(),
+            e.as_string::<i32>(),
+            r.as_string::<i32>(),
+        );
+        for i in 0..b.num_rows() {
+            let Some(k) = key_of(t.value(i)) else {
+                continue;
+            };
+            let when = at.value(i);
+            let ok = st.value(i) == "ok";
+            if ok {
+                let e = last_ok.entry(k.clone()).or_insert(when);
+                *e = (*e).max(when);
+            }
+            let slot = latest.entry((k, s.value(i).to_string())).or_insert((
+                i64::MIN,
+                true,
+                String::new(),
+                String::new(),
+            ));
+            if when >= slot.0 {
+                *slot = (when, ok, e.value(i).to_string(), r.value(i).to_string());
+            }
+        }
+    }
+    let mut failing: HashMap<Key, (i64, Failure)> = HashMap::new();
+    for ((k, slice), (when, ok, error, run_id)) in latest {
+        if ok {
+            continue;
+        }
+        let f = Failure {
+            slice,
+            error,
+            run_id,
+        };
+        match failing.get(&k) {
+            Some((w, _)) if *w >= when => {}
+            _ => {
+                failing.insert(k, (when, f));
+            }
+        }
+    }
+    Ok((
+        last_ok,
+        failing.into_iter().map(|(k, (_, f))| (k, f)).collect(),
+    ))
+}
+
+/// `lakegate check --freshness`: the states now, stalest first, and whether any is `error`.
+pub fn report(statuses: &[Status]) -> (String, bool) {
+    let mut out = String::new();
+    let mut error = false;
+    for s in statuses
+        .iter()
+        .filter(|s| s.rule.is_some() || s.state >= State::Warn)
+    {
+        error |= s.state == State::Error;
+        out.push_str(&format!(
+            "{:<7} {:<40} {:>12}  {}\n",
+            s.state.name(),
+            s.name(),
+            s.age.map(format_age).unwrap_or_else(|| "-".into()),
+            s.why
+        ));
+    }
+    (out, error)
+}

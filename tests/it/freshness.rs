@@ -1,0 +1,524 @@
+//! Freshness end to end: a silver table going fresh → warn → error → fresh as slices land,
+//! told over the wire as the NOTICE a real client receives, inherited by a view, counted in
+//! /metrics, judged by `check --freshness`; and alerts: exactly one webhook message per state
+//! change, to a receiver that is down at first or slow, without holding ingestion up.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use lakegate::config::Config;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+use crate::common::*;
+
+const HEADER: &str = "order_id,customer_id,order_date,amount,status\n";
+
+fn deliver(lake: &Path, slice: &str, watermark: &str, body: &str) {
+    let dir = lake.join("landing/orders").join(slice).join(watermark);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("orders.csv"), format!("{HEADER}{body}")).unwrap();
+}
+
+/// A webhook receiver: records each JSON body; answers after `delay`.
+#[derive(Clone, Default)]
+struct Receiver {
+    messages: Arc<Mutex<Vec<Value>>>,
+    delay: Arc<Mutex<Duration>>,
+}
+
+impl Receiver {
+    async fn serve(&self, listener: tokio::net::TcpListener) {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len: usize = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break buf[end + 4..end + 4 + len].to_vec();
+                        }
+                    }
+                };
+                let delay = *me.delay.lock().unwrap();
+                tokio::time::sleep(delay).await;
+                me.messages
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    }
+
+    /// (event, state, subject) of each message so far.
+    fn said(&self) -> Vec<(String, String, String)> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let l = &m["lakegate"];
+                (
+                    l["event"].as_str().unwrap().to_string(),
+                    l["state"].as_str().unwrap().to_string(),
+                    l["subject"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+type Notices = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A client whose connection task keeps the server's notices (severity, message).
+async fn client_with_notices(addr: SocketAddr) -> (Client, Notices) {
+    let url = format!(
+        "host={} port={} user=tester dbname=lake",
+        addr.ip(),
+        addr.port()
+    );
+    let (client, mut conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    let notices: Notices = Default::default();
+    let n2 = notices.clone();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(m)) = messages.next().await {
+            if let AsyncMessage::Notice(n) = m {
+                n2.lock()
+                    .unwrap()
+                    .push((n.severity().to_string(), n.message().to_string()));
+            }
+        }
+    });
+    (client, notices)
+}
+
+/// The notices one statement produced.
+async fn notices_of(client: &Client, notices: &Notices, sql: &str) -> Vec<(String, String)> {
+    notices.lock().unwrap().clear();
+    client.simple_query(sql).await.unwrap();
+    // Notices arrive before the statement's result; the connection task has them by now,
+    // but give it a moment to hand them over.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    notices.lock().unwrap().clone()
+}
+
+fn config(dir: &Path, webhooks: &[String]) -> Config {
+    let lake = dir.join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let views = dir.join("views/gold");
+    std::fs::create_dir_all(&views).unwrap();
+    std::fs::write(
+        views.join("daily.sql"),
+        "SELECT order_date, sum(amount) AS total FROM silver.orders GROUP BY order_date\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        r#"
+lake: {}
+listen: 127.0.0.1:0
+refresh_interval: 200ms
+views: {}
+http: {{listen: "127.0.0.1:0"}}
+ingest: {{interval: 1h}}
+sources:
+  orders:
+    format: csv
+    slice_column: order_date
+    schema: {{order_id: bigint, customer_id: bigint, order_date: date, amount: "decimal(12,2)", status: text}}
+silver:
+  orders:
+    from: orders
+    unique_key: [order_id]
+    expectations:
+      - {{name: positive_amount, expect: "amount >= 0", on_violation: fail}}
+    freshness: {{warn_after: 4s, error_after: 8s}}
+alerts:
+{}"#,
+        lake.display(),
+        dir.join("views").display(),
+        webhooks
+            .iter()
+            .map(|w| format!(
+                "  - {{webhook: \"{w}\", on: [slice_failed, freshness_error, view_broken]}}\n"
+            ))
+            .collect::<String>()
+    );
+    let c = Config::from_yaml(Path::new("test.yaml"), &yaml).unwrap();
+    c.validate().unwrap();
+    c
+}
+
+async fn state_of(client: &Client, table: &str) -> String {
+    client
+        .query_one(
+            "SELECT state FROM lakegate.freshness WHERE table_schema || '.' || table_name = $1",
+            &[&table],
+        )
+        .await
+        .map(|r| r.get::<_, String>(0))
+        .unwrap_or_else(|e| format!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_goes_warn_error_fresh_with_notices_a_view_inherits_and_each_change_alerts_once() {
+    let dir = TempDir::new().unwrap();
+    // The webhook is down at first: its port is free, nothing listens.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let hook = format!("http://127.0.0.1:{port}/services/T000/B000/secret-token");
+    // A second webhook answers only after 30 s (past the sender's 10 s timeout), all along.
+    let slow = Receiver::default();
+    *slow.delay.lock().unwrap() = Duration::from_secs(30);
+    let slow_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_hook = format!("http://{}/hook", slow_listener.local_addr().unwrap());
+    {
+        let r = slow.clone();
+        tokio::spawn(async move { r.serve(slow_listener).await });
+    }
+    let c = config(dir.path(), &[hook, slow_hook]);
+    let lake = dir.path().join("lake");
+    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new\n");
+    let server = lakegate::server::start(c).await.unwrap();
+    let http = server.http_addr.unwrap();
+    let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
+    let (client, notices) = client_with_notices(t.server.addr).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            state_of(&client, "silver.orders").await == "fresh"
+        })
+        .await,
+        "{}",
+        state_of(&client, "silver.orders").await
+    );
+    // Fresh: nothing to tell.
+    assert_eq!(
+        notices_of(&client, &notices, "SELECT count(*) FROM silver.orders").await,
+        vec![]
+    );
+    let row = client
+        .query_one(
+            "SELECT kind, rule, why, last_ingest IS NOT NULL FROM lakegate.freshness \
+             WHERE table_schema = 'gold' AND table_name = 'daily'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "view");
+    assert_eq!(row.get::<_, Option<String>>(1), None);
+    assert!(
+        row.get::<_, String>(2)
+            .contains("stalest input silver.orders")
+    );
+
+    // Four seconds on: warn, told as a NOTICE on every way of reading it.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            state_of(&client, "silver.orders").await == "warn"
+        })
+        .await
+    );
+    let n = notices_of(&client, &notices, "SELECT count(*) FROM silver.orders").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0].0, "NOTICE");
+    assert!(
+        n[0].1
+            .starts_with("table silver.orders is stale (warn): 4s old")
+            || n[0]
+                .1
+                .starts_with("table silver.orders is stale (warn): 5s old"),
+        "{}",
+        n[0].1
+    );
+    assert!(
+        n[0].1.contains("(warn after 4s, error after 8s)"),
+        "{}",
+        n[0].1
+    );
+    // Once per statement, however often the table is read; a view reading it says so too.
+    let n = notices_of(
+        &client,
+        &notices,
+        "SET search_path = silver, public; \
+         WITH o AS (SELECT * FROM orders) SELECT (SELECT count(*) FROM o) AS a, (SELECT count(*) FROM \"silver\".\"orders\") AS b",
+    )
+    .await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    let n = notices_of(&client, &notices, "SELECT * FROM gold.daily").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0].1.starts_with("view gold.daily is stale (warn)"),
+        "{}",
+        n[0].1
+    );
+    assert!(n[0].1.contains("reads silver.orders (warn:"), "{}", n[0].1);
+    assert_eq!(state_of(&client, "gold.daily").await, "warn");
+    // Prepared statements (extended protocol) are told as well.
+    notices.lock().unwrap().clear();
+    let stmt = client
+        .prepare("SELECT count(*) FROM silver.orders WHERE order_id > $1")
+        .await
+        .unwrap();
+    client.query(&stmt, &[&0i64]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        notices.lock().unwrap().len(),
+        1,
+        "{:?}",
+        notices.lock().unwrap()
+    );
+    // Silenced per session.
+    let n = notices_of(
+        &client,
+        &notices,
+        "SET lakegate.freshness_notices = off; SELECT count(*) FROM silver.orders",
+    )
+    .await;
+    assert_eq!(n, vec![]);
+    client
+        .simple_query("RESET lakegate.freshness_notices")
+        .await
+        .unwrap();
+
+    // Eight seconds on: error, told with WARNING severity.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            state_of(&client, "silver.orders").await == "error"
+        })
+        .await
+    );
+    // The webhook comes up only now: the alert of the error, sent while it was down, still
+    // gets through (retried with backoff).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    {
+        let r = receiver.clone();
+        tokio::spawn(async move { r.serve(listener).await });
+    }
+    let n = notices_of(&client, &notices, "SELECT count(*) FROM silver.orders").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0].0, "WARNING");
+    assert!(
+        n[0].1.starts_with("table silver.orders is stale (error)"),
+        "{}",
+        n[0].1
+    );
+    // /metrics has the age and the state.
+    let metrics = reqwest::get(format!("http://{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("lakegate_table_freshness_state{table=\"silver.orders\",state=\"error\"} 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("freshness"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let age: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lakegate_table_age_seconds{table=\"silver.orders\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(age > 8.0, "{age}");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !receiver.said().is_empty()
+        })
+        .await,
+        "the alert never arrived"
+    );
+
+    // The slow webhook holds its own queue, never ingestion: a new slice lands and is served;
+    // the table is fresh again.
+    deliver(&lake, "2026-01-02", "1", "2,11,2026-01-02,5.00,paid\n");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            state_of(&client, "silver.orders").await == "fresh"
+        })
+        .await,
+        "{}",
+        state_of(&client, "silver.orders").await
+    );
+    assert_eq!(
+        client
+            .query_one("SELECT count(*) FROM silver.orders", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        2
+    );
+    assert_eq!(
+        notices_of(&client, &notices, "SELECT * FROM gold.daily").await,
+        vec![]
+    );
+    // A slice that fails its expectation: one slice_failed message with its slice and run.
+    deliver(&lake, "2026-01-03", "1", "3,12,2026-01-03,-1.00,new\n");
+    assert!(
+        eventually(Duration::from_secs(40), || async {
+            receiver.said().iter().any(|m| m.0 == "slice_failed")
+        })
+        .await,
+        "{:?}",
+        receiver.said()
+    );
+    // The failing slice shows in the table's freshness, and in the view's.
+    assert_eq!(state_of(&client, "silver.orders").await, "warn");
+    let n = notices_of(&client, &notices, "SELECT * FROM gold.daily").await;
+    assert!(
+        n.len() == 1 && n[0].1.contains("slice 2026-01-03 failed"),
+        "{n:?}"
+    );
+    // Another good slice: still failing (2026-01-03's latest attempt failed), so nothing new.
+    deliver(&lake, "2026-01-04", "1", "4,13,2026-01-04,1.00,new\n");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            client
+                .query_one("SELECT count(*) FROM silver.orders", &[])
+                .await
+                .map(|r| r.get::<_, i64>(0) == 3)
+                .unwrap_or(false)
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Exactly one message per change, in order; each names the table, the status page, and
+    // (for the failure) the slice, the error and the run.
+    assert_eq!(
+        receiver.said(),
+        [
+            ("freshness_error", "firing", "silver.orders"),
+            ("freshness_error", "resolved", "silver.orders"),
+            ("slice_failed", "firing", "silver.orders"),
+        ]
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    let messages = receiver.messages.lock().unwrap().clone();
+    let failed = &messages[2];
+    assert_eq!(failed["lakegate"]["slice"], "2026-01-03");
+    assert!(
+        failed["lakegate"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("positive_amount"),
+        "{failed}"
+    );
+    assert!(!failed["lakegate"]["run_id"].as_str().unwrap().is_empty());
+    assert_eq!(failed["lakegate"]["link"], format!("http://{http}/"));
+    assert!(
+        failed["text"]
+            .as_str()
+            .unwrap()
+            .contains("slice 2026-01-03 of silver.orders failed")
+    );
+    // What was said is kept in the lake (a restarted or cron process does not repeat it).
+    let said = std::fs::read_to_string(lake.join("_lakegate/alerts.json")).unwrap();
+    assert_eq!(said, r#"{"slice_failed:silver.orders":true}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_freshness_exits_1_when_a_table_is_in_error() {
+    let dir = TempDir::new().unwrap();
+    let c = config(dir.path(), &["http://127.0.0.1:9/hook".to_string()]);
+    let lake = dir.path().join("lake");
+    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new\n");
+    let ing = lakegate::ingest::Ingestor::new(lake.clone().into(), c.clone());
+    assert_eq!(
+        ing.run_once(&lakegate::ingest::Selection::default())
+            .await
+            .unwrap()
+            .failed(),
+        0
+    );
+    let yaml = dir.path().join("lakegate.yaml");
+    let text = format!(
+        "lake: {}\nviews: {}\nsources:\n  orders:\n    format: csv\n    slice_column: order_date\n\
+         silver:\n  orders:\n    from: orders\n    unique_key: [order_id]\n    freshness: {{warn_after: RULE, error_after: RULE}}\n",
+        lake.display(),
+        dir.path().join("views").display()
+    );
+    let run = |rule: &str| {
+        std::fs::write(&yaml, text.replace("RULE", rule)).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
+            .args(["check", "--freshness", "--config"])
+            .arg(&yaml)
+            .output()
+            .unwrap()
+    };
+    let ok = run("2h");
+    let out = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(
+        ok.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(out.contains("fresh   silver.orders"), "{out}");
+    // Older than a millisecond: in error, exit 1.
+    let bad = run("1ms");
+    let out = String::from_utf8_lossy(&bad.stdout).to_string();
+    assert_eq!(bad.status.code(), Some(1), "{out}");
+    assert!(out.contains("error   silver.orders"), "{out}");
+    assert!(out.contains("error after 1ms"), "{out}");
+    // A rule that cannot hold is refused with its place in the file.
+    std::fs::write(
+        &yaml,
+        text.replace(
+            "warn_after: RULE, error_after: RULE",
+            "warn_after: 2h, error_after: 1h",
+        ),
+    )
+    .unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
+        .args(["check", "--config"])
+        .arg(&yaml)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("lakegate.yaml:")
+            && err.contains("warn_after must not be longer than error_after"),
+        "{err}"
+    );
+}
