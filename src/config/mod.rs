@@ -35,8 +35,11 @@
 //!     slice: "date_trunc('minute', event_time)"
 //!     slice_column: event_minute
 //! silver:
-//!   orders: {from: shop_orders, unique_key: [id], latest_by: updated_at, mode: merge}
+//!   orders: {from: shop_orders, unique_key: [id], latest_by: updated_at, mode: merge,
+//!            freshness: {warn_after: 2h, error_after: 6h}}   # loaded_at_field: col (optional)
+//! alerts: [{webhook: "${SLACK_WEBHOOK_URL}", on: [slice_failed, freshness_error, view_broken, lease_lost]}]
 //! http: {listen: 127.0.0.1:9187, max_rows: 100000}   # /health, /metrics, status page, POST /v1/query
+//! #  public_url: https://lakegate.example.com/         # the status page link alerts carry
 //! flight: {listen: 127.0.0.1:50051}                   # Arrow Flight SQL
 //! limits: {statement_timeout: 5m, idle_session_timeout: 1h, startup_timeout: 10s,
 //!          query_memory: 1GiB, memory: 4GiB, max_query_bytes: 1MiB}
