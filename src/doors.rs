@@ -109,6 +109,8 @@ pub struct Started {
     /// The rows, or `None` for a command without rows (with its tag).
     pub rows: Option<Rows>,
     pub tag: &'static str,
+    /// What the client should be told (freshness of what the statement reads).
+    pub notices: Vec<crate::engine::run::Notice>,
     pub held: Held,
 }
 
@@ -163,6 +165,7 @@ impl Doors {
                 &slot,
             )
             .await?;
+        let notices = outcome.notices;
         let (schema, rows, tag) = match outcome.reply {
             Reply::Rows { schema, rows, tag } => (schema, Some(rows), tag),
             // COPY TO STDOUT through a door without COPY: its rows, as a query's.
@@ -194,6 +197,7 @@ impl Doors {
             schema,
             rows,
             tag,
+            notices,
             held: Held {
                 _connection: connection,
                 _registered: registered,

@@ -169,7 +169,31 @@ impl FlightDoor {
             .start(access, sql, slot, given, |targets| bind(params, targets))
             .await
             .map_err(|e| door_status(&e, Some(sql)))?;
-        Ok(Response::new(Self::rows(started, listed)))
+        // Freshness notices as response metadata (`severity: message`), as the HTTP door's
+        // headers: Flight has no notice message of its own.
+        let notices: Vec<String> = started
+            .notices
+            .iter()
+            .map(|n| {
+                format!("{}: {}", n.severity, n.message)
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_graphic() || c == ' ' {
+                            c
+                        } else {
+                            '?'
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut response = Response::new(Self::rows(started, listed));
+        for n in notices {
+            if let Ok(v) = n.parse() {
+                response.metadata_mut().append("lakegate-notice", v);
+            }
+        }
+        Ok(response)
     }
 
     fn rows(started: Started, listed: Listed) -> DoGetStream {

@@ -295,6 +295,7 @@ async fn run(
         schema,
         rows,
         tag,
+        notices,
         mut held,
     } = started;
     let Some(rows) = rows else {
@@ -310,10 +311,25 @@ async fn run(
         Format::Arrow => ARROW,
         Format::Csv => "text/csv; charset=utf-8",
     };
-    let chunks = render(schema, rows, tag, format, max_rows, held);
-    Response::builder()
+    let mut response = Response::builder()
         .status(StatusCode::OK)
-        .header("content-type", content_type)
+        .header("content-type", content_type);
+    // Every format carries the notices as headers (`severity: message`); JSON also in its body.
+    for n in &notices {
+        let line: String = format!("{}: {}", n.severity, n.message)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        response = response.header("lakegate-notice", line);
+    }
+    let chunks = render(schema, rows, tag, format, max_rows, held, &notices);
+    response
         .body(BodyExt::boxed_unsync(StreamBody::new(
             chunks.map(|c| c.map(Frame::data)),
         )))
@@ -348,7 +364,8 @@ fn render(
     format: Format,
     max_rows: u64,
     held: Held,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    notices: &[crate::engine::run::Notice],
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + use<> {
     struct State {
         rows: Rows,
         writer: Writer,
@@ -359,7 +376,7 @@ fn render(
         held: Held,
         schema: SchemaRef,
     }
-    let writer = Writer::new(format, &schema);
+    let writer = Writer::new(format, &schema, notices);
     let state = State {
         rows,
         writer,
@@ -424,7 +441,7 @@ enum Writer {
 }
 
 impl Writer {
-    fn new(format: Format, schema: &SchemaRef) -> Writer {
+    fn new(format: Format, schema: &SchemaRef, notices: &[crate::engine::run::Notice]) -> Writer {
         match format {
             Format::Json => {
                 let columns: Vec<_> = schema
@@ -437,9 +454,24 @@ impl Writer {
                         })
                     })
                     .collect();
+                let notices: Vec<_> = notices
+                    .iter()
+                    .map(|n| {
+                        serde_json::json!({
+                            "severity": n.severity,
+                            "sqlstate": n.code,
+                            "message": n.message,
+                        })
+                    })
+                    .collect();
+                let notices = if notices.is_empty() {
+                    String::new()
+                } else {
+                    format!("\"notices\":{},", serde_json::Value::Array(notices))
+                };
                 Writer::Json {
                     header: Some(format!(
-                        "{{\"columns\":{},\"rows\":[",
+                        "{{{notices}\"columns\":{},\"rows\":[",
                         serde_json::Value::Array(columns)
                     )),
                     first: true,

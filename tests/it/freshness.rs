@@ -299,6 +299,26 @@ async fn a_table_goes_warn_error_fresh_with_notices_a_view_inherits_and_each_cha
         "{:?}",
         notices.lock().unwrap()
     );
+    // The HTTP door tells it too: in the JSON body and as a header.
+    let resp = reqwest::Client::new()
+        .post(format!("http://{http}/v1/query"))
+        .json(&serde_json::json!({"sql": "SELECT count(*) AS n FROM silver.orders"}))
+        .send()
+        .await
+        .unwrap();
+    let header = resp
+        .headers()
+        .get("lakegate-notice")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        header.starts_with("NOTICE: table silver.orders is stale (warn)"),
+        "{header}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["notices"][0]["severity"], "NOTICE", "{body}");
+    assert_eq!(body["notices"][0]["sqlstate"], "01000", "{body}");
+    assert_eq!(body["rows"], serde_json::json!([[1]]), "{body}");
     // Silenced per session.
     let n = notices_of(
         &client,
