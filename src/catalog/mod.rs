@@ -93,6 +93,18 @@ pub struct TableEntry {
     pub version: i64,
     table: DeltaTable,
     provider: Arc<dyn TableProvider>,
+    /// Worked out from the log on first use (what pg_class and the size functions answer).
+    stats: std::sync::OnceLock<TableStats>,
+}
+
+/// What the Delta log says of a table's current version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStats {
+    /// Bytes of its data files.
+    pub bytes: i64,
+    pub files: usize,
+    /// Rows, when every file's statistics have `numRecords`.
+    pub rows: Option<i64>,
 }
 
 impl std::fmt::Debug for TableEntry {
@@ -113,6 +125,26 @@ impl TableEntry {
     /// The loaded Delta table (at `version`).
     pub fn delta(&self) -> &DeltaTable {
         &self.table
+    }
+
+    /// File bytes and row count of the served version, from the log's add actions.
+    pub fn stats(&self) -> TableStats {
+        *self.stats.get_or_init(|| {
+            let Ok(state) = self.table.snapshot() else {
+                return TableStats {
+                    bytes: 0,
+                    files: 0,
+                    rows: None,
+                };
+            };
+            let (mut bytes, mut files, mut rows) = (0i64, 0usize, Some(0i64));
+            for f in state.log_data().iter() {
+                bytes += f.size();
+                files += 1;
+                rows = rows.zip(f.num_records()).map(|(a, b)| a + b as i64);
+            }
+            TableStats { bytes, files, rows }
+        })
     }
 }
 
@@ -368,6 +400,7 @@ impl LakeCatalog {
             version,
             table,
             provider,
+            stats: Default::default(),
         })))
     }
 

@@ -340,6 +340,7 @@ impl Engine {
                 list,
                 database,
                 info.clone(),
+                catalog.clone(),
             )),
         )?;
         datafusion::catalog::CatalogProvider::register_schema(
@@ -353,7 +354,7 @@ impl Engine {
         )?;
         for udf in pg_catalog::description_udfs(info.clone(), None)
             .into_iter()
-            .chain(pg_catalog::size_udfs())
+            .chain(pg_catalog::size_udfs(catalog.clone(), None))
             .chain([
                 pg_catalog::to_regtype_udf(),
                 pg_catalog::regclass_udf(),
@@ -526,7 +527,13 @@ impl Engine {
         }
         if !access.admin {
             // Definitions and comments of objects this user may not read are not theirs.
-            for udf in pg_catalog::description_udfs(self.info.clone(), Some(access.clone())) {
+            for udf in pg_catalog::description_udfs(self.info.clone(), Some(access.clone()))
+                .into_iter()
+                .chain(pg_catalog::size_udfs(
+                    self.catalog.clone(),
+                    Some(access.clone()),
+                ))
+            {
                 ctx.register_udf(udf);
             }
         }

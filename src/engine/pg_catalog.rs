@@ -161,6 +161,8 @@ struct PgTable {
     list: Arc<dyn CatalogProviderList>,
     database: String,
     info: Arc<ObjectInfo>,
+    /// For pg_class's relpages and reltuples (from each Delta log).
+    lake: Arc<crate::catalog::LakeCatalog>,
 }
 
 impl std::fmt::Debug for PgTable {
@@ -328,6 +330,16 @@ impl PgTable {
             }
             Kind::Class => {
                 let n = n_rel;
+                let snapshot = self.lake.snapshot();
+                let stats: Vec<Option<crate::catalog::TableStats>> = rels
+                    .iter()
+                    .map(|r| {
+                        (r.kind == "r")
+                            .then(|| snapshot.table(&r.schema, &r.name))
+                            .flatten()
+                            .map(|e| e.stats())
+                    })
+                    .collect();
                 vec![
                     Arc::new(Int32Array::from(
                         rels.iter().map(|r| r.oid).collect::<Vec<_>>(),
@@ -350,8 +362,24 @@ impl PgTable {
                         rels.iter().map(|r| r.oid).collect::<Vec<_>>(),
                     )),
                     consts_i32(n, 0),
-                    consts_i32(n, 1),
-                    Arc::new(Float64Array::from(vec![-1.0; n])),
+                    Arc::new(Int32Array::from(
+                        stats
+                            .iter()
+                            .map(|s| {
+                                s.map_or(0, |s| {
+                                    i32::try_from((s.bytes.max(0) as u64).div_ceil(8192))
+                                        .unwrap_or(i32::MAX)
+                                })
+                            })
+                            .collect::<Vec<_>>(),
+                    )),
+                    // -1: never counted, as Postgres says before the first ANALYZE.
+                    Arc::new(Float64Array::from(
+                        stats
+                            .iter()
+                            .map(|s| s.and_then(|s| s.rows).map_or(-1.0, |r| r as f64))
+                            .collect::<Vec<_>>(),
+                    )),
                     consts_i32(n, 0),
                     consts_i32(n, 0),
                     consts_bool(n, false),
@@ -577,6 +605,7 @@ impl LakePgCatalog {
         list: Arc<dyn CatalogProviderList>,
         database: &str,
         info: Arc<ObjectInfo>,
+        lake: Arc<crate::catalog::LakeCatalog>,
     ) -> LakePgCatalog {
         let mut overrides: HashMap<&'static str, Arc<dyn TableProvider>> = HashMap::new();
         for (name, kind) in [
@@ -595,6 +624,7 @@ impl LakePgCatalog {
                     list: list.clone(),
                     database: database.to_string(),
                     info: info.clone(),
+                    lake: lake.clone(),
                 })),
             );
         }
@@ -1281,8 +1311,64 @@ pub fn like_escape_udf() -> ScalarUDF {
 }
 
 /// Sizes: a lake table has no local relation size; `pg_size_pretty` formats like Postgres.
-pub fn size_udfs() -> Vec<ScalarUDF> {
+/// `pg_total_relation_size`, `pg_relation_size`, `pg_table_size`: a lake table's data file
+/// bytes from its Delta log; NULL for anything else (views, catalog tables, an OID or a name
+/// that is no lake table, a table `access` may not read). Indexes: 0.
+pub fn size_udfs(
+    lake: Arc<crate::catalog::LakeCatalog>,
+    access: Option<Arc<crate::auth::Access>>,
+) -> Vec<ScalarUDF> {
     use DataType::*;
+    let bytes = |name: &str| {
+        let sig = Signature::one_of(
+            [Int32, Int64, UInt32, Utf8]
+                .into_iter()
+                .flat_map(|t| {
+                    [
+                        TypeSignature::Exact(vec![t.clone()]),
+                        TypeSignature::Exact(vec![t, Utf8]),
+                    ]
+                })
+                .collect(),
+            Volatility::Stable,
+        );
+        let (lake, access) = (lake.clone(), access.clone());
+        ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+            name,
+            sig,
+            Int64,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+                let values = args[0].to_array(1)?;
+                let snapshot = lake.snapshot();
+                let out: datafusion::arrow::array::Int64Array = (0..values.len())
+                    .map(|i| {
+                        let v = ScalarValue::try_from_array(&values, i).ok()?;
+                        let (schema, table) = match v {
+                            ScalarValue::Int32(Some(o)) => name_of_oid(&snapshot, o)?,
+                            ScalarValue::Int64(Some(o)) => {
+                                name_of_oid(&snapshot, i32::try_from(o).ok()?)?
+                            }
+                            ScalarValue::UInt32(Some(o)) => {
+                                name_of_oid(&snapshot, i32::try_from(o).ok()?)?
+                            }
+                            ScalarValue::Utf8(Some(n)) => name_of_text(&snapshot, &n)?,
+                            _ => return None,
+                        };
+                        if !access.as_ref().is_none_or(|a| a.can_read(&schema, &table)) {
+                            return None;
+                        }
+                        snapshot.table(&schema, &table).map(|e| e.stats().bytes)
+                    })
+                    .collect();
+                Ok(if scalar {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+                } else {
+                    ColumnarValue::Array(Arc::new(out))
+                })
+            }),
+        ))
+    };
     let zero = |name: &str| {
         let sig = Signature::one_of(
             [Int32, Int64, UInt32, Utf8]
@@ -1319,12 +1405,44 @@ pub fn size_udfs() -> Vec<ScalarUDF> {
         },
     );
     vec![
-        zero("pg_table_size"),
+        bytes("pg_table_size"),
         zero("pg_indexes_size"),
-        zero("pg_total_relation_size"),
-        zero("pg_relation_size"),
+        bytes("pg_total_relation_size"),
+        bytes("pg_relation_size"),
         pretty,
     ]
+}
+
+/// The lake table with a relation OID.
+fn name_of_oid(snapshot: &crate::catalog::Snapshot, oid: i32) -> Option<(String, String)> {
+    snapshot.zones.iter().find_map(|(zone, tables)| {
+        tables
+            .keys()
+            .find(|t| relation_oid(zone, t) == oid)
+            .map(|t| (zone.clone(), t.clone()))
+    })
+}
+
+/// The lake table a `schema.table` (or unqualified, quoted or not) text names.
+fn name_of_text(snapshot: &crate::catalog::Snapshot, text: &str) -> Option<(String, String)> {
+    let unquote = |s: &str| {
+        let s = s.trim();
+        match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            Some(q) => q.replace("\"\"", "\""),
+            None => s.to_lowercase(),
+        }
+    };
+    match text.split_once('.') {
+        Some((s, t)) => Some((unquote(s), unquote(t))),
+        None => {
+            let t = unquote(text);
+            snapshot
+                .zones
+                .iter()
+                .find(|(_, tables)| tables.contains_key(&t))
+                .map(|(z, _)| (z.clone(), t))
+        }
+    }
 }
 
 #[cfg(test)]
