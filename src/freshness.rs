@@ -110,9 +110,10 @@ impl Watch {
             .chain(views.iter())
             .flat_map(|r| r.warn_after.into_iter().chain(r.error_after))
             .min();
+        // Also how soon a broken view or a new failure is alerted on.
         match shortest {
-            Some(d) => (d / 10).clamp(Duration::from_millis(200), Duration::from_secs(10)),
-            None => Duration::from_secs(10),
+            Some(d) => (d / 10).clamp(Duration::from_millis(200), Duration::from_secs(2)),
+            None => Duration::from_secs(2),
         }
     }
 

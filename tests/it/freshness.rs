@@ -143,6 +143,13 @@ fn config(dir: &Path, webhooks: &[String]) -> Config {
         "SELECT order_date, sum(amount) AS total FROM silver.orders GROUP BY order_date\n",
     )
     .unwrap();
+    // A gold model: the view kept as a table, rebuilt after each pass.
+    std::fs::write(
+        views.join("totals.sql"),
+        "SELECT count(*) AS n, sum(amount) AS total FROM silver.orders\n",
+    )
+    .unwrap();
+    std::fs::write(views.join("totals.yaml"), "materialize: full\n").unwrap();
     let yaml = format!(
         r#"
 lake: {}
@@ -430,6 +437,14 @@ async fn a_table_goes_warn_error_fresh_with_notices_a_view_inherits_and_each_cha
         n.len() == 1 && n[0].1.contains("slice 2026-01-03 failed"),
         "{n:?}"
     );
+    // The gold model built from it says so too.
+    let n = notices_of(&client, &notices, "SELECT * FROM gold.totals").await;
+    assert!(
+        n.len() == 1
+            && n[0].1.starts_with("gold model gold.totals is stale (warn)")
+            && n[0].1.contains("slice 2026-01-03 failed"),
+        "{n:?}"
+    );
     // Another good slice: still failing (2026-01-03's latest attempt failed), so nothing new.
     deliver(&lake, "2026-01-04", "1", "4,13,2026-01-04,1.00,new\n");
     assert!(
@@ -541,4 +556,119 @@ async fn check_freshness_exits_1_when_a_table_is_in_error() {
             && err.contains("warn_after must not be longer than error_after"),
         "{err}"
     );
+}
+
+/// The other alerts: a view breaking and planning again, the ingest lease lost and won back;
+/// and a rule by the data's own time (`loaded_at_field`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_broken_lease_lost_and_loaded_at_field() {
+    let dir = TempDir::new().unwrap();
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    {
+        let r = receiver.clone();
+        tokio::spawn(async move { r.serve(listener).await });
+    }
+    let mut c = config(dir.path(), &[hook]);
+    c.ingest.interval = Duration::from_secs(1);
+    c.ingest.lease_ttl = Duration::from_secs(3);
+    c.alerts[0].on = lakegate::config::AlertEvent::all();
+    c.sources.get_mut("orders").unwrap().freshness = Some(lakegate::config::FreshnessRule {
+        warn_after: Some(Duration::from_secs(3600)),
+        error_after: Some(Duration::from_secs(7200)),
+        loaded_at_field: Some("order_date".into()),
+    });
+    let lake = dir.path().join("lake");
+    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new\n");
+    deliver(&lake, "2025-06-30", "1", "2,10,2025-06-30,10.00,new\n");
+    let server = lakegate::server::start(c).await.unwrap();
+    let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
+    let client = t.connect().await;
+    let said = |n: usize| {
+        let r = receiver.clone();
+        async move {
+            eventually(Duration::from_secs(20), || async { r.said().len() >= n }).await;
+            r.said()
+        }
+    };
+    let s = |v: &[(&str, &str, &str)]| {
+        v.iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect::<Vec<_>>()
+    };
+    // bronze.orders is judged by its newest order_date, 2026-01-01: months old, in error.
+    assert_eq!(
+        said(1).await,
+        s(&[("freshness_error", "firing", "bronze.orders")])
+    );
+    let row = client
+        .query_one(
+            "SELECT state, CAST(newest_data AS VARCHAR), rule FROM lakegate.freshness \
+             WHERE table_schema = 'bronze' AND table_name = 'orders'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "error");
+    assert!(
+        row.get::<_, String>(1).starts_with("2026-01-01"),
+        "{}",
+        row.get::<_, String>(1)
+    );
+    assert_eq!(
+        row.get::<_, String>(2),
+        "warn after 1h, error after 2h, by max(order_date)"
+    );
+    // A view breaks, then plans again: one message each.
+    let view = dir.path().join("views/gold/daily.sql");
+    std::fs::write(&view, "SELEC order_date FROM silver.orders\n").unwrap();
+    assert_eq!(
+        said(2).await[1..],
+        s(&[("view_broken", "firing", "gold.daily")])
+    );
+    let m = receiver.messages.lock().unwrap()[1].clone();
+    assert!(
+        m["lakegate"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("daily.sql:1"),
+        "{m}"
+    );
+    std::fs::write(&view, "SELECT order_date FROM silver.orders\n").unwrap();
+    assert_eq!(
+        said(3).await[2..],
+        s(&[("view_broken", "resolved", "gold.daily")])
+    );
+    // Another writer takes the lease behind this process's back (its heartbeat then stops):
+    // lost, then won back once that heartbeat is older than the TTL.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let other =
+        serde_json::json!({"host": "elsewhere", "pid": 1, "token": "theirs", "heartbeat": now});
+    std::fs::write(lake.join("_lakegate/ingest.lease"), other.to_string()).unwrap();
+    assert_eq!(
+        said(5).await[3..],
+        s(&[
+            ("lease_lost", "firing", "ingest lease"),
+            ("lease_lost", "resolved", "ingest lease"),
+        ])
+    );
+    // The status page shows each relation against its rule.
+    let http = t.server.http_addr.unwrap();
+    let page = reqwest::get(format!("http://{http}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h2>Freshness</h2>"), "{page}");
+    assert!(
+        page.contains("<tr><td>bronze.orders</td><td class=bad>error</td>"),
+        "{page}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.said().len(), 5, "{:?}", receiver.said());
 }
