@@ -82,6 +82,11 @@ pub struct Metrics {
     pub table_freshness: Family<TableState, Gauge>,
     /// Alert messages by outcome (ok, failed after retries, dropped on a full queue).
     pub alerts: Family<Status, Counter>,
+    /// Result cache lookups that found (hits) or did not find (misses) an entry.
+    pub result_cache_hits: Counter,
+    pub result_cache_misses: Counter,
+    /// Bytes of results the cache holds.
+    pub result_cache_bytes: Gauge,
     /// 1 while this process holds the lake's ingest lease.
     pub ingest_lease_held: Gauge,
     /// Messages on the broker not yet in bronze (high watermark minus the lake's offset).
@@ -117,6 +122,9 @@ pub fn metrics() -> &'static Metrics {
             table_last_ingest: Family::default(),
             ingest_lease_held: Gauge::default(),
             table_age: Family::default(),
+            result_cache_hits: Counter::default(),
+            result_cache_misses: Counter::default(),
+            result_cache_bytes: Gauge::default(),
             table_freshness: Family::default(),
             alerts: Family::default(),
             kafka_lag: Family::default(),
@@ -200,6 +208,21 @@ pub fn metrics() -> &'static Metrics {
             "table_last_ingest_timestamp_seconds",
             "Unix time of the table's last ingested slice (freshness: time() minus this)",
             m.table_last_ingest.clone(),
+        );
+        registry.register(
+            "result_cache_hits",
+            "Queries answered from the result cache",
+            m.result_cache_hits.clone(),
+        );
+        registry.register(
+            "result_cache_misses",
+            "Cacheable queries computed (their inputs changed, or first seen)",
+            m.result_cache_misses.clone(),
+        );
+        registry.register(
+            "result_cache_bytes",
+            "Bytes of results the result cache holds",
+            m.result_cache_bytes.clone(),
         );
         registry.register(
             "table_age_seconds",

@@ -217,6 +217,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let metrics = catalog.refresh().await?;
     info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
     let engine = Engine::new(catalog.clone(), &config.database, &config.limits)?;
+    engine.enable_result_cache(config.cache.results);
     let shutdown = CancellationToken::new();
     let (views_dir, mut poller) = views_dir(&config).await;
     let (views, views_task) = match &views_dir {

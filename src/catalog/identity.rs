@@ -40,6 +40,9 @@ pub struct LakeTable {
     /// The base table (`orders` for `orders@v3` and `orders$files`).
     pub table: String,
     pub part: Part,
+    /// The Delta version it reads, when it is a current lake table (what the result cache
+    /// keys on); `None` for time travel, metadata and Iceberg tables.
+    pub version: Option<i64>,
     inner: Arc<dyn TableProvider>,
 }
 
@@ -65,6 +68,23 @@ impl LakeTable {
             schema: schema.to_string(),
             table: table.to_string(),
             part,
+            version: None,
+            inner: provider,
+        })
+    }
+
+    /// A current lake table at `version`.
+    pub fn at_version(
+        schema: &str,
+        name: &str,
+        provider: Arc<dyn TableProvider>,
+        version: i64,
+    ) -> Arc<dyn TableProvider> {
+        Arc::new(LakeTable {
+            schema: schema.to_string(),
+            table: name.to_string(),
+            part: Part::Rows,
+            version: Some(version),
             inner: provider,
         })
     }

@@ -617,7 +617,12 @@ impl SchemaProvider for ZoneSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let snapshot = self.lake.snapshot();
         if let Some(t) = snapshot.table(&self.zone, name) {
-            return Ok(Some(t.provider()));
+            return Ok(Some(identity::LakeTable::at_version(
+                &self.zone,
+                name,
+                t.provider(),
+                t.version,
+            )));
         }
         if let Some(view) = self.view(name) {
             return Ok(Some(view));

@@ -155,6 +155,30 @@ pub struct Config {
     /// Webhooks told of state changes: `alerts: [{webhook: "${SLACK_WEBHOOK_URL}", on: [...]}]`.
     #[serde(default)]
     pub alerts: Vec<AlertConfig>,
+    /// `cache: {results: 256MiB}`
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// `cache: {results}`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Memory for query results kept until a table they read commits (0: no result cache).
+    #[serde(default = "default_result_cache", with = "bytesize_compat")]
+    pub results: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            results: default_result_cache(),
+        }
+    }
+}
+
+fn default_result_cache() -> u64 {
+    256 << 20
 }
 
 /// `freshness: {warn_after: 2h, error_after: 6h, loaded_at_field: updated_at}` on a source,
@@ -1043,6 +1067,7 @@ impl Default for Config {
             storage: Default::default(),
             iceberg: Default::default(),
             alerts: Default::default(),
+            cache: Default::default(),
         }
     }
 }

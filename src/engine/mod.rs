@@ -17,6 +17,7 @@ mod names;
 pub mod pg_catalog;
 pub mod pg_types;
 mod privileges;
+pub mod result_cache;
 pub mod run;
 pub mod session;
 pub mod settings;
@@ -262,6 +263,8 @@ pub struct Engine {
     memory: Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
     /// How old each relation's data is (filled by the server; read for notices).
     freshness: Arc<freshness::Board>,
+    /// Results of repeated queries, while their inputs stand (set by the server).
+    result_cache: std::sync::OnceLock<Arc<result_cache::ResultCache>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -406,7 +409,29 @@ impl Engine {
                 usize::try_from(limits.memory).unwrap_or(usize::MAX),
             )),
             freshness: board,
+            result_cache: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Keeps up to `bytes` of query results (`cache.results`; 0 keeps none), and serves
+    /// `lakegate.result_cache`.
+    pub fn enable_result_cache(&self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let cache = self
+            .result_cache
+            .get_or_init(|| Arc::new(result_cache::ResultCache::new(bytes)))
+            .clone();
+        let _ = datafusion::catalog::SchemaProvider::register_table(
+            self.system.as_ref(),
+            "result_cache".into(),
+            Arc::new(pg_catalog::Computed(result_cache::CacheTable(cache))),
+        );
+    }
+
+    pub fn result_cache(&self) -> Option<&Arc<result_cache::ResultCache>> {
+        self.result_cache.get()
     }
 
     pub fn freshness(&self) -> &Arc<freshness::Board> {

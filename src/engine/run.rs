@@ -99,6 +99,10 @@ struct Planned {
     schema: SchemaRef,
     reads: Vec<freshness::Key>,
     cancel: QueryCancel,
+    /// For the result cache: the parameter values, and the view set's generation taken
+    /// before the plan was made.
+    params: String,
+    views: u64,
 }
 
 impl Session {
@@ -207,7 +211,13 @@ impl Session {
                 // The statement's timer and cancel start here: a re-plan is part of it.
                 let token = slot.begin();
                 token.arm(self.statement_timeout());
-                let (plan, reads) = if stmt.generation == self.engine().generation() {
+                let now = self.engine().generation();
+                let views = if stmt.generation == now {
+                    stmt.generation.1
+                } else {
+                    now.1
+                };
+                let (plan, reads) = if stmt.generation == now {
                     (plan.clone(), stmt.reads.clone())
                 } else {
                     tokio::select! {
@@ -216,6 +226,7 @@ impl Session {
                         p = self.plan((**ast).clone()) => p.inspect_err(|_| token.finish())?,
                     }
                 };
+                let params = format!("{values:?}");
                 let plan = if values.is_empty() {
                     plan
                 } else {
@@ -226,6 +237,8 @@ impl Session {
                     schema: schema.clone(),
                     reads,
                     cancel: token,
+                    params,
+                    views,
                 })
             }
             _ => None,
@@ -424,9 +437,12 @@ impl Session {
             schema,
             reads,
             cancel: token,
+            params,
+            views,
         } = match planned {
             Some(p) => p,
             None => {
+                let views = self.engine().generation().1;
                 let token = slot.begin();
                 token.arm(self.statement_timeout());
                 let (plan, reads) = tokio::select! {
@@ -440,16 +456,49 @@ impl Session {
                     schema,
                     reads,
                     cancel: token,
+                    params: String::new(),
+                    views,
                 }
             }
         };
+        let notices = self.freshness_notices(&reads);
+        let cache = self.engine().result_cache().cloned();
+        let key = cache.as_ref().and_then(|_| {
+            if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+                return None;
+            }
+            let settings = self.result_cache_settings()?;
+            let inputs = super::result_cache::inputs(&plan)?;
+            Some(super::result_cache::ResultCache::key(
+                &self.access().user,
+                stmt.to_string(),
+                params,
+                settings,
+                views,
+                inputs,
+            ))
+        });
+        if let (Some(cache), Some(key)) = (&cache, &key)
+            && let Some((kept, batches)) = cache.get(key)
+        {
+            let rows = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                kept,
+                stream::iter(batches.into_iter().map(Ok)),
+            );
+            return Ok((schema, cancelable(Box::pin(rows), token), notices));
+        }
         let batches = tokio::select! {
             biased;
             _ = token.cancelled() => return Err(token.error()),
             s = self.execute(plan) => s.inspect_err(|_| token.finish())?,
         };
-        let notices = self.freshness_notices(&reads);
-        Ok((schema, cancelable(batches, token), notices))
+        let produced = batches.schema();
+        let rows = cancelable(batches, token);
+        let rows = match (cache, key) {
+            (Some(cache), Some(key)) => cache.keep(key, produced, rows),
+            _ => rows,
+        };
+        Ok((schema, rows, notices))
     }
 
     /// Cursors end with their transaction (Postgres closes non-holdable ones at COMMIT, and

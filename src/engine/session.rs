@@ -197,6 +197,20 @@ impl Session {
         Ok((plan, reads))
     }
 
+    /// The settings a cached result depends on (`None` when the session turned the result
+    /// cache off).
+    pub fn result_cache_settings(&self) -> Option<String> {
+        let settings = self.settings.lock().expect("settings lock");
+        if settings.get("lakegate.result_cache").ok().as_deref() != Some("on") {
+            return None;
+        }
+        Some(format!(
+            "TimeZone={}\nsearch_path={}",
+            settings.get("timezone").unwrap_or_default(),
+            settings.get("search_path").unwrap_or_default()
+        ))
+    }
+
     /// A notice per stale relation a statement reads (unless `lakegate.freshness_notices` is
     /// off): NOTICE for `warn`, WARNING for `error`.
     pub fn freshness_notices(&self, reads: &[freshness::Key]) -> Vec<super::run::Notice> {

@@ -264,6 +264,13 @@ const KNOWN: &[(&str, &str, bool, bool, &str)] = &[
     ),
     ("jit", "on", false, false, "Allow JIT compilation."),
     (
+        "lakegate.result_cache",
+        "on",
+        false,
+        false,
+        "Answers a repeated query from memory while the tables it reads are unchanged.",
+    ),
+    (
         "lakegate.freshness_notices",
         "on",
         false,
@@ -408,11 +415,13 @@ fn normalize(name: &str, value: &str) -> Result<String> {
         value: value.to_string(),
     };
     match name {
-        "lakegate.freshness_notices" => match value.trim().to_ascii_lowercase().as_str() {
-            "on" | "true" | "yes" | "1" => Ok("on".into()),
-            "off" | "false" | "no" | "0" => Ok("off".into()),
-            _ => Err(invalid()),
-        },
+        "lakegate.freshness_notices" | "lakegate.result_cache" => {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => Ok("on".into()),
+                "off" | "false" | "no" | "0" => Ok("off".into()),
+                _ => Err(invalid()),
+            }
+        }
         "client_encoding" => {
             let v = value.to_ascii_uppercase().replace(['-', '_'], "");
             if v == "UTF8" || v == "UNICODE" {

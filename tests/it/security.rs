@@ -1456,3 +1456,39 @@ async fn table_sizes_and_row_counts_from_the_log_only_for_readable_tables() {
     let row = ask(&alice, hidden.into()).await;
     assert_eq!(row.get::<_, Option<i64>>(0), None);
 }
+
+/// The result cache never hands one user's rows to another: alice's row filter applies to her
+/// repeated query however often ops ran it first. Expected counts come from delta-rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_results_never_cross_users() {
+    let (t, _d) = secure_server(None, Limits::default(), |_| {}).await;
+    let ops = login(&t, "ops", "ops-pass").await.unwrap();
+    let alice = login(&t, "alice", "alice-pass").await.unwrap();
+    let count = |sql: &'static str| {
+        let path = t.lake.join("silver/users");
+        async move {
+            crate::http_api::delta_rs(&path, sql).await[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .unwrap()
+                .value(0)
+        }
+    };
+    let all = count("SELECT count(*) FROM t").await;
+    let de = count("SELECT count(*) FROM t WHERE country = 'DE'").await;
+    assert_ne!(all, de);
+    let q = "SELECT count(*) FROM silver.users";
+    for _ in 0..3 {
+        assert_eq!(ops.query_one(q, &[]).await.unwrap().get::<_, i64>(0), all);
+    }
+    for _ in 0..3 {
+        assert_eq!(alice.query_one(q, &[]).await.unwrap().get::<_, i64>(0), de);
+    }
+    let r = ops
+        .query_one("SELECT hits, misses FROM lakegate.result_cache", &[])
+        .await
+        .unwrap();
+    // Each user computed once and was answered from memory twice.
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (4, 2));
+}
