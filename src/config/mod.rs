@@ -41,6 +41,7 @@
 //! http: {listen: 127.0.0.1:9187, max_rows: 100000}   # /health, /metrics, status page, POST /v1/query
 //! #  public_url: https://lakegate.example.com/         # the status page link alerts carry
 //! flight: {listen: 127.0.0.1:50051}                   # Arrow Flight SQL
+//! cache: {results: 256MiB}   # repeated queries from memory while their tables are unchanged (0: off)
 //! limits: {statement_timeout: 5m, idle_session_timeout: 1h, startup_timeout: 10s,
 //!          query_memory: 1GiB, memory: 4GiB, max_query_bytes: 1MiB}
 //! ```
