@@ -40,9 +40,10 @@ pub struct LakeTable {
     /// The base table (`orders` for `orders@v3` and `orders$files`).
     pub table: String,
     pub part: Part,
-    /// The Delta version it reads, when it is a current lake table (what the result cache
-    /// keys on); `None` for time travel, metadata and Iceberg tables.
-    pub version: Option<i64>,
+    /// Which table at which version it reads (Delta table id, version, commit time), when it
+    /// is a current lake table: what the result cache keys on. `None` for time travel,
+    /// metadata and Iceberg tables.
+    pub revision: Option<Arc<str>>,
     inner: Arc<dyn TableProvider>,
 }
 
@@ -68,23 +69,23 @@ impl LakeTable {
             schema: schema.to_string(),
             table: table.to_string(),
             part,
-            version: None,
+            revision: None,
             inner: provider,
         })
     }
 
-    /// A current lake table at `version`.
-    pub fn at_version(
+    /// A current lake table at `revision` (see [`LakeTable::revision`]).
+    pub fn at_revision(
         schema: &str,
         name: &str,
         provider: Arc<dyn TableProvider>,
-        version: i64,
+        revision: Arc<str>,
     ) -> Arc<dyn TableProvider> {
         Arc::new(LakeTable {
             schema: schema.to_string(),
             table: name.to_string(),
             part: Part::Rows,
-            version: Some(version),
+            revision: Some(revision),
             inner: provider,
         })
     }

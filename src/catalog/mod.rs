@@ -95,6 +95,9 @@ pub struct TableEntry {
     provider: Arc<dyn TableProvider>,
     /// Worked out from the log on first use (what pg_class and the size functions answer).
     stats: std::sync::OnceLock<TableStats>,
+    /// Which table at which version: its Delta table id, version and commit time. A table
+    /// deleted and written again at the same path starts again at version 0 with another id.
+    pub revision: Arc<str>,
 }
 
 /// What the Delta log says of a table's current version.
@@ -386,6 +389,15 @@ impl LakeCatalog {
             None => fresh().await?,
         };
         let version = table.version().unwrap_or(-1);
+        let revision: Arc<str> = match table.snapshot() {
+            Ok(s) => format!(
+                "{}:{version}:{}",
+                s.metadata().id(),
+                s.version_timestamp(version).unwrap_or(0)
+            )
+            .into(),
+            Err(_) => format!("?:{version}").into(),
+        };
         let provider = delta_provider(&table)
             .await
             .map_err(|source| CatalogError::Provider {
@@ -401,6 +413,7 @@ impl LakeCatalog {
             table,
             provider,
             stats: Default::default(),
+            revision,
         })))
     }
 
@@ -617,11 +630,11 @@ impl SchemaProvider for ZoneSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let snapshot = self.lake.snapshot();
         if let Some(t) = snapshot.table(&self.zone, name) {
-            return Ok(Some(identity::LakeTable::at_version(
+            return Ok(Some(identity::LakeTable::at_revision(
                 &self.zone,
                 name,
                 t.provider(),
-                t.version,
+                t.revision.clone(),
             )));
         }
         if let Some(view) = self.view(name) {

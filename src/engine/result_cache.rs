@@ -2,8 +2,9 @@
 //! as Databricks SQL's query result cache does — but with no TTL, because the key says exactly
 //! what the result depends on, so it is never stale:
 //!
-//! - the Delta version of every table the plan scans (from the providers the plan holds, not
-//!   from a catalog read that could race a refresh), and the view set's generation (taken
+//! - the Delta table id, version and commit time of every table the plan scans (from the
+//!   providers the plan holds, not from a catalog read that could race a refresh; a table
+//!   deleted and written again starts at version 0 with another id), and the view set's generation (taken
 //!   before planning: a reload during planning can only make an entry newer than its key);
 //! - the user (rules — grants, row filters, masks — are per user: results never cross users),
 //!   the statement's text and parameter values, and the settings that change what a query
@@ -34,7 +35,7 @@ pub struct Key {
     params: String,
     settings: String,
     views: u64,
-    inputs: Vec<(String, String, i64)>,
+    inputs: Vec<(String, String, Arc<str>)>,
 }
 
 struct Entry {
@@ -67,7 +68,7 @@ impl std::fmt::Debug for ResultCache {
 
 /// The lake tables (schema, table, version) a plan reads, or `None` when anything it reads or
 /// computes could change without a table version moving.
-pub fn inputs(plan: &LogicalPlan) -> Option<Vec<(String, String, i64)>> {
+pub fn inputs(plan: &LogicalPlan) -> Option<Vec<(String, String, Arc<str>)>> {
     let mut out = Vec::new();
     let mut ok = true;
     let _ = plan.apply_with_subqueries(|node| {
@@ -78,7 +79,7 @@ pub fn inputs(plan: &LogicalPlan) -> Option<Vec<(String, String, i64)>> {
                     let t = LakeTable::of(p.as_ref())?;
                     (t.part == Part::Rows)
                         .then_some(())
-                        .and(t.version)
+                        .and(t.revision.clone())
                         .map(|v| (t.schema.clone(), t.table.clone(), v))
                 });
             match table {
@@ -135,7 +136,7 @@ impl ResultCache {
         params: String,
         settings: String,
         views: u64,
-        inputs: Vec<(String, String, i64)>,
+        inputs: Vec<(String, String, Arc<str>)>,
     ) -> Key {
         Key {
             user: user.to_string(),

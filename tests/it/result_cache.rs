@@ -155,6 +155,17 @@ async fn repeated_queries_come_from_memory_until_an_input_commits() {
         .await,
         "a dropped table is not answered from memory"
     );
+    // Written again at the same path, it starts over at version 0 (another table id): its
+    // own answer, not the old table's version 0.
+    write(&path, batch(100..103), SaveMode::Overwrite).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            c.query_one(q, &[]).await.is_ok_and(|r| r.get::<_, i64>(1) == 3)
+        })
+        .await,
+        "a recreated table is not answered from the old one's entry"
+    );
+    assert_eq!(two(&c, q).await, (303, 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
