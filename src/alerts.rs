@@ -143,8 +143,27 @@ impl Alerts {
             Some(public_url.map_or_else(|| format!("http://{addr}/"), str::to_string));
     }
 
-    /// Whether this process sends (it holds the ingest lease, or nothing ingests).
-    pub fn set_sending(&self, on: bool) {
+    /// Whether this process sends (it holds the ingest lease, or nothing ingests). Taking over
+    /// reads what the previous sender said, so a change it already told is not told again.
+    pub async fn set_sending(&self, on: bool) {
+        if on
+            && !self.sending.load(Ordering::SeqCst)
+            && let Some(dir) = &self.state
+            && let Some(said) = dir
+                .read("alerts.json")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_slice::<BTreeMap<String, bool>>(&b).ok())
+        {
+            let mut mine = self.said.lock().expect("alerts lock");
+            // This process's own lease state is its own to tell.
+            let lease = mine.get("lease_lost:ingest lease").copied();
+            *mine = said;
+            if let Some(l) = lease {
+                mine.insert("lease_lost:ingest lease".into(), l);
+            }
+        }
         self.sending.store(on, Ordering::SeqCst);
     }
 
@@ -167,7 +186,10 @@ impl Alerts {
                 said.remove(&key);
             }
         }
-        self.persist().await;
+        // Losing the lease is this process's own news; the file is the lease holder's.
+        if event != AlertEvent::LeaseLost {
+            self.persist().await;
+        }
         let message = json!({
             "text": format!(
                 "{} lakegate: {}",

@@ -52,6 +52,9 @@ pub struct Watch {
     newest: tokio::sync::Mutex<HashMap<Key, (Option<i64>, Option<i64>)>>,
     history: Mutex<HashMap<Key, VecDeque<(i64, f64)>>>,
     one: tokio::sync::Mutex<()>,
+    /// With sources, alerts wait for the first ingest pass: before it, views over tables not
+    /// built yet and tables never ingested are no news.
+    armed: std::sync::atomic::AtomicBool,
 }
 
 fn key(schema: &str, table: &str) -> Key {
@@ -93,7 +96,13 @@ impl Watch {
             newest: Default::default(),
             history: Default::default(),
             one: Default::default(),
+            armed: std::sync::atomic::AtomicBool::new(config.sources.is_empty()),
         })
+    }
+
+    /// An ingest pass has finished: alerts may go out.
+    pub fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The shortest threshold of any rule, which sets how often states are looked at.
@@ -249,7 +258,13 @@ impl Watch {
                 quote_ident(&k.0),
                 quote_ident(&k.1)
             );
-            let newest = match max_time(&ctx, &sql).await {
+            // Bounded: a slow relation must not hold the board (and every alert) up.
+            let read = tokio::time::timeout(Duration::from_secs(30), max_time(&ctx, &sql));
+            let newest = match read.await.unwrap_or_else(|_| {
+                Err(datafusion::error::DataFusionError::Execution(
+                    "timed out after 30 s".into(),
+                ))
+            }) {
                 Ok(t) => t,
                 Err(e) => {
                     warn!(relation = %format!("{}.{}", k.0, k.1), %field, error = %e, "freshness: loaded_at_field not readable");
@@ -303,6 +318,9 @@ impl Watch {
         let Some(alerts) = &self.alerts else {
             return;
         };
+        if !self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         for s in all.iter().filter(|s| s.rule.is_some()) {
             let firing = s.state == State::Error;
             alerts
@@ -401,6 +419,13 @@ impl Watch {
 
     pub fn statuses(&self) -> Vec<Status> {
         self.engine.freshness().all(now_micros())
+    }
+
+    /// The relations `access` may read, told as it may know them.
+    pub fn statuses_for(&self, access: &crate::auth::Access) -> Vec<Status> {
+        self.engine
+            .freshness()
+            .all_for(now_micros(), &|k: &Key| access.can_read(&k.0, &k.1))
     }
 
     /// Refreshes when the lake or the views change, looks at the states every tick.

@@ -147,6 +147,7 @@ impl AfterPass {
             }
         }
         register_ingest_logs(&self.lake, &self.engine).await;
+        self.watch.arm();
         self.watch.refresh().await;
         self.watch.evaluate().await;
         built
@@ -262,7 +263,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .map_err(Error::Startup)?;
     if let Some(a) = &alerts {
         // With ingestion, only the lease holder speaks (replicas would repeat each other).
-        a.set_sending(config.sources.is_empty());
+        a.set_sending(config.sources.is_empty()).await;
     }
     let watch = crate::freshness::Watch::new(
         engine.clone(),

@@ -41,6 +41,28 @@ pub struct AuthorizedCatalog {
     pub access: Arc<Access>,
 }
 
+/// The rules of the session whose catalog list this is (`None`: an admin's, unrestricted).
+pub fn session_access(
+    list: &Arc<dyn datafusion::catalog::CatalogProviderList>,
+    database: &str,
+) -> Option<Arc<Access>> {
+    let catalog = list.catalog(database)?;
+    catalog
+        .as_any()
+        .downcast_ref::<AuthorizedCatalog>()
+        .map(|c| c.access.clone())
+}
+
+/// Whether `access` reads all of `schema.table` as it is (no row filter, no mask): only then
+/// may it see the table's row count and size.
+pub fn sees_whole(access: Option<&Access>, schema: &str, table: &str) -> bool {
+    access.is_none_or(|a| {
+        a.can_read(schema, table)
+            && a.row_filters(schema, table).is_empty()
+            && a.column_masks(schema, table).is_empty()
+    })
+}
+
 impl CatalogProvider for AuthorizedCatalog {
     fn as_any(&self) -> &dyn Any {
         self

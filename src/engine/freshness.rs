@@ -155,17 +155,24 @@ impl Board {
     }
 
     /// The freshness of `key` at `now` (µs), `None` for a relation the board does not know.
-    pub fn status(&self, key: &Key, now: i64) -> Option<Status> {
+    /// What it says of the relations behind a view is only what `visible` lets the reader see.
+    pub fn status(&self, key: &Key, now: i64, visible: &dyn Fn(&Key) -> bool) -> Option<Status> {
         let entries = self.entries();
-        status_of(&entries, key, now, &mut BTreeSet::new())
+        status_of(&entries, key, now, &mut BTreeSet::new(), visible)
     }
 
-    /// Every known relation, stalest first.
+    /// Every known relation, stalest first, told as to someone who may read everything.
     pub fn all(&self, now: i64) -> Vec<Status> {
+        self.all_for(now, &|_| true)
+    }
+
+    /// Every relation `visible` lets the reader see, stalest first.
+    pub fn all_for(&self, now: i64, visible: &dyn Fn(&Key) -> bool) -> Vec<Status> {
         let entries = self.entries();
         let mut out: Vec<Status> = entries
             .keys()
-            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new()))
+            .filter(|k| visible(k))
+            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new(), visible))
             .collect();
         out.sort_by(|a, b| {
             b.state
@@ -177,7 +184,12 @@ impl Board {
     }
 
     /// The notices a statement reading `reads` gets: one per stale relation, in order.
-    pub fn notices(&self, reads: &[Key], now: i64) -> Vec<(State, String)> {
+    pub fn notices(
+        &self,
+        reads: &[Key],
+        now: i64,
+        visible: &dyn Fn(&Key) -> bool,
+    ) -> Vec<(State, String)> {
         let entries = self.entries();
         if entries.is_empty() {
             return vec![];
@@ -186,7 +198,7 @@ impl Board {
         reads
             .iter()
             .filter(|k| seen.insert((*k).clone()))
-            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new())?.notice())
+            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new(), visible)?.notice())
             .collect()
     }
 }
@@ -206,6 +218,7 @@ fn status_of(
     key: &Key,
     now: i64,
     visiting: &mut BTreeSet<Key>,
+    visible: &dyn Fn(&Key) -> bool,
 ) -> Option<Status> {
     let e = entries.get(key)?;
     if !visiting.insert(key.clone()) {
@@ -232,7 +245,7 @@ fn status_of(
     let mut inherited = State::Unknown;
     let mut notes: Vec<String> = Vec::new();
     for input in &e.inputs {
-        let Some(s) = status_of(entries, input, now, visiting) else {
+        let Some(s) = status_of(entries, input, now, visiting, visible) else {
             continue;
         };
         if s.age > age {
@@ -241,16 +254,22 @@ fn status_of(
         }
         if matches!(s.state, State::Warn | State::Error) {
             inherited = inherited.max(s.state);
-            notes.push(format!(
-                "reads {} ({}: {})",
-                s.name(),
-                s.state.name(),
-                s.why
-            ));
+            // What a view reads is not its reader's to know, unless they may read it too.
+            if visible(input) {
+                notes.push(format!(
+                    "reads {} ({}: {})",
+                    s.name(),
+                    s.state.name(),
+                    s.why
+                ));
+            } else {
+                notes.push(format!("an input is stale ({})", s.state.name()));
+            }
         }
     }
     if e.kind != Kind::Table && by_field.is_none() {
         why = match (&cause, age) {
+            (Some(c), Some(_)) if c != key && !visible(c) => "stalest input".to_string(),
             (Some(c), Some(_)) if c != key => format!("stalest input {}.{}", c.0, c.1),
             (Some(_), Some(_)) => why,
             _ => "no input has been ingested".into(),
@@ -332,17 +351,13 @@ impl ComputedTable for FreshnessTable {
         // The caller's catalog answers only what it may read.
         let list = session_list(state, &self.list);
         let catalog = list.catalog(&self.database);
-        let rows: Vec<Status> = self
-            .board
-            .all(now_micros())
-            .into_iter()
-            .filter(|s| {
-                catalog
-                    .as_ref()
-                    .and_then(|c| c.schema(&s.schema))
-                    .is_some_and(|sch| sch.table_exist(&s.table))
-            })
-            .collect();
+        let visible = |k: &Key| {
+            catalog
+                .as_ref()
+                .and_then(|c| c.schema(&k.0))
+                .is_some_and(|sch| sch.table_exist(&k.1))
+        };
+        let rows: Vec<Status> = self.board.all_for(now_micros(), &visible);
         let text = |f: &dyn Fn(&Status) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
         };
@@ -419,7 +434,9 @@ mod tests {
             },
         );
         board.publish(entries);
-        let orders = board.status(&key("silver", "orders"), now).unwrap();
+        let orders = board
+            .status(&key("silver", "orders"), now, &|_| true)
+            .unwrap();
         assert_eq!(orders.state, State::Warn);
         assert_eq!(orders.age, Some(Duration::from_secs(3 * 3600)));
         assert!(
@@ -429,10 +446,12 @@ mod tests {
         );
         assert!(orders.why.ends_with("(warn after 2h, error after 6h)"));
         // No rule: its state is unknown, its age still told.
-        let users = board.status(&key("silver", "users"), now).unwrap();
+        let users = board
+            .status(&key("silver", "users"), now, &|_| true)
+            .unwrap();
         assert_eq!((users.state, users.rule.clone()), (State::Unknown, None));
         // The view has no rule of its own and inherits the stale input's state and age.
-        let daily = board.status(&key("gold", "daily"), now).unwrap();
+        let daily = board.status(&key("gold", "daily"), now, &|_| true).unwrap();
         assert_eq!(daily.state, State::Warn);
         assert_eq!(daily.age, orders.age);
         assert_eq!(daily.cause, Some(key("silver", "orders")));
@@ -450,6 +469,7 @@ mod tests {
                 key("silver", "users"),
             ],
             later,
+            &|_| true,
         );
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].0, State::Error);
@@ -491,7 +511,7 @@ mod tests {
             },
         );
         board.publish(entries);
-        let g = board.status(&key("gold", "daily"), now).unwrap();
+        let g = board.status(&key("gold", "daily"), now, &|_| true).unwrap();
         assert_eq!(g.state, State::Warn);
         assert_eq!(g.age, Some(Duration::from_secs(2)));
         assert!(
@@ -500,5 +520,16 @@ mod tests {
             g.why
         );
         assert_eq!(g.kind, "gold model");
+        // A reader who may not read silver.orders is told the model is stale, not why.
+        let g = board
+            .status(&key("gold", "daily"), now, &|k| k.0 == "gold")
+            .unwrap();
+        assert_eq!(g.state, State::Warn);
+        assert!(
+            !g.why.contains("silver.orders") && !g.why.contains("bad row"),
+            "{}",
+            g.why
+        );
+        assert!(g.why.contains("an input is stale (warn)"), "{}", g.why);
     }
 }

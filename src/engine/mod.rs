@@ -577,6 +577,7 @@ impl Engine {
             cursors: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             explain_requests: Mutex::new(None),
             applied_search_path: Mutex::new(None),
+            tuned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -331,13 +331,17 @@ impl PgTable {
             Kind::Class => {
                 let n = n_rel;
                 let snapshot = self.lake.snapshot();
+                // A row filter or mask hides rows: the whole table's count and size are not
+                // this user's to see.
+                let access = super::access::session_access(list, &self.database);
                 let stats: Vec<Option<crate::catalog::TableStats>> = rels
                     .iter()
                     .map(|r| {
-                        (r.kind == "r")
-                            .then(|| snapshot.table(&r.schema, &r.name))
-                            .flatten()
-                            .map(|e| e.stats())
+                        (r.kind == "r"
+                            && super::access::sees_whole(access.as_deref(), &r.schema, &r.name))
+                        .then(|| snapshot.table(&r.schema, &r.name))
+                        .flatten()
+                        .map(|e| e.stats())
                     })
                     .collect();
                 vec![
@@ -1313,7 +1317,8 @@ pub fn like_escape_udf() -> ScalarUDF {
 /// Sizes: a lake table has no local relation size; `pg_size_pretty` formats like Postgres.
 /// `pg_total_relation_size`, `pg_relation_size`, `pg_table_size`: a lake table's data file
 /// bytes from its Delta log; NULL for anything else (views, catalog tables, an OID or a name
-/// that is no lake table, a table `access` may not read). Indexes: 0.
+/// that is no lake table, a table `access` may not read whole: row filters and masks hide
+/// what its size would tell). Indexes: 0.
 pub fn size_udfs(
     lake: Arc<crate::catalog::LakeCatalog>,
     access: Option<Arc<crate::auth::Access>>,
@@ -1341,21 +1346,28 @@ pub fn size_udfs(
                 let scalar = matches!(args[0], ColumnarValue::Scalar(_));
                 let values = args[0].to_array(1)?;
                 let snapshot = lake.snapshot();
+                // One map per call: BI tools ask for every row of pg_class at once.
+                let oids: std::collections::HashMap<i32, (String, String)> = snapshot
+                    .zones
+                    .iter()
+                    .flat_map(|(z, tables)| {
+                        tables
+                            .keys()
+                            .map(move |t| (relation_oid(z, t), (z.clone(), t.clone())))
+                    })
+                    .collect();
+                let by_oid = |o: i32| oids.get(&o).cloned();
                 let out: datafusion::arrow::array::Int64Array = (0..values.len())
                     .map(|i| {
                         let v = ScalarValue::try_from_array(&values, i).ok()?;
                         let (schema, table) = match v {
-                            ScalarValue::Int32(Some(o)) => name_of_oid(&snapshot, o)?,
-                            ScalarValue::Int64(Some(o)) => {
-                                name_of_oid(&snapshot, i32::try_from(o).ok()?)?
-                            }
-                            ScalarValue::UInt32(Some(o)) => {
-                                name_of_oid(&snapshot, i32::try_from(o).ok()?)?
-                            }
+                            ScalarValue::Int32(Some(o)) => by_oid(o)?,
+                            ScalarValue::Int64(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
+                            ScalarValue::UInt32(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
                             ScalarValue::Utf8(Some(n)) => name_of_text(&snapshot, &n)?,
                             _ => return None,
                         };
-                        if !access.as_ref().is_none_or(|a| a.can_read(&schema, &table)) {
+                        if !super::access::sees_whole(access.as_deref(), &schema, &table) {
                             return None;
                         }
                         snapshot.table(&schema, &table).map(|e| e.stats().bytes)
@@ -1411,16 +1423,6 @@ pub fn size_udfs(
         bytes("pg_relation_size"),
         pretty,
     ]
-}
-
-/// The lake table with a relation OID.
-fn name_of_oid(snapshot: &crate::catalog::Snapshot, oid: i32) -> Option<(String, String)> {
-    snapshot.zones.iter().find_map(|(zone, tables)| {
-        tables
-            .keys()
-            .find(|t| relation_oid(zone, t) == oid)
-            .map(|t| (zone.clone(), t.clone()))
-    })
 }
 
 /// The lake table a `schema.table` (or unqualified, quoted or not) text names.

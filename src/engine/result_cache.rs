@@ -28,15 +28,13 @@ use futures::{StreamExt, stream};
 use super::run::Rows;
 use crate::catalog::identity::{LakeTable, Part};
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-pub struct Key {
-    user: String,
-    statement: String,
-    params: String,
-    settings: String,
-    views: u64,
-    inputs: Vec<(String, String, Arc<str>)>,
-}
+/// A SHA-256 of everything a result depends on: a key's size does not grow with the
+/// statement's text or its parameters.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub struct Key([u8; 32]);
+
+/// What a kept entry costs beyond its batches (key, bookkeeping): even empty results weigh.
+const ENTRY_OVERHEAD: u64 = 256;
 
 struct Entry {
     schema: SchemaRef,
@@ -55,7 +53,22 @@ pub struct Counts {
 pub struct ResultCache {
     store: moka::sync::Cache<Key, Arc<Entry>>,
     capacity: u64,
+    /// Bytes copied from results still streaming (not kept yet): bounded by half the
+    /// capacity across all queries, so many concurrent big queries do not double memory.
+    in_flight: Arc<AtomicU64>,
     pub counts: Counts,
+}
+
+/// A share of the in-flight budget, given back when the copy is kept or dropped.
+struct Reserved {
+    bytes: u64,
+    budget: Arc<AtomicU64>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.budget.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for ResultCache {
@@ -122,30 +135,43 @@ impl ResultCache {
         ResultCache {
             store: moka::sync::Cache::builder()
                 .max_capacity(capacity)
-                .weigher(|_, e: &Arc<Entry>| u32::try_from(e.bytes).unwrap_or(u32::MAX))
+                .weigher(|_, e: &Arc<Entry>| {
+                    u32::try_from(e.bytes + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                })
                 .build(),
             capacity,
+            in_flight: Arc::new(AtomicU64::new(0)),
             counts: Counts::default(),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `params` is formatted only here, for a plan known to be cacheable.
     pub fn key(
         user: &str,
-        statement: String,
-        params: String,
-        settings: String,
+        statement: &str,
+        params: &[datafusion::common::ScalarValue],
+        settings: &str,
         views: u64,
-        inputs: Vec<(String, String, Arc<str>)>,
+        inputs: &[(String, String, Arc<str>)],
     ) -> Key {
-        Key {
-            user: user.to_string(),
-            statement,
-            params,
-            settings,
-            views,
-            inputs,
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        // Each part with its length, so no two different keys hash the same bytes.
+        let mut part = |b: &[u8]| {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        part(user.as_bytes());
+        part(statement.as_bytes());
+        part(format!("{params:?}").as_bytes());
+        part(settings.as_bytes());
+        part(&views.to_le_bytes());
+        for (s, t, r) in inputs {
+            part(s.as_bytes());
+            part(t.as_bytes());
+            part(r.as_bytes());
         }
+        Key(h.finalize().into())
     }
 
     /// The rows of an earlier run under `key`, if there is one.
@@ -168,17 +194,25 @@ impl ResultCache {
     /// `rows` as they stream, kept under `key` once they have all streamed (and fit).
     pub fn keep(self: &Arc<Self>, key: Key, schema: SchemaRef, rows: Rows) -> Rows {
         let limit = self.capacity / 8;
+        let budget = self.capacity / 2;
         let cache = self.clone();
+        let reserved = Reserved {
+            bytes: 0,
+            budget: self.in_flight.clone(),
+        };
         Box::pin(stream::unfold(
-            Some((rows, Some(Vec::new()), 0u64, key, schema, cache)),
+            Some((rows, Some((Vec::new(), reserved)), 0u64, key, schema, cache)),
             move |state| async move {
                 let (mut rows, mut kept, mut bytes, key, schema, cache) = state?;
                 match rows.next().await {
                     Some(Ok(b)) => {
-                        if let Some(k) = kept.as_mut() {
-                            bytes += b.get_array_memory_size() as u64;
-                            if bytes > limit {
-                                kept = None;
+                        if let Some((k, r)) = kept.as_mut() {
+                            let more = b.get_array_memory_size() as u64;
+                            bytes += more;
+                            r.bytes += more;
+                            let total = r.budget.fetch_add(more, Ordering::Relaxed) + more;
+                            if bytes > limit || total > budget {
+                                kept = None; // dropping the share gives it back
                             } else {
                                 k.push(b.clone());
                             }
@@ -188,7 +222,7 @@ impl ResultCache {
                     // An error is the client's; nothing is kept.
                     Some(Err(e)) => Some((Err(e), Some((rows, None, bytes, key, schema, cache)))),
                     None => {
-                        if let Some(batches) = kept {
+                        if let Some((batches, _reserved)) = kept {
                             cache.counts.stored.fetch_add(1, Ordering::Relaxed);
                             cache.store.insert(
                                 key,

@@ -101,7 +101,7 @@ struct Planned {
     cancel: QueryCancel,
     /// For the result cache: the parameter values, and the view set's generation taken
     /// before the plan was made.
-    params: String,
+    params: Vec<ScalarValue>,
     views: u64,
 }
 
@@ -226,7 +226,7 @@ impl Session {
                         p = self.plan((**ast).clone()) => p.inspect_err(|_| token.finish())?,
                     }
                 };
-                let params = format!("{values:?}");
+                let params = values.clone();
                 let plan = if values.is_empty() {
                     plan
                 } else {
@@ -456,7 +456,7 @@ impl Session {
                     schema,
                     reads,
                     cancel: token,
-                    params: String::new(),
+                    params: vec![],
                     views,
                 }
             }
@@ -471,11 +471,11 @@ impl Session {
             let inputs = super::result_cache::inputs(&plan)?;
             Some(super::result_cache::ResultCache::key(
                 &self.access().user,
-                stmt.to_string(),
-                params,
-                settings,
+                &stmt.to_string(),
+                &params,
+                &settings,
                 views,
-                inputs,
+                &inputs,
             ))
         });
         if let (Some(cache), Some(key)) = (&cache, &key)

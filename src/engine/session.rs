@@ -92,6 +92,9 @@ pub struct Session {
     /// The `search_path` the default schema was last chosen from: `set_config('search_path',
     /// ...)` changes the setting from inside a query, and the next statement applies it.
     pub(super) applied_search_path: Mutex<Option<String>>,
+    /// An admin changed an engine setting (`SET datafusion.…`) that may change results: this
+    /// session's results are not the shared ones any more (no result cache).
+    pub(super) tuned: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -200,6 +203,9 @@ impl Session {
     /// The settings a cached result depends on (`None` when the session turned the result
     /// cache off).
     pub fn result_cache_settings(&self) -> Option<String> {
+        if self.tuned.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
         let settings = self.settings.lock().expect("settings lock");
         if settings.get("lakegate.result_cache").ok().as_deref() != Some("on") {
             return None;
@@ -228,7 +234,9 @@ impl Session {
         }
         self.engine
             .freshness()
-            .notices(reads, freshness::now_micros())
+            .notices(reads, freshness::now_micros(), &|k: &freshness::Key| {
+                self.access.can_read(&k.0, &k.1)
+            })
             .into_iter()
             .map(|(state, message)| super::run::Notice {
                 code: "01000",
@@ -351,6 +359,9 @@ impl Session {
                     name: name.to_string(),
                     value: value.clone(),
                 })?;
+            if !harmless {
+                self.tuned.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             return Ok(None);
         }
         let report = self

@@ -184,6 +184,8 @@ impl FlightDoor {
                             '?'
                         }
                     })
+                    // Header limits (gRPC's 8–16 KiB) must not fail the call.
+                    .take(1000)
                     .collect()
             })
             .collect();

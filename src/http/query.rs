@@ -325,6 +325,8 @@ async fn run(
                     '?'
                 }
             })
+            // Header limits (gRPC's 8–16 KiB) must not fail the call.
+            .take(1000)
             .collect();
         response = response.header("lakegate-notice", line);
     }

@@ -207,12 +207,7 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
     // Freshness: every relation the user may read against its rule, stalest first, each with
     // its age over time.
     let history = state.freshness.history();
-    let statuses: Vec<_> = state
-        .freshness
-        .statuses()
-        .into_iter()
-        .filter(|s| readable(&s.name()))
-        .collect();
+    let statuses = state.freshness.statuses_for(access);
     let _ = write!(
         h,
         "<h2>Freshness</h2><table><tr><th>relation</th><th>state</th><th>age</th><th>rule</th><th>age over time</th><th>why</th></tr>"

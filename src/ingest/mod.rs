@@ -1490,7 +1490,7 @@ pub async fn run_loop(
         async move {
             let Some(a) = alerts else { return };
             if !lost {
-                a.set_sending(true);
+                a.set_sending(true).await;
             }
             a.change(
                 crate::config::AlertEvent::LeaseLost,
@@ -1509,7 +1509,7 @@ pub async fn run_loop(
             )
             .await;
             if lost {
-                a.set_sending(false);
+                a.set_sending(false).await;
             }
         }
     };

@@ -160,7 +160,9 @@ async fn repeated_queries_come_from_memory_until_an_input_commits() {
     write(&path, batch(100..103), SaveMode::Overwrite).await;
     assert!(
         eventually(Duration::from_secs(10), || async {
-            c.query_one(q, &[]).await.is_ok_and(|r| r.get::<_, i64>(1) == 3)
+            c.query_one(q, &[])
+                .await
+                .is_ok_and(|r| r.get::<_, i64>(1) == 3)
         })
         .await,
         "a recreated table is not answered from the old one's entry"
