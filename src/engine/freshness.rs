@@ -198,9 +198,57 @@ impl Board {
         reads
             .iter()
             .filter(|k| seen.insert((*k).clone()))
+            // The words are made only for what is stale: a fresh read costs a few lookups.
+            .filter(|k| stale(&entries, k, now, &mut BTreeSet::new()))
             .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new(), visible)?.notice())
             .collect()
     }
+}
+
+/// Whether `key` is in `warn` or `error` (what [`status_of`] would say, without its words).
+fn stale(entries: &HashMap<Key, Entry>, key: &Key, now: i64, visiting: &mut BTreeSet<Key>) -> bool {
+    quick(entries, key, now, visiting).is_some_and(|(_, state)| state >= State::Warn)
+}
+
+/// (age, state) of `key` as [`status_of`] works them out.
+fn quick(
+    entries: &HashMap<Key, Entry>,
+    key: &Key,
+    now: i64,
+    visiting: &mut BTreeSet<Key>,
+) -> Option<(Option<Duration>, State)> {
+    let e = entries.get(key)?;
+    if !visiting.insert(key.clone()) {
+        return None;
+    }
+    let by_field = e.rule.as_ref().is_some_and(|r| r.loaded_at_field.is_some());
+    let own = match (by_field, e.kind) {
+        (true, _) => e.newest_data,
+        (false, Kind::View) => None,
+        (false, _) => e.last_ingest.or(e.committed),
+    };
+    let mut age = own.map(|t| Duration::from_micros((now - t).max(0) as u64));
+    let mut inherited = State::Unknown;
+    for input in &e.inputs {
+        if let Some((a, st)) = quick(entries, input, now, visiting) {
+            if a > age {
+                age = a;
+            }
+            if st >= State::Warn {
+                inherited = inherited.max(st);
+            }
+        }
+    }
+    visiting.remove(key);
+    let mut state = match (&e.rule, age) {
+        (Some(rule), Some(age)) => judge(rule, age),
+        _ => State::Unknown,
+    };
+    state = state.max(inherited);
+    if e.failing.is_some() {
+        state = state.max(State::Warn);
+    }
+    Some((age, state))
 }
 
 fn judge(rule: &FreshnessRule, age: Duration) -> State {
@@ -485,6 +533,59 @@ mod tests {
             all.iter().map(|s| s.name()).collect::<Vec<_>>(),
             ["gold.daily", "silver.orders", "silver.users"]
         );
+    }
+
+    #[test]
+    fn the_quick_check_agrees_with_the_full_status() {
+        let sec = 1_000_000i64;
+        let now = 100_000 * sec;
+        let mut entries = HashMap::new();
+        entries.insert(
+            key("silver", "a"),
+            Entry {
+                last_ingest: Some(now - 90 * sec),
+                ..Entry::table()
+            },
+        );
+        entries.insert(
+            key("gold", "v1"),
+            Entry {
+                kind: Kind::View,
+                inputs: vec![key("silver", "a")],
+                ..Entry::table()
+            },
+        );
+        // A view of a view with its own rule: its age is its inputs' inputs'.
+        entries.insert(
+            key("gold", "v2"),
+            Entry {
+                kind: Kind::View,
+                inputs: vec![key("gold", "v1")],
+                rule: rule(60, 120),
+                ..Entry::table()
+            },
+        );
+        let board = Board::default();
+        board.publish(entries.clone());
+        for (k, later) in [
+            (key("gold", "v2"), 0),
+            (key("gold", "v2"), 60),
+            (key("silver", "a"), 0),
+        ] {
+            let t = now + later * sec;
+            let full = board.status(&k, t, &|_| true).unwrap().state >= State::Warn;
+            assert_eq!(
+                stale(&entries, &k, t, &mut BTreeSet::new()),
+                full,
+                "{k:?} +{later}s"
+            );
+        }
+        assert!(stale(
+            &entries,
+            &key("gold", "v2"),
+            now,
+            &mut BTreeSet::new()
+        ));
     }
 
     #[test]
