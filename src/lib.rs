@@ -6,7 +6,8 @@
 //! - [`storage`]: lake URLs and the object stores behind them.
 //! - [`catalog`]: zones as schemas, Delta tables discovered by walking the lake, refresh.
 //! - [`engine`]: DataFusion setup, statement classification (read-only), session settings, and
-//!   the protocol-free session core (`Session::prepare`/`run` → `Outcome`) every door renders.
+//!   the protocol-free session core (`Session::prepare`/`run` → `Outcome`) every door renders;
+//!   the result cache and the freshness board it consults.
 //! - [`wire`]: the Postgres door by protocol phase, Arrow→Postgres encoding, SQLSTATE mapping.
 //! - [`ingest`]: the slice-based ingestion loop (landing → bronze → silver), lease, logs.
 //! - [`doors`]: one statement for the doors without a Postgres socket (HTTP, Flight SQL).
