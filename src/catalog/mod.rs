@@ -370,6 +370,12 @@ impl LakeCatalog {
                 let advanced = async {
                     let latest = prev.table.get_latest_version().await.ok()?;
                     if latest == prev.version {
+                        // Deleted and written again between two refreshes, back at the same
+                        // version: its commit file is another one (seen on a local lake, where
+                        // looking costs a stat; an object store would need a HEAD per table).
+                        if rewritten_locally(&prev) {
+                            return None;
+                        }
                         return Some(None);
                     }
                     if latest < prev.version {
@@ -450,6 +456,29 @@ pub type ViewMap = BTreeMap<String, BTreeMap<String, Arc<dyn TableProvider>>>;
 pub type ViewSource = Arc<RwLock<Arc<ViewMap>>>;
 
 /// Whether two loaded states belong to the same Delta table (same table id in the metadata).
+/// Whether the commit file of `entry`'s version on a local lake is not the one it was loaded
+/// from (another modification time).
+fn rewritten_locally(entry: &TableEntry) -> bool {
+    let Some(dir) = entry.location.local_path() else {
+        return false;
+    };
+    let Ok(snapshot) = entry.table.snapshot() else {
+        return false;
+    };
+    let Some(loaded) = snapshot.version_timestamp(entry.version) else {
+        return false;
+    };
+    let file = dir.join(format!("_delta_log/{:020}.json", entry.version));
+    match std::fs::metadata(&file).and_then(|m| m.modified()) {
+        Ok(t) => t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64 != loaded)
+            .unwrap_or(false),
+        // Gone (the folder is being rewritten): the next refresh looks again.
+        Err(_) => false,
+    }
+}
+
 fn same_table(a: &DeltaTable, b: &DeltaTable) -> bool {
     match (a.snapshot(), b.snapshot()) {
         (Ok(a), Ok(b)) => a.metadata().id() == b.metadata().id(),

@@ -209,3 +209,28 @@ async fn a_result_larger_than_an_entry_is_not_kept() {
     }
     assert_eq!(counts(&c).await, (h + 1, m + 3, s + 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_rewritten_at_the_same_version_between_refreshes_is_not_served_stale() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(lake.join("gold")).unwrap();
+    let path = lake.join("gold/items");
+    write(&path, batch(0..10), SaveMode::Overwrite).await;
+    let mut config = config(&lake);
+    // Refreshes only when the test says so.
+    config.refresh_interval = Duration::from_secs(3600);
+    let server = lakegate::server::start(config).await.unwrap();
+    let t = TestServer::from_parts(server, lake, dir.path().join("kept"));
+    let c = t.connect().await;
+    let q = "SELECT CAST(sum(id) AS BIGINT), count(*) FROM gold.items";
+    assert_eq!(two(&c, q).await, (45, 10));
+    assert_eq!(two(&c, q).await, (45, 10));
+    // Deleted and written again between two refreshes: version 0 again.
+    std::fs::remove_dir_all(&path).unwrap();
+    // A commit file's time has millisecond resolution; make sure the new one differs.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    write(&path, batch(100..103), SaveMode::Overwrite).await;
+    t.server.catalog.refresh().await.unwrap();
+    assert_eq!(two(&c, q).await, (303, 3));
+}
