@@ -169,6 +169,13 @@ async fn main() -> ExitCode {
         .await
         .map(|r| r.get::<_, i64>(0) == 60)
         .unwrap_or(false);
+    // What the result cache keeps is memory held on purpose (bounded by `cache.results`).
+    let cached: i64 = probe
+        .query_one("SELECT bytes FROM lakegate.result_cache", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    println!("result cache: {} KiB held", cached / 1024);
     let outcomes = outcomes.lock().unwrap().clone();
     let total: u64 = outcomes.values().sum();
     println!(

@@ -206,15 +206,19 @@ impl ResultCache {
                 let (mut rows, mut kept, mut bytes, key, schema, cache) = state?;
                 match rows.next().await {
                     Some(Ok(b)) => {
-                        if let Some((k, r)) = kept.as_mut() {
-                            let more = b.get_array_memory_size() as u64;
+                        let copy = kept.as_ref().and_then(|_| compact(&b));
+                        if copy.is_none() {
+                            kept = None;
+                        }
+                        if let (Some((k, r)), Some(copy)) = (kept.as_mut(), copy) {
+                            let more = copy.get_array_memory_size() as u64;
                             bytes += more;
                             r.bytes += more;
                             let total = r.budget.fetch_add(more, Ordering::Relaxed) + more;
                             if bytes > limit || total > budget {
                                 kept = None; // dropping the share gives it back
                             } else {
-                                k.push(b.clone());
+                                k.push(copy);
                             }
                         }
                         Some((Ok(b), Some((rows, kept, bytes, key, schema, cache))))
@@ -257,6 +261,26 @@ impl ResultCache {
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
+}
+
+/// A copy of `batch` that owns only its own rows. Results often share the buffers they were
+/// computed from (a filtered string view column keeps every string of its input; a slice keeps
+/// the whole array): kept as they are, 400 one-row lookups held 24 MiB.
+fn compact(batch: &RecordBatch) -> Option<RecordBatch> {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+    use datafusion::arrow::datatypes::DataType;
+    let n = u32::try_from(batch.num_rows()).ok()?;
+    let all = UInt32Array::from_iter_values(0..n);
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Some(Arc::new(c.as_string_view().gc()) as ArrayRef),
+            DataType::BinaryView => Some(Arc::new(c.as_binary_view().gc()) as ArrayRef),
+            _ => datafusion::arrow::compute::take(c.as_ref(), &all, None).ok(),
+        })
+        .collect::<Option<_>>()?;
+    RecordBatch::try_new(batch.schema(), columns).ok()
 }
 
 /// `lakegate.result_cache`: one row of what the cache holds and has done.
