@@ -191,6 +191,11 @@ impl ResultCache {
         }
     }
 
+    /// Whether an entry is kept under `key` (counted as neither hit nor miss: EXPLAIN asks).
+    pub fn contains(&self, key: &Key) -> bool {
+        self.store.contains_key(key)
+    }
+
     /// `rows` as they stream, kept under `key` once they have all streamed (and fit).
     pub fn keep(self: &Arc<Self>, key: Key, schema: SchemaRef, rows: Rows) -> Rows {
         let limit = self.capacity / 8;

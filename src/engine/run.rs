@@ -487,12 +487,66 @@ impl Session {
             );
             return Ok((schema, cancelable(Box::pin(rows), token), notices));
         }
+        // EXPLAIN says what the result cache would do with the query it explains.
+        let verdict = match (&plan, stmt, &cache) {
+            (LogicalPlan::Explain(e), Statement::Explain { statement, .. }, Some(cache)) => {
+                Some(match self.result_cache_settings() {
+                    None => "off for this session".to_string(),
+                    Some(settings) => match super::result_cache::inputs(&e.plan) {
+                        None => "not cacheable: it reads something without a table version, \
+                                 or calls a volatile or stable function"
+                            .to_string(),
+                        Some(inputs) => {
+                            let key = super::result_cache::ResultCache::key(
+                                &self.access().user,
+                                &statement.to_string(),
+                                &params,
+                                &settings,
+                                views,
+                                &inputs,
+                            );
+                            if cache.contains(&key) {
+                                "hit: answered from memory".to_string()
+                            } else {
+                                "miss: computed, then kept if it fits".to_string()
+                            }
+                        }
+                    },
+                })
+            }
+            _ => None,
+        };
         let batches = tokio::select! {
             biased;
             _ = token.cancelled() => return Err(token.error()),
             s = self.execute(plan) => s.inspect_err(|_| token.finish())?,
         };
         let produced = batches.schema();
+        let batches: SendableRecordBatchStream = match verdict {
+            Some(v)
+                if produced.fields().len() == 2
+                    && produced
+                        .fields()
+                        .iter()
+                        .all(|f| f.data_type() == &DataType::Utf8) =>
+            {
+                let row = RecordBatch::try_new(
+                    produced.clone(),
+                    vec![
+                        Arc::new(StringArray::from(vec!["result_cache"])) as ArrayRef,
+                        Arc::new(StringArray::from(vec![v])),
+                    ],
+                )
+                .map_err(DataFusionError::from)?;
+                Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                        produced.clone(),
+                        batches.chain(stream::once(async move { Ok(row) })),
+                    ),
+                )
+            }
+            _ => batches,
+        };
         let rows = cancelable(batches, token);
         let rows = match (cache, key) {
             (Some(cache), Some(key)) => cache.keep(key, produced, rows),

@@ -137,6 +137,35 @@ async fn repeated_queries_come_from_memory_until_an_input_commits() {
         c.simple_query(sql).await.unwrap();
     }
     assert_eq!(counts(&c).await, (h, m, s));
+    // EXPLAIN says what the cache would do, without counting.
+    let verdict = |sql: String| {
+        let c = &c;
+        async move {
+            c.query(&format!("EXPLAIN {sql}"), &[])
+                .await
+                .unwrap()
+                .iter()
+                .find(|r| r.get::<_, String>(0) == "result_cache")
+                .map(|r| r.get::<_, String>(1))
+        }
+    };
+    assert_eq!(
+        verdict(q.to_string()).await.as_deref(),
+        Some("hit: answered from memory")
+    );
+    assert!(
+        verdict(format!("{q} AND id < 5"))
+            .await
+            .unwrap()
+            .starts_with("miss")
+    );
+    assert!(
+        verdict("SELECT count(*), now() FROM gold.items".into())
+            .await
+            .unwrap()
+            .starts_with("not cacheable")
+    );
+    assert_eq!(counts(&c).await, (h, m, s));
     // Off for the session.
     c.simple_query("SET lakegate.result_cache = off")
         .await
