@@ -1,6 +1,11 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::array::{Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use deltalake::protocol::SaveMode;
 use lakegate::config::Config;
 use lakegate::server::{RunningServer, start};
 use tempfile::TempDir;
@@ -294,4 +299,32 @@ impl Drop for ServeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Rows `id` (bigint) and `name` (`n<id>`) for the ids given.
+pub fn id_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())),
+            Arc::new(StringArray::from_iter_values(ids.map(|i| format!("n{i}")))),
+        ],
+    )
+    .unwrap()
+}
+
+/// Writes `b` to the Delta table at `path` (created if missing) in `mode`.
+pub async fn write_delta(path: &Path, b: RecordBatch, mode: SaveMode) {
+    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
+    deltalake::DeltaTable::try_from_url(url)
+        .await
+        .unwrap()
+        .write(vec![b])
+        .with_save_mode(mode)
+        .await
+        .unwrap();
 }

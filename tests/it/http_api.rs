@@ -65,6 +65,16 @@ pub(crate) async fn delta_rs(table: &Path, sql: &str) -> Vec<RecordBatch> {
     ctx.sql(sql).await.unwrap().collect().await.unwrap()
 }
 
+/// The one bigint `sql` answers over the Delta table at `table` (as `t`), by delta-rs alone.
+pub(crate) async fn delta_rs_i64(table: &Path, sql: &str) -> i64 {
+    delta_rs(table, sql).await[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .expect("a bigint")
+        .value(0)
+}
+
 async fn http_server() -> (crate::common::TestServer, tempfile::TempDir, SocketAddr) {
     let limits = lakegate::config::Limits {
         statement_timeout: Duration::from_secs(2),

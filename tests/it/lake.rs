@@ -1,12 +1,7 @@
 //! The lake as source of truth: tables written by other engines, and live refresh.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::{Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 
 use crate::common::*;
@@ -81,32 +76,6 @@ async fn tables_written_by_spark_and_databricks_read_correctly() {
     assert!(!all.contains("1816-"), "INT96 overflowed: {all}");
 }
 
-fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from_iter_values(ids.clone())),
-            Arc::new(StringArray::from_iter_values(ids.map(|i| format!("n{i}")))),
-        ],
-    )
-    .unwrap()
-}
-
-async fn write(path: &std::path::Path, b: RecordBatch, mode: SaveMode) {
-    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
-    DeltaTable::try_from_url(url)
-        .await
-        .unwrap()
-        .write(vec![b])
-        .with_save_mode(mode)
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_tables_commits_and_deletions_show_up_without_restart() {
     let t = empty_server(&["bronze", "gold"]).await;
@@ -118,7 +87,7 @@ async fn new_tables_commits_and_deletions_show_up_without_restart() {
     assert_eq!(code(&e), "42P01");
 
     let path = t.lake.join("gold/items");
-    write(&path, batch(0..10), SaveMode::Overwrite).await;
+    write_delta(&path, id_batch(0..10), SaveMode::Overwrite).await;
     let count = || async {
         match c.query_one("SELECT count(*) FROM gold.items", &[]).await {
             Ok(r) => r.get::<_, i64>(0),
@@ -140,7 +109,7 @@ async fn new_tables_commits_and_deletions_show_up_without_restart() {
         c.query_one(&prepared, &[]).await.unwrap().get::<_, i64>(0),
         10
     );
-    write(&path, batch(10..15), SaveMode::Append).await;
+    write_delta(&path, id_batch(10..15), SaveMode::Append).await;
     assert!(
         eventually(Duration::from_secs(2), || async { count().await == 15 }).await,
         "new commit within 2 s"
@@ -160,16 +129,16 @@ async fn new_tables_commits_and_deletions_show_up_without_restart() {
 
     // Deleted and written again at the same path with fewer versions: the new table is served.
     std::fs::remove_dir_all(&path).unwrap();
-    write(&path, batch(100..103), SaveMode::Overwrite).await;
+    write_delta(&path, id_batch(100..103), SaveMode::Overwrite).await;
     assert!(
         eventually(Duration::from_secs(3), || async { count().await == 3 }).await,
         "a table recreated at the same path is served"
     );
 
     // A new zone folder becomes a schema.
-    write(
+    write_delta(
         &t.lake.join("silver/things"),
-        batch(0..3),
+        id_batch(0..3),
         SaveMode::Overwrite,
     )
     .await;

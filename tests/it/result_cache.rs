@@ -3,43 +3,12 @@
 //! users, bounded. Counts come from this server's `lakegate.result_cache` (not the process-wide
 //! metrics other tests move).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::{Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
-use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 use tokio_postgres::Client;
 
 use crate::common::*;
-
-fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from_iter_values(ids.clone())),
-            Arc::new(StringArray::from_iter_values(ids.map(|i| format!("n{i}")))),
-        ],
-    )
-    .unwrap()
-}
-
-async fn write(path: &std::path::Path, b: RecordBatch, mode: SaveMode) {
-    let url = deltalake::ensure_table_uri(path.to_string_lossy()).unwrap();
-    DeltaTable::try_from_url(url)
-        .await
-        .unwrap()
-        .write(vec![b])
-        .with_save_mode(mode)
-        .await
-        .unwrap();
-}
 
 /// (hits, misses, stored) so far.
 async fn counts(c: &Client) -> (i64, i64, i64) {
@@ -63,7 +32,7 @@ async fn repeated_queries_come_from_memory_until_an_input_commits() {
     let t = empty_server(&["gold"]).await;
     let c = t.connect().await;
     let path = t.lake.join("gold/items");
-    write(&path, batch(0..10), SaveMode::Overwrite).await;
+    write_delta(&path, id_batch(0..10), SaveMode::Overwrite).await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             c.query_one("SELECT count(*) FROM gold.items", &[])
@@ -94,7 +63,7 @@ async fn repeated_queries_come_from_memory_until_an_input_commits() {
     assert_eq!(counts(&c).await, (h + 2, m + 2, s + 2));
 
     // A commit to the table: the next run recomputes and sees it, never the old answer.
-    write(&path, batch(10..20), SaveMode::Append).await;
+    write_delta(&path, id_batch(10..20), SaveMode::Append).await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             c.query_one("SELECT count(*) FROM gold.items WHERE id < 1000", &[])
@@ -186,7 +155,7 @@ async fn repeated_queries_come_from_memory_until_an_input_commits() {
     );
     // Written again at the same path, it starts over at version 0 (another table id): its
     // own answer, not the old table's version 0.
-    write(&path, batch(100..103), SaveMode::Overwrite).await;
+    write_delta(&path, id_batch(100..103), SaveMode::Overwrite).await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             c.query_one(q, &[])
@@ -204,9 +173,9 @@ async fn a_result_larger_than_an_entry_is_not_kept() {
     let dir = tempfile::TempDir::new().unwrap();
     let lake = dir.path().join("lake");
     std::fs::create_dir_all(lake.join("gold")).unwrap();
-    write(
+    write_delta(
         &lake.join("gold/items"),
-        batch(0..5000),
+        id_batch(0..5000),
         SaveMode::Overwrite,
     )
     .await;
@@ -245,7 +214,7 @@ async fn a_table_rewritten_at_the_same_version_between_refreshes_is_not_served_s
     let lake = dir.path().join("lake");
     std::fs::create_dir_all(lake.join("gold")).unwrap();
     let path = lake.join("gold/items");
-    write(&path, batch(0..10), SaveMode::Overwrite).await;
+    write_delta(&path, id_batch(0..10), SaveMode::Overwrite).await;
     let mut config = config(&lake);
     // Refreshes only when the test says so.
     config.refresh_interval = Duration::from_secs(3600);
@@ -259,7 +228,7 @@ async fn a_table_rewritten_at_the_same_version_between_refreshes_is_not_served_s
     std::fs::remove_dir_all(&path).unwrap();
     // A commit file's time has millisecond resolution; make sure the new one differs.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    write(&path, batch(100..103), SaveMode::Overwrite).await;
+    write_delta(&path, id_batch(100..103), SaveMode::Overwrite).await;
     t.server.catalog.refresh().await.unwrap();
     assert_eq!(two(&c, q).await, (303, 3));
 }

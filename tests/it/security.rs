@@ -1413,13 +1413,7 @@ async fn table_sizes_and_row_counts_from_the_log_only_for_readable_tables() {
     let users_bytes = on_disk("silver.users").await;
     assert!(users_bytes > 0);
     let users_rows =
-        crate::http_api::delta_rs(&t.lake.join("silver/users"), "SELECT count(*) FROM t").await;
-    let users_rows = users_rows[0]
-        .column(0)
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
+        crate::http_api::delta_rs_i64(&t.lake.join("silver/users"), "SELECT count(*) FROM t").await;
     let sizes = "SELECT pg_total_relation_size('silver.users'), pg_relation_size('silver.users'::regclass), \
                  pg_table_size('\"silver\".\"users\"'), pg_indexes_size('silver.users'::regclass)";
     let class = |table: &str| {
@@ -1459,13 +1453,8 @@ async fn table_sizes_and_row_counts_from_the_log_only_for_readable_tables() {
     .await;
     assert_eq!(row.get::<_, Option<i64>>(0), Some(gold));
     let gold_rows =
-        crate::http_api::delta_rs(&t.lake.join("gold/plan_revenue"), "SELECT count(*) FROM t")
-            .await[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-            .unwrap()
-            .value(0);
+        crate::http_api::delta_rs_i64(&t.lake.join("gold/plan_revenue"), "SELECT count(*) FROM t")
+            .await;
     let row = ask(&alice, class("gold.plan_revenue")).await;
     assert_eq!(row.get::<_, f64>(0) as i64, gold_rows);
     assert_eq!(row.get::<_, i32>(1) as i64, (gold + 8191) / 8192);
@@ -1490,14 +1479,7 @@ async fn cached_results_never_cross_users() {
     let alice = login(&t, "alice", "alice-pass").await.unwrap();
     let count = |sql: &'static str| {
         let path = t.lake.join("silver/users");
-        async move {
-            crate::http_api::delta_rs(&path, sql).await[0]
-                .column(0)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                .unwrap()
-                .value(0)
-        }
+        async move { crate::http_api::delta_rs_i64(&path, sql).await }
     };
     let all = count("SELECT count(*) FROM t").await;
     let de = count("SELECT count(*) FROM t WHERE country = 'DE'").await;
