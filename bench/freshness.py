@@ -7,8 +7,6 @@ two connections so drift on the machine falls on both.
 """
 import argparse
 import datetime as dt
-import re
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -17,15 +15,10 @@ from pathlib import Path
 
 import psycopg
 
+from pglib import free_port, wait_until_up, write_section
+
 SQL = "SELECT count(*), sum(amount) FROM silver.orders WHERE order_id > %s"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def measure(lakegate, work, stale, rounds, queries):
@@ -55,12 +48,7 @@ silver:
     server = subprocess.Popen([lakegate, "serve", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"host=127.0.0.1 port={port} dbname=lake user=bench"
-        for _ in range(100):
-            try:
-                psycopg.connect(url).close()
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.1)
+        wait_until_up(url)
         on = psycopg.connect(url, autocommit=True)
         off = psycopg.connect(url, autocommit=True)
         # Every statement computed (no result cache), as a dashboard's first viewer sees it.
@@ -122,10 +110,7 @@ def main():
     ]
     section = "\n".join(lines)
     print(section)
-    doc = a.out.read_text() if a.out.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## Freshness notices — .*?(?=\n## |\Z)", re.S)
-    doc = pattern.sub(section.rstrip() + "\n", doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + section
-    a.out.write_text(doc)
+    write_section(a.out, "Freshness notices", section)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ which must recompute and see it.
 import argparse
 import datetime as dt
 import random
-import re
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -18,16 +16,11 @@ from pathlib import Path
 
 import psycopg
 
+from pglib import free_port, wait_until_up, write_section
+
 SQL = ("SELECT customer_id % 100 AS segment, count(*) AS orders, sum(amount) AS revenue, "
        "avg(amount) AS mean FROM gold.orders GROUP BY 1 ORDER BY 1")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def csv(path, start, n):
@@ -56,12 +49,7 @@ def main():
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"host=127.0.0.1 port={port} dbname=lake user=bench"
-        for _ in range(100):
-            try:
-                psycopg.connect(url).close()
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.1)
+        wait_until_up(url)
         cold = psycopg.connect(url, autocommit=True)
         cold.execute("SET lakegate.result_cache = off")
         warm = psycopg.connect(url, autocommit=True)
@@ -119,10 +107,7 @@ def main():
     ]
     section = "\n".join(lines)
     print(section)
-    doc = a.out.read_text() if a.out.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## Result cache — .*?(?=\n## |\Z)", re.S)
-    doc = pattern.sub(section.rstrip() + "\n", doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + section
-    a.out.write_text(doc)
+    write_section(a.out, "Result cache", section)
 
 
 if __name__ == "__main__":
