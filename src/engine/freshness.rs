@@ -89,7 +89,10 @@ pub struct Status {
     pub kind: &'static str,
     pub last_ingest: Option<i64>,
     pub newest_data: Option<i64>,
+    /// `None` also when the age comes from data the reader may not see whole.
     pub age: Option<Duration>,
+    /// The age the state was judged by, told or not (for a view's own judgement).
+    judged_age: Option<Duration>,
     pub state: State,
     pub rule: Option<String>,
     pub why: String,
@@ -116,6 +119,42 @@ impl Status {
                 ),
             )
         })
+    }
+}
+
+/// Who is asking: which relations they may read, and which they read whole (no row filter, no
+/// mask). A time taken from a relation's data (`loaded_at_field`) is told only to a reader who
+/// sees all of that data: the newest time over rows a filter hides is not theirs to know.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    pub may_read: &'a dyn Fn(&Key) -> bool,
+    pub sees_rows: &'a dyn Fn(&Key) -> bool,
+}
+
+fn yes(_: &Key) -> bool {
+    true
+}
+
+impl Reader<'static> {
+    /// An admin, or the server itself.
+    pub fn anyone() -> Reader<'static> {
+        Reader {
+            may_read: &yes,
+            sees_rows: &yes,
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// What `access` may read and see.
+    pub fn of(
+        may_read: &'a dyn Fn(&Key) -> bool,
+        sees_rows: &'a dyn Fn(&Key) -> bool,
+    ) -> Reader<'a> {
+        Reader {
+            may_read,
+            sees_rows,
+        }
     }
 }
 
@@ -155,24 +194,24 @@ impl Board {
     }
 
     /// The freshness of `key` at `now` (µs), `None` for a relation the board does not know.
-    /// What it says of the relations behind a view is only what `visible` lets the reader see.
-    pub fn status(&self, key: &Key, now: i64, visible: &dyn Fn(&Key) -> bool) -> Option<Status> {
+    /// What it says of the relations behind a view is only what `reader` may see.
+    pub fn status(&self, key: &Key, now: i64, reader: &Reader) -> Option<Status> {
         let entries = self.entries();
-        status_of(&entries, key, now, &mut BTreeSet::new(), visible)
+        status_of(&entries, key, now, &mut BTreeSet::new(), reader)
     }
 
     /// Every known relation, stalest first, told as to someone who may read everything.
     pub fn all(&self, now: i64) -> Vec<Status> {
-        self.all_for(now, &|_| true)
+        self.all_for(now, &Reader::anyone())
     }
 
-    /// Every relation `visible` lets the reader see, stalest first.
-    pub fn all_for(&self, now: i64, visible: &dyn Fn(&Key) -> bool) -> Vec<Status> {
+    /// Every relation `reader` may read, stalest first.
+    pub fn all_for(&self, now: i64, reader: &Reader) -> Vec<Status> {
         let entries = self.entries();
         let mut out: Vec<Status> = entries
             .keys()
-            .filter(|k| visible(k))
-            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new(), visible))
+            .filter(|k| (reader.may_read)(k))
+            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new(), reader))
             .collect();
         out.sort_by(|a, b| {
             b.state
@@ -188,7 +227,7 @@ impl Board {
         &self,
         reads: &[Key],
         now: i64,
-        visible: &dyn Fn(&Key) -> bool,
+        reader: &Reader,
     ) -> Vec<(State, String)> {
         let entries = self.entries();
         if entries.is_empty() {
@@ -200,7 +239,7 @@ impl Board {
             .filter(|k| seen.insert((*k).clone()))
             // The words are made only for what is stale: a fresh read costs a few lookups.
             .filter(|k| stale(&entries, k, now, &mut BTreeSet::new()))
-            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new(), visible)?.notice())
+            .filter_map(|k| status_of(&entries, k, now, &mut BTreeSet::new(), reader)?.notice())
             .collect()
     }
 }
@@ -266,16 +305,23 @@ fn status_of(
     key: &Key,
     now: i64,
     visiting: &mut BTreeSet<Key>,
-    visible: &dyn Fn(&Key) -> bool,
+    reader: &Reader,
 ) -> Option<Status> {
+    let visible = reader.may_read;
     let e = entries.get(key)?;
     if !visiting.insert(key.clone()) {
         return None; // a cycle (views refuse them; the board need not trust that)
     }
     let age_of = |t: i64| Duration::from_micros((now - t).max(0) as u64);
     let by_field = e.rule.as_ref().and_then(|r| r.loaded_at_field.clone());
+    // A data time is judged by, but told only to a reader who sees every row behind it.
+    let data_told = by_field.is_none() || sees_all_rows(entries, key, reader, &mut BTreeSet::new());
     // The relation's own time: its data's newest time, else its last ingest or commit.
     let (own, mut why) = match (&by_field, e.kind) {
+        (Some(f), _) if !data_told => (
+            e.newest_data,
+            format!("newest {f} not shown: your access filters or masks its rows"),
+        ),
         (Some(f), _) => match e.newest_data {
             Some(t) => (Some(t), format!("newest {f} is {}", at(t))),
             None => (None, format!("no {f} values yet")),
@@ -289,15 +335,17 @@ fn status_of(
         },
     };
     let mut age = own.map(age_of);
+    let mut age_told = data_told;
     let mut cause = own.map(|_| key.clone());
     let mut inherited = State::Unknown;
     let mut notes: Vec<String> = Vec::new();
     for input in &e.inputs {
-        let Some(s) = status_of(entries, input, now, visiting, visible) else {
+        let Some(s) = status_of(entries, input, now, visiting, reader) else {
             continue;
         };
-        if s.age > age {
-            age = s.age;
+        if s.judged_age > age {
+            age = s.judged_age;
+            age_told = s.age.is_some();
             cause = Some(input.clone());
         }
         if matches!(s.state, State::Warn | State::Error) {
@@ -327,7 +375,7 @@ fn status_of(
         (Some(rule), Some(age)) => judge(rule, age),
         _ => State::Unknown,
     };
-    if let Some(age) = age {
+    if let Some(age) = age.filter(|_| age_told) {
         why = format!("{} old; {why}", format_age(age));
     }
     if let Some(rule) = &e.rule {
@@ -352,13 +400,32 @@ fn status_of(
             Kind::Gold => "gold model",
         },
         last_ingest: e.last_ingest.or(e.committed),
-        newest_data: e.newest_data,
-        age,
+        newest_data: e.newest_data.filter(|_| data_told),
+        age: age.filter(|_| age_told),
+        judged_age: age,
         state,
         rule: e.rule.as_ref().map(|r| r.describe()),
         why,
         cause,
     })
+}
+
+/// Whether `reader` sees every row of `key` and, for a view or model, of everything it reads.
+fn sees_all_rows(
+    entries: &HashMap<Key, Entry>,
+    key: &Key,
+    reader: &Reader,
+    visiting: &mut BTreeSet<Key>,
+) -> bool {
+    if !visiting.insert(key.clone()) {
+        return true;
+    }
+    (reader.sees_rows)(key)
+        && entries.get(key).is_none_or(|e| {
+            e.inputs
+                .iter()
+                .all(|i| sees_all_rows(entries, i, reader, visiting))
+        })
 }
 
 /// `lakegate.freshness`: every relation the caller may read, stalest first.
@@ -405,7 +472,11 @@ impl ComputedTable for FreshnessTable {
                 .and_then(|c| c.schema(&k.0))
                 .is_some_and(|sch| sch.table_exist(&k.1))
         };
-        let rows: Vec<Status> = self.board.all_for(now_micros(), &visible);
+        let access = super::access::session_access(&list, &self.database);
+        let whole = |k: &Key| super::access::sees_whole(access.as_deref(), &k.0, &k.1);
+        let rows: Vec<Status> = self
+            .board
+            .all_for(now_micros(), &Reader::of(&visible, &whole));
         let text = |f: &dyn Fn(&Status) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
         };
@@ -483,7 +554,7 @@ mod tests {
         );
         board.publish(entries);
         let orders = board
-            .status(&key("silver", "orders"), now, &|_| true)
+            .status(&key("silver", "orders"), now, &Reader::anyone())
             .unwrap();
         assert_eq!(orders.state, State::Warn);
         assert_eq!(orders.age, Some(Duration::from_secs(3 * 3600)));
@@ -495,11 +566,11 @@ mod tests {
         assert!(orders.why.ends_with("(warn after 2h, error after 6h)"));
         // No rule: its state is unknown, its age still told.
         let users = board
-            .status(&key("silver", "users"), now, &|_| true)
+            .status(&key("silver", "users"), now, &Reader::anyone())
             .unwrap();
         assert_eq!((users.state, users.rule.clone()), (State::Unknown, None));
         // The view has no rule of its own and inherits the stale input's state and age.
-        let daily = board.status(&key("gold", "daily"), now, &|_| true).unwrap();
+        let daily = board.status(&key("gold", "daily"), now, &Reader::anyone()).unwrap();
         assert_eq!(daily.state, State::Warn);
         assert_eq!(daily.age, orders.age);
         assert_eq!(daily.cause, Some(key("silver", "orders")));
@@ -517,7 +588,7 @@ mod tests {
                 key("silver", "users"),
             ],
             later,
-            &|_| true,
+            &Reader::anyone(),
         );
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].0, State::Error);
@@ -573,7 +644,7 @@ mod tests {
             (key("silver", "a"), 0),
         ] {
             let t = now + later * sec;
-            let full = board.status(&k, t, &|_| true).unwrap().state >= State::Warn;
+            let full = board.status(&k, t, &Reader::anyone()).unwrap().state >= State::Warn;
             assert_eq!(
                 stale(&entries, &k, t, &mut BTreeSet::new()),
                 full,
@@ -612,7 +683,7 @@ mod tests {
             },
         );
         board.publish(entries);
-        let g = board.status(&key("gold", "daily"), now, &|_| true).unwrap();
+        let g = board.status(&key("gold", "daily"), now, &Reader::anyone()).unwrap();
         assert_eq!(g.state, State::Warn);
         assert_eq!(g.age, Some(Duration::from_secs(2)));
         assert!(
@@ -623,7 +694,11 @@ mod tests {
         assert_eq!(g.kind, "gold model");
         // A reader who may not read silver.orders is told the model is stale, not why.
         let g = board
-            .status(&key("gold", "daily"), now, &|k| k.0 == "gold")
+            .status(
+                &key("gold", "daily"),
+                now,
+                &Reader::of(&|k: &Key| k.0 == "gold", &|_: &Key| true),
+            )
             .unwrap();
         assert_eq!(g.state, State::Warn);
         assert!(

@@ -234,9 +234,14 @@ impl Session {
         }
         self.engine
             .freshness()
-            .notices(reads, freshness::now_micros(), &|k: &freshness::Key| {
-                self.access.can_read(&k.0, &k.1)
-            })
+            .notices(
+                reads,
+                freshness::now_micros(),
+                &freshness::Reader::of(
+                    &|k: &freshness::Key| self.access.can_read(&k.0, &k.1),
+                    &|k: &freshness::Key| super::access::sees_whole(Some(&self.access), &k.0, &k.1),
+                ),
+            )
             .into_iter()
             .map(|(state, message)| super::run::Notice {
                 code: "01000",

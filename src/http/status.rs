@@ -218,8 +218,10 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
             crate::engine::freshness::State::Fresh => "ok",
             crate::engine::freshness::State::Unknown => "dim",
         };
+        // No chart where the age is not told to this reader (a data time behind a filter).
         let points: Vec<(String, f64)> = history
             .get(&(s.schema.clone(), s.table.clone()))
+            .filter(|_| s.age.is_some())
             .map(|v| {
                 v.iter()
                     .map(|(t, age)| {

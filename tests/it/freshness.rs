@@ -100,13 +100,10 @@ impl Receiver {
 
 type Notices = Arc<Mutex<Vec<(String, String)>>>;
 
-/// A client whose connection task keeps the server's notices (severity, message).
-async fn client_with_notices(addr: SocketAddr) -> (Client, Notices) {
-    let url = format!(
-        "host={} port={} user=tester dbname=lake",
-        addr.ip(),
-        addr.port()
-    );
+/// A client whose connection task keeps the server's notices (severity, message); `login` is
+/// `user=… [password=…]`.
+async fn client_with_notices(addr: SocketAddr, login: &str) -> (Client, Notices) {
+    let url = format!("host={} port={} {login} dbname=lake", addr.ip(), addr.port());
     let (client, mut conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     let notices: Notices = Default::default();
     let n2 = notices.clone();
@@ -221,7 +218,7 @@ async fn a_table_goes_warn_error_fresh_with_notices_a_view_inherits_and_each_cha
     let server = lakegate::server::start(c).await.unwrap();
     let http = server.http_addr.unwrap();
     let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
-    let (client, notices) = client_with_notices(t.server.addr).await;
+    let (client, notices) = client_with_notices(t.server.addr, "user=tester").await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             state_of(&client, "silver.orders").await == "fresh"
@@ -671,4 +668,122 @@ async fn view_broken_lease_lost_and_loaded_at_field() {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.said().len(), 5, "{:?}", receiver.said());
+}
+
+/// A time taken from a table's data (`loaded_at_field`) is the newest over every row: a reader
+/// whose row filter hides rows is told the state, but neither that time nor the age it gives,
+/// in `lakegate.freshness`, in the notices or on the status page. A view over the table hides
+/// it the same way; an admin sees both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_time_behind_a_row_filter_is_not_told() {
+    use lakegate::auth::Verifier;
+    use lakegate::config::{RoleConfig, UserConfig};
+    let dir = TempDir::new().unwrap();
+    let mut c = config(dir.path(), &[]);
+    c.ingest.interval = Duration::from_secs(1);
+    c.sources.get_mut("orders").unwrap().freshness = Some(lakegate::config::FreshnessRule {
+        warn_after: Some(Duration::from_secs(3600)),
+        error_after: Some(Duration::from_secs(7200)),
+        loaded_at_field: Some("order_date".into()),
+    });
+    std::fs::write(
+        dir.path().join("views/gold/recent.sql"),
+        "SELECT order_id, order_date FROM bronze.orders\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("views/gold/recent.yaml"),
+        "freshness: {warn_after: 1h, error_after: 2h, loaded_at_field: order_date}\n",
+    )
+    .unwrap();
+    let user = |password: &str, roles: &[&str], admin: bool| UserConfig {
+        password: Verifier::generate(password).to_string(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        admin,
+        max_connections: None,
+    };
+    c.users.insert("ops".into(), user("ops-pass", &[], true));
+    c.users
+        .insert("ann".into(), user("ann-pass", &["analyst"], false));
+    c.roles.insert(
+        "analyst".into(),
+        RoleConfig {
+            grants: vec![
+                "bronze.orders".into(),
+                "gold.*".into(),
+                "lakegate.freshness".into(),
+            ],
+            // ann does not see the newest order, dated 2026-01-01.
+            row_filters: [(
+                "bronze.orders".to_string(),
+                "order_date < DATE '2026-01-01'".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        },
+    );
+    let lake = dir.path().join("lake");
+    deliver(&lake, "2026-01-01", "1", "1,10,2026-01-01,10.00,new\n");
+    deliver(&lake, "2025-06-30", "1", "2,10,2025-06-30,10.00,new\n");
+    let server = lakegate::server::start(c).await.unwrap();
+    let t = TestServer::from_parts(server, lake.clone(), dir.path().join("kept"));
+    let (ops, _) = client_with_notices(t.server.addr, "user=ops password=ops-pass").await;
+    let (ann, ann_notices) = client_with_notices(t.server.addr, "user=ann password=ann-pass").await;
+    // Wait for the first pass and the watch to read the data times.
+    eventually(Duration::from_secs(20), || async {
+        freshness_rows(&ops).await.iter().filter(|r| r.2.is_some()).count() == 2
+    })
+    .await;
+    let admin = freshness_rows(&ops).await;
+    for r in &admin {
+        assert_eq!(r.1, "error", "{r:?}");
+        assert!(r.2.as_deref().unwrap().starts_with("2026-01-01"), "{r:?}");
+        assert!(!r.3, "{r:?}");
+        assert!(r.4.contains("newest order_date is 2026-01-01"), "{r:?}");
+    }
+    assert_eq!(
+        admin.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["bronze.orders", "gold.recent"]
+    );
+    let told = freshness_rows(&ann).await;
+    assert_eq!(
+        told.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["bronze.orders", "gold.recent"]
+    );
+    for r in &told {
+        assert_eq!(r.1, "error", "{r:?}");
+        assert_eq!((r.2.as_deref(), r.3), (None, true), "{r:?}");
+        assert!(!r.4.contains("2026"), "{r:?}");
+        assert!(r.4.contains("newest order_date not shown"), "{r:?}");
+    }
+    // ann's own read gets the notice, without the time.
+    let said = notices_of(&ann, &ann_notices, "SELECT count(*) FROM gold.recent").await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0].0, "WARNING");
+    assert!(said[0].1.starts_with("view gold.recent is stale (error)"), "{said:?}");
+    assert!(!said[0].1.contains("2026") && !said[0].1.contains(" old;"), "{said:?}");
+    // ann still reads only what her filter lets through.
+    let n: i64 = ann
+        .query_one("SELECT count(*) FROM gold.recent", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+type FreshnessRow = (String, String, Option<String>, bool, String);
+
+/// (relation, state, newest_data, age_seconds IS NULL, why) of bronze.orders and gold.recent.
+async fn freshness_rows(client: &Client) -> Vec<FreshnessRow> {
+    let sql = "SELECT table_schema || '.' || table_name, state, CAST(newest_data AS VARCHAR), \
+               age_seconds IS NULL, why FROM lakegate.freshness \
+               WHERE table_name IN ('orders', 'recent') AND table_schema <> 'silver' ORDER BY 1";
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
 }
