@@ -357,7 +357,7 @@ impl Engine {
         )?;
         for udf in pg_catalog::description_udfs(info.clone(), None)
             .into_iter()
-            .chain(pg_catalog::size_udfs(catalog.clone(), None))
+            .chain(pg_catalog::size_udfs(catalog.clone(), None, None))
             .chain([
                 pg_catalog::to_regtype_udf(),
                 pg_catalog::regclass_udf(),
@@ -552,15 +552,17 @@ impl Engine {
         }
         if !access.admin {
             // Definitions and comments of objects this user may not read are not theirs.
-            for udf in pg_catalog::description_udfs(self.info.clone(), Some(access.clone()))
-                .into_iter()
-                .chain(pg_catalog::size_udfs(
-                    self.catalog.clone(),
-                    Some(access.clone()),
-                ))
-            {
+            for udf in pg_catalog::description_udfs(self.info.clone(), Some(access.clone())) {
                 ctx.register_udf(udf);
             }
+        }
+        // Sizes: only what this user reads whole, a name looked up on this session's path.
+        for udf in pg_catalog::size_udfs(
+            self.catalog.clone(),
+            (!access.admin).then(|| access.clone()),
+            Some(settings.clone()),
+        ) {
+            ctx.register_udf(udf);
         }
         ctx.register_udtf(
             "table_changes",

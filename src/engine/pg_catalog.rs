@@ -1319,9 +1319,12 @@ pub fn like_escape_udf() -> ScalarUDF {
 /// bytes from its Delta log; NULL for anything else (views, catalog tables, an OID or a name
 /// that is no lake table, a table `access` may not read whole: row filters and masks hide
 /// what its size would tell). Indexes: 0.
+/// A name given as text is looked up on the session's `search_path` (`settings`; without a
+/// session, in the lake's zones in order).
 pub fn size_udfs(
     lake: Arc<crate::catalog::LakeCatalog>,
     access: Option<Arc<crate::auth::Access>>,
+    settings: Option<Arc<std::sync::Mutex<super::settings::Settings>>>,
 ) -> Vec<ScalarUDF> {
     use DataType::*;
     let bytes = |name: &str| {
@@ -1337,7 +1340,7 @@ pub fn size_udfs(
                 .collect(),
             Volatility::Stable,
         );
-        let (lake, access) = (lake.clone(), access.clone());
+        let (lake, access, settings) = (lake.clone(), access.clone(), settings.clone());
         ScalarUDF::from(SimpleScalarUDF::new_with_signature(
             name,
             sig,
@@ -1357,6 +1360,9 @@ pub fn size_udfs(
                     })
                     .collect();
                 let by_oid = |o: i32| oids.get(&o).cloned();
+                let path: Option<Vec<String>> = settings
+                    .as_ref()
+                    .map(|s| s.lock().expect("settings lock").search_path());
                 let out: datafusion::arrow::array::Int64Array = (0..values.len())
                     .map(|i| {
                         let v = ScalarValue::try_from_array(&values, i).ok()?;
@@ -1364,7 +1370,7 @@ pub fn size_udfs(
                             ScalarValue::Int32(Some(o)) => by_oid(o)?,
                             ScalarValue::Int64(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
                             ScalarValue::UInt32(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
-                            ScalarValue::Utf8(Some(n)) => name_of_text(&snapshot, &n)?,
+                            ScalarValue::Utf8(Some(n)) => name_of_text(&snapshot, &n, path.as_deref())?,
                             _ => return None,
                         };
                         if !super::access::sees_whole(access.as_deref(), &schema, &table) {
@@ -1426,7 +1432,13 @@ pub fn size_udfs(
 }
 
 /// The lake table a `schema.table` (or unqualified, quoted or not) text names.
-fn name_of_text(snapshot: &crate::catalog::Snapshot, text: &str) -> Option<(String, String)> {
+/// `schema.table` or `table` (quotes allowed) → the lake table it names: an unqualified name
+/// is the first on `path`, or without one the first zone holding it.
+fn name_of_text(
+    snapshot: &crate::catalog::Snapshot,
+    text: &str,
+    path: Option<&[String]>,
+) -> Option<(String, String)> {
     let unquote = |s: &str| {
         let s = s.trim();
         match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
@@ -1438,11 +1450,17 @@ fn name_of_text(snapshot: &crate::catalog::Snapshot, text: &str) -> Option<(Stri
         Some((s, t)) => Some((unquote(s), unquote(t))),
         None => {
             let t = unquote(text);
-            snapshot
-                .zones
-                .iter()
-                .find(|(_, tables)| tables.contains_key(&t))
-                .map(|(z, _)| (z.clone(), t))
+            match path {
+                Some(path) => path
+                    .iter()
+                    .find(|z| snapshot.table(z, &t).is_some())
+                    .map(|z| (z.clone(), t)),
+                None => snapshot
+                    .zones
+                    .iter()
+                    .find(|(_, tables)| tables.contains_key(&t))
+                    .map(|(z, _)| (z.clone(), t)),
+            }
         }
     }
 }

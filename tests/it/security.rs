@@ -1468,6 +1468,43 @@ async fn table_sizes_and_row_counts_from_the_log_only_for_readable_tables() {
     assert_eq!(row.get::<_, Option<i64>>(1), None);
     let row = ask(&alice, hidden.into()).await;
     assert_eq!(row.get::<_, Option<i64>>(0), None);
+    // An unqualified name is the table on the session's search_path, as in Postgres: a
+    // bronze.users of another size beside silver.users.
+    crate::common::write_delta(
+        &t.lake.join("bronze/users"),
+        crate::common::id_batch(0..3),
+        deltalake::protocol::SaveMode::ErrorIfExists,
+    )
+    .await;
+    let bronze = on_disk("bronze.users").await;
+    assert_ne!(bronze, users_bytes);
+    assert!(
+        crate::common::eventually(Duration::from_secs(10), || async {
+            ask(&ops, "SELECT pg_total_relation_size('bronze.users')".into())
+                .await
+                .get::<_, Option<i64>>(0)
+                .is_some()
+        })
+        .await
+    );
+    for (path, want) in [("silver, gold", users_bytes), ("bronze, silver", bronze)] {
+        ops.batch_execute(&format!("SET search_path = {path}"))
+            .await
+            .unwrap();
+        let row = ask(
+            &ops,
+            "SELECT pg_total_relation_size('users'), pg_table_size('\"users\"')".into(),
+        )
+        .await;
+        assert_eq!(
+            (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)),
+            (Some(want), Some(want)),
+            "search_path {path}"
+        );
+    }
+    ops.batch_execute("SET search_path = gold").await.unwrap();
+    let row = ask(&ops, "SELECT pg_total_relation_size('users')".into()).await;
+    assert_eq!(row.get::<_, Option<i64>>(0), None, "not on the path");
 }
 
 /// The result cache never hands one user's rows to another: alice's row filter applies to her
