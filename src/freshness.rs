@@ -210,7 +210,7 @@ impl Watch {
         if !path.is_table().await.unwrap_or(false) {
             return;
         }
-        let table = match deltalake::open_table(path.url().clone()).await {
+        let table = match path.open_delta().await {
             Ok(t) => t,
             Err(e) => {
                 warn!(error = %e, "freshness: _lakegate/slices unreadable");

@@ -241,8 +241,9 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
                 lakegate::Error::Startup("import needs --lake or a config with `lake:`".into())
             })?;
             let lake = lakegate::storage::LakeUrl::parse(lake)
-                .map_err(|e| lakegate::Error::Startup(e.to_string()))?;
-            lakegate::storage::configure(&config.storage).map_err(lakegate::Error::Startup)?;
+                .map_err(|e| lakegate::Error::Startup(e.to_string()))?
+                .with_options(&config.storage)
+                .map_err(lakegate::Error::Startup)?;
             let done = lakegate::ingest::import::import(
                 &lake,
                 &args.table,

@@ -198,8 +198,9 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let lake = config.lake.as_deref().ok_or_else(|| {
         Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into())
     })?;
-    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
-    let root = LakeUrl::parse(lake)?;
+    let root = LakeUrl::parse(lake)?
+        .with_options(&config.storage)
+        .map_err(Error::Startup)?;
     if let Some(p) = root.local_path()
         && !p.is_dir()
     {
@@ -210,7 +211,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     }
     let catalog = LakeCatalog::new(root.clone())?;
     if !config.iceberg.is_empty() {
-        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg)
+        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
             .await
             .map_err(|e| Error::Startup(e.to_string()))?;
         catalog.set_iceberg(mounts);
@@ -464,8 +465,9 @@ pub async fn check(config: &Config) -> Result<Vec<String>> {
     let Some(lake) = config.lake.as_deref() else {
         return Ok(vec![]);
     };
-    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
-    let root = LakeUrl::parse(lake)?;
+    let root = LakeUrl::parse(lake)?
+        .with_options(&config.storage)
+        .map_err(Error::Startup)?;
     let catalog = LakeCatalog::new(root)?;
     catalog.refresh().await?;
     let engine = Engine::new(catalog, &config.database, &config.limits)?;
@@ -478,8 +480,9 @@ pub async fn check_freshness(config: &Config) -> Result<Vec<crate::engine::fresh
     let lake = config.lake.as_deref().ok_or_else(|| {
         Error::Startup("--freshness needs a lake: set `lake:` in the config".into())
     })?;
-    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
-    let root = LakeUrl::parse(lake)?;
+    let root = LakeUrl::parse(lake)?
+        .with_options(&config.storage)
+        .map_err(Error::Startup)?;
     let catalog = LakeCatalog::new(root.clone())?;
     catalog.refresh().await?;
     let engine = Engine::new(catalog, &config.database, &config.limits)?;
@@ -535,8 +538,9 @@ fn ingest_lake(config: &Config) -> Result<crate::ingest::LakePath> {
         .lake
         .as_deref()
         .ok_or_else(|| Error::Startup("no lake given: set `lake:` in the config".into()))?;
-    crate::storage::configure(&config.storage).map_err(Error::Startup)?;
-    let root = LakeUrl::parse(lake)?;
+    let root = LakeUrl::parse(lake)?
+        .with_options(&config.storage)
+        .map_err(Error::Startup)?;
     crate::ingest::LakePath::open(&root).map_err(|e| Error::Startup(e.to_string()))
 }
 
@@ -649,10 +653,10 @@ async fn ingest_follow_up(
     lake: crate::ingest::LakePath,
     alerts: Option<Arc<crate::alerts::Alerts>>,
 ) -> Result<AfterPass> {
-    let root = LakeUrl::parse(config.lake.as_deref().unwrap_or_default())?;
-    let catalog = LakeCatalog::new(root)?;
+    let root = lake.location().clone();
+    let catalog = LakeCatalog::new(root.clone())?;
     if !config.iceberg.is_empty() {
-        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg)
+        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
             .await
             .map_err(|e| Error::Startup(e.to_string()))?;
         catalog.set_iceberg(mounts);
@@ -698,7 +702,7 @@ async fn register_ingest_logs(lake: &crate::ingest::LakePath, engine: &Engine) {
         if !path.is_table().await.unwrap_or(false) {
             continue;
         }
-        match deltalake::open_table(path.url().clone()).await {
+        match path.open_delta().await {
             Ok(t) => match crate::catalog::delta_provider(&t).await {
                 Ok(p) => {
                     let _ = system.deregister_table(name);

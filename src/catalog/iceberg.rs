@@ -184,7 +184,11 @@ impl std::fmt::Debug for IcebergMounts {
     }
 }
 
-async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog>, IcebergError> {
+async fn connect(
+    name: &str,
+    c: &IcebergCatalogConfig,
+    storage: &ObjectStoreStorageFactory,
+) -> Result<Arc<dyn Catalog>, IcebergError> {
     let err = |message: String| IcebergError::Catalog {
         name: name.to_string(),
         message,
@@ -203,7 +207,7 @@ async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog
         props.insert("warehouse".into(), w.clone());
     }
     let catalog_name = c.catalog_name.clone().unwrap_or_else(|| name.to_string());
-    let storage = Arc::new(ObjectStoreStorageFactory);
+    let storage = Arc::new(storage.clone());
     match c.kind.as_str() {
         "sql" => {
             let style = if uri.starts_with("sqlite") {
@@ -236,12 +240,17 @@ async fn connect(name: &str, c: &IcebergCatalogConfig) -> Result<Arc<dyn Catalog
 impl IcebergMounts {
     /// Connects every catalog and loads every metadata-file table; any failure is a startup
     /// error naming the catalog or table.
-    pub async fn connect(config: &IcebergConfig) -> Result<IcebergMounts, IcebergError> {
+    /// `storage`: the lake's `storage:` options, under what each catalog hands out.
+    pub async fn connect(
+        config: &IcebergConfig,
+        storage: &std::collections::HashMap<String, String>,
+    ) -> Result<IcebergMounts, IcebergError> {
+        let storage = ObjectStoreStorageFactory::with_options(storage);
         let mut catalogs = Vec::new();
         for (name, c) in &config.catalogs {
             catalogs.push(Mounted {
                 name: name.clone(),
-                catalog: connect(name, c).await?,
+                catalog: connect(name, c, &storage).await?,
                 listing: RwLock::new(None),
                 loaded: Default::default(),
             });
@@ -260,7 +269,7 @@ impl IcebergMounts {
             let table = StaticTable::from_metadata_file(
                 location,
                 ident,
-                FileIOBuilder::new(Arc::new(ObjectStoreStorageFactory)).build(),
+                FileIOBuilder::new(Arc::new(storage.clone())).build(),
             )
             .await
             .map_err(|e| err(e.to_string()))?

@@ -359,7 +359,7 @@ impl LakeCatalog {
             source,
         };
         let fresh = || async {
-            deltalake::open_table(location.url().clone())
+            location.open_delta()
                 .await
                 .map_err(open_err)
         };

@@ -323,7 +323,7 @@ impl Engine {
         let root = catalog.root().url();
         if root.scheme() != "file"
             && let Ok(bucket) = url::Url::parse(&format!("{}/", &root[..url::Position::BeforePath]))
-            && let Ok((store, _)) = crate::storage::store_for(&bucket, &Default::default())
+            && let Ok((store, _)) = crate::storage::store_for(&bucket, catalog.root().options())
         {
             ctx.register_object_store(&bucket, store);
         }

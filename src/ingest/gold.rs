@@ -186,7 +186,7 @@ async fn overwrite(
 ) -> Result<()> {
     use deltalake::kernel::Transaction;
     use deltalake::kernel::transaction::CommitProperties;
-    deltalake::DeltaTable::try_from_url(path.url().clone())
+    path.delta_or_new()
         .await?
         .write(batches)
         .with_table_name(name)

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use datafusion::datasource::file_format::options::{CsvReadOptions, NdJsonReadOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 
 use super::{IngestError, Result};
@@ -127,11 +126,10 @@ pub async fn import(
     let exists = crate::storage::has_objects(store.as_ref(), &root.child("_delta_log"))
         .await
         .map_err(|e| IngestError::Config(format!("{location}: {e}")))?;
-    let url = location.url().clone();
     let delta = if exists {
-        deltalake::open_table(url).await?
+        location.open_delta().await?
     } else {
-        DeltaTable::try_from_url(url).await?
+        location.delta_or_new().await?
     };
     let mut w = delta
         .write(Vec::new())

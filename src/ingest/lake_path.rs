@@ -79,9 +79,24 @@ impl LakePath {
         }
     }
 
-    /// The folder as a URL (for delta-rs).
+    /// The folder as a URL.
     pub fn url(&self) -> &url::Url {
         self.url.url()
+    }
+
+    /// The folder as a lake location (URL and the lake's storage options).
+    pub fn location(&self) -> &LakeUrl {
+        &self.url
+    }
+
+    /// The Delta table in this folder, opened with the lake's storage options.
+    pub async fn open_delta(&self) -> deltalake::DeltaResult<deltalake::DeltaTable> {
+        self.url.open_delta().await
+    }
+
+    /// The Delta table here, or an uninitialized one to create.
+    pub async fn delta_or_new(&self) -> deltalake::DeltaResult<deltalake::DeltaTable> {
+        self.url.delta_or_new().await
     }
 
     pub fn local_path(&self) -> Option<PathBuf> {

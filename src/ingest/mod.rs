@@ -233,7 +233,7 @@ async fn open_table(path: &LakePath) -> Result<Option<DeltaTable>> {
     if !path.is_table().await? {
         return Ok(None);
     }
-    Ok(Some(deltalake::open_table(path.url().clone()).await?))
+    Ok(Some(path.open_delta().await?))
 }
 
 pub(crate) async fn committed(table: &Option<DeltaTable>, app: &str) -> Result<bool> {
@@ -258,7 +258,7 @@ async fn commit(
 ) -> Result<DeltaTable> {
     path.create()?;
     let exists = path.is_table().await?;
-    let table = DeltaTable::try_from_url(path.url().clone()).await?;
+    let table = path.delta_or_new().await?;
     let props = CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
     let mut w = table
         .write(batches)
@@ -1295,7 +1295,7 @@ async fn merge_slice(
         // as in slice mode. A key that moved to another slice carries that slice by now.
         let props =
             CommitProperties::default().with_application_transaction(Transaction::new(app, 1));
-        let table = deltalake::open_table(path.url().clone()).await?;
+        let table = path.open_delta().await?;
         let before = table.version();
         let (after, _) = table
             .delete()
@@ -1323,7 +1323,7 @@ async fn merge_slice(
         .await?;
         return Ok(());
     }
-    let target = deltalake::open_table(path.url().clone()).await?;
+    let target = path.open_delta().await?;
     let ctx = SessionContext::new();
     let schema = Arc::new(rows.schema().project(&keep)?);
     let source = ctx.read_batch(rows)?;
@@ -1411,7 +1411,7 @@ async fn count(ctx: &SessionContext, sql: &str) -> Result<i64> {
 
 async fn append_log(path: &LakePath, name: &str, batch: RecordBatch) -> Result<()> {
     path.create()?;
-    DeltaTable::try_from_url(path.url().clone())
+    path.delta_or_new()
         .await?
         .write(vec![batch])
         .with_save_mode(SaveMode::Append)

@@ -19,16 +19,31 @@ use object_store::{ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// Builds [`ObjectStoreStorage`] for iceberg's `FileIO`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ObjectStoreStorageFactory;
+/// Builds [`ObjectStoreStorage`] for iceberg's `FileIO`, with the lake's `storage:` options
+/// under the catalog's own properties.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct ObjectStoreStorageFactory {
+    /// Secrets: never serialized (a deserialized factory has the environment's options only).
+    #[serde(skip)]
+    base: Arc<HashMap<String, String>>,
+}
+
+impl ObjectStoreStorageFactory {
+    pub fn with_options(base: &HashMap<String, String>) -> ObjectStoreStorageFactory {
+        ObjectStoreStorageFactory {
+            base: Arc::new(base.clone()),
+        }
+    }
+}
 
 #[typetag::serde]
 impl StorageFactory for ObjectStoreStorageFactory {
     fn build(&self, config: &StorageConfig) -> Result<Arc<dyn Storage>> {
+        let mut options = (*self.base).clone();
+        options.extend(iceberg_options(config.props()));
         Ok(Arc::new(ObjectStoreStorage {
             inner: Arc::new(Inner {
-                options: iceberg_options(config.props()),
+                options,
                 stores: Default::default(),
             }),
         }))
@@ -36,7 +51,6 @@ impl StorageFactory for ObjectStoreStorageFactory {
 }
 
 /// Iceberg's S3/ADLS/GCS property names (as catalogs hand them out) → object_store's keys.
-/// Others, and the `storage:` options of lakegate.yaml, apply as they are.
 fn iceberg_options(props: &HashMap<String, String>) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for (k, v) in props {
@@ -67,8 +81,9 @@ fn iceberg_options(props: &HashMap<String, String>) -> HashMap<String, String> {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Object-store options from the catalog's Iceberg properties (`storage::store_for` adds
-    /// lakegate.yaml's and caches one client per bucket and options).
+    /// Object-store options: lakegate.yaml's `storage:`, then the catalog's Iceberg properties
+    /// (`storage::store_for` adds the environment's and caches one client per bucket and
+    /// options).
     options: HashMap<String, String>,
     /// `scheme://authority/` (user part included: abfss names its container there) → store,
     /// so reading a file does not rebuild the option set `store_for` keys on.
@@ -76,7 +91,7 @@ struct Inner {
 }
 
 /// Iceberg `Storage` on object_store. Not meant to be serialized (iceberg requires the
-/// traits); a deserialized one has only the environment's and lakegate.yaml's options.
+/// traits); a deserialized one has only the environment's options.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct ObjectStoreStorage {
     #[serde(skip)]
@@ -278,7 +293,7 @@ mod tests {
     #[tokio::test]
     async fn reads_writes_and_lists_local_files() {
         let dir = tempfile::TempDir::new().unwrap();
-        let io = iceberg::io::FileIOBuilder::new(Arc::new(ObjectStoreStorageFactory)).build();
+        let io = iceberg::io::FileIOBuilder::new(Arc::new(ObjectStoreStorageFactory::default())).build();
         let file = format!("file://{}/a/b.bin", dir.path().display());
         let out = io.new_output(&file).unwrap();
         out.write(Bytes::from_static(b"0123456789")).await.unwrap();

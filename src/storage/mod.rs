@@ -15,7 +15,7 @@ pub mod iceberg_io;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -35,10 +35,26 @@ pub enum StorageError {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
-/// An absolute lake location: a directory-like URL that always ends in `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An absolute lake location: a directory-like URL that always ends in `/`, with the
+/// object-store options (credentials, endpoint) every table and file under it is opened with.
+/// The options travel with the location, not in a process-wide setting, so two servers over
+/// two lakes in one process never read each other's credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LakeUrl {
     url: Url,
+    options: Arc<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for LakeUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Option values are secrets; their keys are not.
+        let mut keys: Vec<&String> = self.options.keys().collect();
+        keys.sort();
+        f.debug_struct("LakeUrl")
+            .field("url", &self.url.as_str())
+            .field("options", &keys)
+            .finish()
+    }
 }
 
 impl LakeUrl {
@@ -90,11 +106,50 @@ impl LakeUrl {
             let p = format!("{}/", url.path());
             url.set_path(&p);
         }
-        Ok(LakeUrl { url })
+        if url.scheme() != "file" {
+            register_with_delta();
+        }
+        Ok(LakeUrl {
+            url,
+            options: Default::default(),
+        })
+    }
+
+    /// This location with the config's `storage:` options, secrets (`${ENV}`, `file:`) read now.
+    pub fn with_options(self, options: &BTreeMap<String, String>) -> Result<LakeUrl, String> {
+        check_options(options)?;
+        let mut resolved = HashMap::new();
+        for (k, v) in options {
+            let value = crate::config::resolve_secret(&format!("storage.{k}"), v)?;
+            resolved.insert(k.to_ascii_lowercase(), value);
+        }
+        Ok(LakeUrl {
+            options: Arc::new(resolved),
+            ..self
+        })
+    }
+
+    /// The resolved `storage:` options (object_store keys, lower case).
+    pub fn options(&self) -> &HashMap<String, String> {
+        &self.options
     }
 
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// The Delta table here, with this location's options.
+    pub async fn open_delta(&self) -> deltalake::DeltaResult<deltalake::DeltaTable> {
+        deltalake::open_table_with_storage_options(self.url.clone(), (*self.options).clone()).await
+    }
+
+    /// The Delta table here, or an uninitialized one to create (delta-rs' `try_from_url`).
+    pub async fn delta_or_new(&self) -> deltalake::DeltaResult<deltalake::DeltaTable> {
+        deltalake::DeltaTable::try_from_url_with_storage_options(
+            self.url.clone(),
+            (*self.options).clone(),
+        )
+        .await
     }
 
     /// The child location `rel` (a relative `a/b` path) as a directory URL. Each segment is
@@ -108,7 +163,10 @@ impl LakeUrl {
             }
             segments.push("");
         }
-        LakeUrl { url }
+        LakeUrl {
+            url,
+            options: self.options.clone(),
+        }
     }
 
     /// The local filesystem path, for file:// lakes.
@@ -130,7 +188,7 @@ impl LakeUrl {
                 Ok((store, path))
             }
             _ => {
-                store_for(&self.url, &HashMap::new()).map_err(|source| StorageError::ObjectStore {
+                store_for(&self.url, &self.options).map_err(|source| StorageError::ObjectStore {
                     url: self.url.to_string(),
                     source,
                 })
@@ -154,12 +212,6 @@ fn is_secret_key(key: &str) -> bool {
         && !k.ends_with("_path")
 }
 
-fn configured() -> &'static RwLock<HashMap<String, String>> {
-    static OPTIONS: std::sync::OnceLock<RwLock<HashMap<String, String>>> =
-        std::sync::OnceLock::new();
-    OPTIONS.get_or_init(Default::default)
-}
-
 /// Checks `storage:` options without reading secrets (config validation).
 pub fn check_options(options: &BTreeMap<String, String>) -> Result<(), String> {
     for (k, v) in options {
@@ -174,22 +226,8 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves the config's `storage:` options (reading `${ENV}` and `file:` secrets now) and
-/// registers the cloud stores with delta-rs. Called once at start; a later call replaces them.
-pub fn configure(options: &BTreeMap<String, String>) -> Result<(), String> {
-    check_options(options)?;
-    let mut resolved = HashMap::new();
-    for (k, v) in options {
-        let value = crate::config::resolve_secret(&format!("storage.{k}"), v)?;
-        resolved.insert(k.to_ascii_lowercase(), value);
-    }
-    *configured().write().expect("storage options lock") = resolved;
-    register_with_delta();
-    Ok(())
-}
-
-/// Options for one store: the object_store environment variables, then the config's options,
-/// then `extra` (per-table options delta-rs passes along).
+/// Options for one store: the object_store environment variables, then `extra` (the lake's
+/// `storage:` options, which delta-rs passes along per table, or an Iceberg catalog's).
 fn options_for(extra: &HashMap<String, String>) -> HashMap<String, String> {
     let mut options: HashMap<String, String> = std::env::vars()
         .filter(|(k, _)| {
@@ -197,13 +235,6 @@ fn options_for(extra: &HashMap<String, String>) -> HashMap<String, String> {
         })
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
-    options.extend(
-        configured()
-            .read()
-            .expect("storage options lock")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
     options.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     options
 }
@@ -592,6 +623,8 @@ impl deltalake::logstore::LogStoreFactory for CloudLogStores {
     }
 }
 
+/// delta-rs finds stores by URL scheme in a process-wide registry; lakegate's factories there
+/// hold no state (each table's options come with it), so registering once is enough.
 fn register_with_delta() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -12,7 +12,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::prelude::SessionContext;
-use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 
 use super::{ViewError, ViewFile};
@@ -56,7 +55,7 @@ impl ViewHistory {
             system,
             last: tokio::sync::Mutex::new(HashMap::new()),
         };
-        if let Ok(table) = deltalake::open_table(h.location.url().clone()).await {
+        if let Ok(table) = h.location.open_delta().await {
             let provider = crate::catalog::delta_provider(&table).await.map_err(err)?;
             let ctx = SessionContext::new();
             ctx.register_table("h", provider.clone()).map_err(err)?;
@@ -121,7 +120,7 @@ impl ViewHistory {
             ],
         )
         .map_err(err)?;
-        let table = DeltaTable::try_from_url(self.location.url().clone())
+        let table = self.location.delta_or_new()
             .await
             .map_err(err)?;
         let table = table

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
-use deltalake::DeltaTable;
 
 fn batch(from: i64, n: i64) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
@@ -32,10 +31,10 @@ fn batch(from: i64, n: i64) -> RecordBatch {
     .unwrap()
 }
 
-async fn append(table: &url::Url, from: i64, n: i64) -> i64 {
-    let t = match deltalake::open_table(table.clone()).await {
+async fn append(table: &lakegate::storage::LakeUrl, from: i64, n: i64) -> i64 {
+    let t = match table.open_delta().await {
         Ok(t) => t,
-        Err(_) => DeltaTable::try_from_url(table.clone()).await.unwrap(),
+        Err(_) => table.delta_or_new().await.unwrap(),
     };
     t.write(vec![batch(from, n)])
         .await
@@ -76,12 +75,11 @@ async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
 /// Writes two commits to `<lake>/gold/events`, serves the lake with the binary, checks rows,
 /// time travel and refresh, and that `secret` is not in the log.
 async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str) {
-    lakegate::storage::configure(&storage).unwrap();
     let table = lakegate::storage::LakeUrl::parse(lake)
         .unwrap()
-        .join("gold/events")
-        .url()
-        .clone();
+        .with_options(&storage)
+        .unwrap()
+        .join("gold/events");
     assert_eq!(append(&table, 0, 100).await, 0);
     assert_eq!(append(&table, 100, 50).await, 1);
 
@@ -206,7 +204,7 @@ async fn serve_from(lake: &str, storage: BTreeMap<String, String>, secret: &str)
         s.read_to_string(&mut body).unwrap();
         body
     };
-    let scheme = table.scheme();
+    let scheme = table.url().scheme();
     let requests = |op: &str| -> u64 {
         metrics
             .lines()
@@ -298,8 +296,13 @@ async fn ingestion_into_an_s3_lake() {
     let dir = tempfile::TempDir::new().unwrap();
     let lake = format!("s3://lake/ingest{}", std::process::id());
     let storage = s3_options(endpoint, dir.path(), "testing");
-    lakegate::storage::configure(&storage).unwrap();
-    let root = LakePath::open(&lakegate::storage::LakeUrl::parse(&lake).unwrap()).unwrap();
+    let root = LakePath::open(
+        &lakegate::storage::LakeUrl::parse(&lake)
+            .unwrap()
+            .with_options(&storage)
+            .unwrap(),
+    )
+    .unwrap();
     let deliver = |slice: &str, wm: &str, rows: &str| {
         let at = root.join(&format!("landing/orders/{slice}/{wm}"));
         let body = format!("id,day,status,amount\n{rows}");
@@ -461,8 +464,9 @@ async fn lake_served_from_s3_over_tls_with_a_private_ca() {
         ),
     ]);
     // Untrusted without the CA: the first listing fails with a certificate error.
-    lakegate::storage::configure(&storage).unwrap();
     let (store, path) = lakegate::storage::LakeUrl::parse("s3://lake/tls")
+        .unwrap()
+        .with_options(&storage)
         .unwrap()
         .object_store()
         .unwrap();
@@ -515,7 +519,7 @@ async fn lake_served_from_google_cloud_storage() {
     let local = dir.path().join("local");
     let table = local.join("gold/events");
     std::fs::create_dir_all(&table).unwrap();
-    let table_url = url::Url::from_directory_path(&table).unwrap();
+    let table_url = lakegate::storage::LakeUrl::parse(&table.to_string_lossy()).unwrap();
     append(&table_url, 0, 100).await;
     append(&table_url, 100, 50).await;
     let prefix = format!("gcs{}", std::process::id());
@@ -1522,4 +1526,88 @@ async fn iceberg_schema_evolution_matrix() {
         count(&c, "SELECT count(*) FROM ice_evo.rename_before").await,
         3
     );
+}
+
+/// Storage options belong to the lake they were given for: two lakes on two S3 endpoints with
+/// two access keys, opened in one process, interleaved, each reach only their own endpoint and
+/// sign with their own key (once a process-wide setting, where the last configured won). The
+/// endpoints are two loopback listeners that record each request's signing key and answer 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_lakes_in_one_process_keep_their_own_storage_options() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    type Seen = Arc<std::sync::Mutex<Vec<String>>>;
+    async fn endpoint() -> (String, Seen) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Seen = Default::default();
+        let s2 = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = s2.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let Ok(n) = sock.read(&mut buf).await else {
+                        return;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                    // AWS SigV4: `authorization: AWS4-HMAC-SHA256 Credential=<key id>/<date>/…`
+                    let key = head
+                        .split("credential=")
+                        .nth(1)
+                        .and_then(|r| r.split('/').next())
+                        .unwrap_or("unsigned")
+                        .to_string();
+                    seen.lock().unwrap().push(key);
+                    let body = "<Error><Code>NoSuchKey</Code></Error>";
+                    let _ = sock
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 404 Not Found\r\ncontent-length: {}\r\n\
+                                 connection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                });
+            }
+        });
+        (at, seen)
+    }
+    let ((a_at, a_seen), (b_at, b_seen)) = (endpoint().await, endpoint().await);
+    let lake = |name: &str, at: &str, key: &str| {
+        let options = BTreeMap::from([
+            ("aws_endpoint".to_string(), at.to_string()),
+            ("aws_region".to_string(), "us-east-1".to_string()),
+            ("aws_allow_http".to_string(), "true".to_string()),
+            ("aws_access_key_id".to_string(), key.to_string()),
+            ("aws_secret_access_key".to_string(), "${HOME}".to_string()),
+        ]);
+        lakegate::storage::LakeUrl::parse(&format!("s3://{name}/lake"))
+            .unwrap()
+            .with_options(&options)
+            .unwrap()
+    };
+    let a = lake("bucket-a", &a_at, "key-of-lake-a");
+    let b = lake("bucket-b", &b_at, "key-of-lake-b");
+    for l in [&a, &b, &a] {
+        // Nothing is there: each open fails at its own endpoint, fast (a 404 is not retried).
+        let opened = tokio::time::timeout(
+            Duration::from_secs(20),
+            l.join("silver/orders").open_delta(),
+        )
+        .await
+        .expect("the lake's own endpoint answers");
+        assert!(opened.is_err());
+        let (store, path) = l.join("gold").object_store().unwrap();
+        let _ = store.list_with_delimiter(Some(&path)).await;
+    }
+    let a_seen = a_seen.lock().unwrap().clone();
+    let b_seen = b_seen.lock().unwrap().clone();
+    assert!(!a_seen.is_empty() && !b_seen.is_empty());
+    assert!(a_seen.iter().all(|k| k == "key-of-lake-a"), "{a_seen:?}");
+    assert!(b_seen.iter().all(|k| k == "key-of-lake-b"), "{b_seen:?}");
+    // Debug output names the option keys, never their values.
+    let shown = format!("{a:?}");
+    assert!(shown.contains("aws_access_key_id") && !shown.contains("key-of-lake-a"), "{shown}");
 }

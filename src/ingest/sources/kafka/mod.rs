@@ -653,7 +653,7 @@ impl Ingestor {
                 .map(|(p, o)| Transaction::new(dead_app(name, topic, *p), *o))
                 .collect();
             dead_path.create()?;
-            let table = DeltaTable::try_from_url(dead_path.url().clone()).await?;
+            let table = dead_path.delta_or_new().await?;
             table
                 .write(vec![batch])
                 .with_table_name(name)
@@ -677,7 +677,7 @@ impl Ingestor {
             let exists = bronze.is_some();
             let table = match bronze {
                 Some(t) => t,
-                None => DeltaTable::try_from_url(bronze_path.url().clone()).await?,
+                None => bronze_path.delta_or_new().await?,
             };
             let mut w = table
                 .write(vec![rows.clone()])
@@ -1218,7 +1218,7 @@ async fn commit_txns(
             path.create()?;
             let schema = empty_bronze_schema();
             let empty = RecordBatch::new_empty(schema);
-            let t = DeltaTable::try_from_url(path.url().clone()).await?;
+            let t = path.delta_or_new().await?;
             return Ok(t
                 .write(vec![empty])
                 .with_table_name(name)
