@@ -423,15 +423,13 @@ impl Watch {
 
     /// The relations `access` may read, told as it may know them.
     pub fn statuses_for(&self, access: &crate::auth::Access) -> Vec<Status> {
-        self.engine
-            .freshness()
-            .all_for(
-                now_micros(),
-                &crate::engine::freshness::Reader::of(
-                    &|k: &Key| access.can_read(&k.0, &k.1),
-                    &|k: &Key| crate::engine::access::sees_whole(Some(access), &k.0, &k.1),
-                ),
-            )
+        self.engine.freshness().all_for(
+            now_micros(),
+            &crate::engine::freshness::Reader::of(
+                &|k: &Key| access.can_read(&k.0, &k.1),
+                &|k: &Key| crate::engine::access::sees_whole(Some(access), &k.0, &k.1),
+            ),
+        )
     }
 
     /// Refreshes when the lake or the views change, looks at the states every tick.

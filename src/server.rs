@@ -211,9 +211,10 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     }
     let catalog = LakeCatalog::new(root.clone())?;
     if !config.iceberg.is_empty() {
-        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
-            .await
-            .map_err(|e| Error::Startup(e.to_string()))?;
+        let mounts =
+            crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
+                .await
+                .map_err(|e| Error::Startup(e.to_string()))?;
         catalog.set_iceberg(mounts);
     }
     let metrics = catalog.refresh().await?;
@@ -656,9 +657,10 @@ async fn ingest_follow_up(
     let root = lake.location().clone();
     let catalog = LakeCatalog::new(root.clone())?;
     if !config.iceberg.is_empty() {
-        let mounts = crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
-            .await
-            .map_err(|e| Error::Startup(e.to_string()))?;
+        let mounts =
+            crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
+                .await
+                .map_err(|e| Error::Startup(e.to_string()))?;
         catalog.set_iceberg(mounts);
     }
     catalog.refresh().await?;

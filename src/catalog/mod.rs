@@ -358,11 +358,7 @@ impl LakeCatalog {
             location: location.to_string(),
             source,
         };
-        let fresh = || async {
-            location.open_delta()
-                .await
-                .map_err(open_err)
-        };
+        let fresh = || async { location.open_delta().await.map_err(open_err) };
         let table = match previous {
             Some(prev) => {
                 // Advance the loaded state; a table deleted and written again at the same path

@@ -52,6 +52,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod types;
+pub use types::parse_type;
+
 /// Reads a value that may be a secret reference: `${ENV_VAR}` or `file:PATH` (trailing newline
 /// dropped); anything else is returned as written. Errors name `label`, never the secret.
 pub fn resolve_secret(label: &str, value: &str) -> std::result::Result<String, String> {
@@ -1355,7 +1358,7 @@ impl Config {
                 .check()
                 .map_err(|e| invalid("sources", format!("sources.{name}: {e}")))?;
             for (col, ty) in source.schema.iter().flat_map(|s| s.0.iter()) {
-                crate::ingest::parse_type(ty)
+                parse_type(ty)
                     .map_err(|e| invalid("sources", format!("sources.{name}.schema.{col}: {e}")))?;
             }
         }

@@ -223,12 +223,7 @@ impl Board {
     }
 
     /// The notices a statement reading `reads` gets: one per stale relation, in order.
-    pub fn notices(
-        &self,
-        reads: &[Key],
-        now: i64,
-        reader: &Reader,
-    ) -> Vec<(State, String)> {
+    pub fn notices(&self, reads: &[Key], now: i64, reader: &Reader) -> Vec<(State, String)> {
         let entries = self.entries();
         if entries.is_empty() {
             return vec![];
@@ -570,7 +565,9 @@ mod tests {
             .unwrap();
         assert_eq!((users.state, users.rule.clone()), (State::Unknown, None));
         // The view has no rule of its own and inherits the stale input's state and age.
-        let daily = board.status(&key("gold", "daily"), now, &Reader::anyone()).unwrap();
+        let daily = board
+            .status(&key("gold", "daily"), now, &Reader::anyone())
+            .unwrap();
         assert_eq!(daily.state, State::Warn);
         assert_eq!(daily.age, orders.age);
         assert_eq!(daily.cause, Some(key("silver", "orders")));
@@ -683,7 +680,9 @@ mod tests {
             },
         );
         board.publish(entries);
-        let g = board.status(&key("gold", "daily"), now, &Reader::anyone()).unwrap();
+        let g = board
+            .status(&key("gold", "daily"), now, &Reader::anyone())
+            .unwrap();
         assert_eq!(g.state, State::Warn);
         assert_eq!(g.age, Some(Duration::from_secs(2)));
         assert!(

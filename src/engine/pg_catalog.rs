@@ -1370,7 +1370,9 @@ pub fn size_udfs(
                             ScalarValue::Int32(Some(o)) => by_oid(o)?,
                             ScalarValue::Int64(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
                             ScalarValue::UInt32(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
-                            ScalarValue::Utf8(Some(n)) => name_of_text(&snapshot, &n, path.as_deref())?,
+                            ScalarValue::Utf8(Some(n)) => {
+                                name_of_text(&snapshot, &n, path.as_deref())?
+                            }
                             _ => return None,
                         };
                         if !super::access::sees_whole(access.as_deref(), &schema, &table) {

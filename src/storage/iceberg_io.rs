@@ -293,7 +293,8 @@ mod tests {
     #[tokio::test]
     async fn reads_writes_and_lists_local_files() {
         let dir = tempfile::TempDir::new().unwrap();
-        let io = iceberg::io::FileIOBuilder::new(Arc::new(ObjectStoreStorageFactory::default())).build();
+        let io =
+            iceberg::io::FileIOBuilder::new(Arc::new(ObjectStoreStorageFactory::default())).build();
         let file = format!("file://{}/a/b.bin", dir.path().display());
         let out = io.new_output(&file).unwrap();
         out.write(Bytes::from_static(b"0123456789")).await.unwrap();

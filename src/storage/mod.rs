@@ -187,12 +187,10 @@ impl LakeUrl {
                 })?;
                 Ok((store, path))
             }
-            _ => {
-                store_for(&self.url, &self.options).map_err(|source| StorageError::ObjectStore {
-                    url: self.url.to_string(),
-                    source,
-                })
-            }
+            _ => store_for(&self.url, &self.options).map_err(|source| StorageError::ObjectStore {
+                url: self.url.to_string(),
+                source,
+            }),
         }
     }
 }

@@ -120,9 +120,7 @@ impl ViewHistory {
             ],
         )
         .map_err(err)?;
-        let table = self.location.delta_or_new()
-            .await
-            .map_err(err)?;
+        let table = self.location.delta_or_new().await.map_err(err)?;
         let table = table
             .write(vec![batch])
             .with_save_mode(SaveMode::Append)

@@ -103,7 +103,11 @@ type Notices = Arc<Mutex<Vec<(String, String)>>>;
 /// A client whose connection task keeps the server's notices (severity, message); `login` is
 /// `user=… [password=…]`.
 async fn client_with_notices(addr: SocketAddr, login: &str) -> (Client, Notices) {
-    let url = format!("host={} port={} {login} dbname=lake", addr.ip(), addr.port());
+    let url = format!(
+        "host={} port={} {login} dbname=lake",
+        addr.ip(),
+        addr.port()
+    );
     let (client, mut conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     let notices: Notices = Default::default();
     let n2 = notices.clone();
@@ -732,7 +736,12 @@ async fn a_data_time_behind_a_row_filter_is_not_told() {
     let (ann, ann_notices) = client_with_notices(t.server.addr, "user=ann password=ann-pass").await;
     // Wait for the first pass and the watch to read the data times.
     eventually(Duration::from_secs(20), || async {
-        freshness_rows(&ops).await.iter().filter(|r| r.2.is_some()).count() == 2
+        freshness_rows(&ops)
+            .await
+            .iter()
+            .filter(|r| r.2.is_some())
+            .count()
+            == 2
     })
     .await;
     let admin = freshness_rows(&ops).await;
@@ -761,8 +770,14 @@ async fn a_data_time_behind_a_row_filter_is_not_told() {
     let said = notices_of(&ann, &ann_notices, "SELECT count(*) FROM gold.recent").await;
     assert_eq!(said.len(), 1, "{said:?}");
     assert_eq!(said[0].0, "WARNING");
-    assert!(said[0].1.starts_with("view gold.recent is stale (error)"), "{said:?}");
-    assert!(!said[0].1.contains("2026") && !said[0].1.contains(" old;"), "{said:?}");
+    assert!(
+        said[0].1.starts_with("view gold.recent is stale (error)"),
+        "{said:?}"
+    );
+    assert!(
+        !said[0].1.contains("2026") && !said[0].1.contains(" old;"),
+        "{said:?}"
+    );
     // ann still reads only what her filter lets through.
     let n: i64 = ann
         .query_one("SELECT count(*) FROM gold.recent", &[])

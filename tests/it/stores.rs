@@ -1609,5 +1609,8 @@ async fn two_lakes_in_one_process_keep_their_own_storage_options() {
     assert!(b_seen.iter().all(|k| k == "key-of-lake-b"), "{b_seen:?}");
     // Debug output names the option keys, never their values.
     let shown = format!("{a:?}");
-    assert!(shown.contains("aws_access_key_id") && !shown.contains("key-of-lake-a"), "{shown}");
+    assert!(
+        shown.contains("aws_access_key_id") && !shown.contains("key-of-lake-a"),
+        "{shown}"
+    );
 }
