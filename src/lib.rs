@@ -3,13 +3,14 @@
 //! Module map (each owns one layer and its error type):
 //! - [`auth`]: users (SCRAM verifiers), roles, grants and row filters, login throttling.
 //! - [`config`]: `lakegate.yaml`, defaults, overrides, validation with file:line:column.
-//! - [`storage`]: lake URLs and the object stores behind them.
+//! - [`storage`]: lake URLs (with their storage options) and the object stores behind them.
 //! - [`catalog`]: zones as schemas, Delta tables discovered by walking the lake, refresh.
 //! - [`engine`]: DataFusion setup, statement classification (read-only), session settings, and
 //!   the protocol-free session core (`Session::prepare`/`run` → `Outcome`) every door renders;
 //!   the result cache and the freshness board it consults.
 //! - [`wire`]: the Postgres door by protocol phase, Arrow→Postgres encoding, SQLSTATE mapping.
-//! - [`ingest`]: the slice-based ingestion loop (landing → bronze → silver), lease, logs.
+//! - [`ingest`]: the slice-based ingestion loop, a module per stage (landing, bronze, silver,
+//!   quarantine, run log, scheduler), lease, gold models.
 //! - [`doors`]: one statement for the doors without a Postgres socket (HTTP, Flight SQL).
 //! - [`http`], [`metrics`]: the operations listener (/health, /ready, /metrics, the status
 //!   page, the HTTP query API) and the Prometheus registry every layer records into.
