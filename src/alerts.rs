@@ -18,8 +18,9 @@ use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
-use crate::config::{AlertEvent, Config, resolve_secret};
+use crate::config::{AlertEvent, Config};
 use crate::ingest::LakePath;
+use crate::secrets::resolve_secret;
 
 /// Messages waiting per webhook before new ones are dropped.
 const QUEUE: usize = 256;

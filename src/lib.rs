@@ -2,7 +2,8 @@
 //!
 //! Module map (each owns one layer and its error type):
 //! - [`auth`]: users (SCRAM verifiers), roles, grants and row filters, login throttling.
-//! - [`config`]: `lakegate.yaml`, defaults, overrides, validation with file:line:column.
+//! - [`config`]: `lakegate.yaml`, defaults, overrides, validation with file:line:column (each
+//!   layer checks its own part: [`CONFIG_CHECKS`]); [`secrets`]: `${ENV}` / `file:` references.
 //! - [`storage`]: lake URLs (with their storage options) and the object stores behind them.
 //! - [`catalog`]: zones as schemas, Delta tables discovered by walking the lake, refresh.
 //! - [`engine`]: DataFusion setup, statement classification (read-only), session settings, and
@@ -33,11 +34,16 @@ pub mod freshness;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod secrets;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod views;
 pub mod wire;
+
+/// The rules of the layers that own a part of `lakegate.yaml`, run after config's own when a
+/// config is loaded or validated: config only knows where each key is written.
+pub const CONFIG_CHECKS: &[config::PartCheck] = &[storage::check_config, auth::check_config];
 
 /// Top-level error: what `main` prints before exiting non-zero.
 #[derive(Debug, thiserror::Error)]

@@ -214,7 +214,11 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), lakegate::Error> {
     match command {
         Command::Ingest(args) => {
-            let config = Config::load(Some(&args.config), &Overrides::default())?;
+            let config = Config::load(
+                Some(&args.config),
+                &Overrides::default(),
+                lakegate::CONFIG_CHECKS,
+            )?;
             lakegate::server::ingest(
                 config,
                 lakegate::server::IngestOptions {
@@ -236,6 +240,7 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
                     lake: args.lake.clone(),
                     ..Default::default()
                 },
+                lakegate::CONFIG_CHECKS,
             )?;
             let lake = config.lake.as_deref().ok_or_else(|| {
                 lakegate::Error::Startup("import needs --lake or a config with `lake:`".into())
@@ -290,7 +295,7 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
             config: path,
             freshness,
         } => {
-            let config = Config::load(Some(&path), &Overrides::default())?;
+            let config = Config::load(Some(&path), &Overrides::default(), lakegate::CONFIG_CHECKS)?;
             let errors = lakegate::server::check(&config).await?;
             if errors.is_empty() && freshness {
                 let statuses = lakegate::server::check_freshness(&config).await?;
@@ -317,7 +322,11 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
             }
         }
         Command::Serve(args) => {
-            let config = Config::load(args.config.as_deref(), &args.common.overrides(args.lake))?;
+            let config = Config::load(
+                args.config.as_deref(),
+                &args.common.overrides(args.lake),
+                lakegate::CONFIG_CHECKS,
+            )?;
             lakegate::server::serve(config, lakegate::server::shutdown_signal()).await
         }
         Command::Demo(args) => {
@@ -329,7 +338,7 @@ async fn run(command: Command) -> Result<(), lakegate::Error> {
             if overrides.views.is_none() && std::path::Path::new("views").is_dir() {
                 overrides.views = Some(PathBuf::from("views"));
             }
-            let config = Config::load(None, &overrides)?;
+            let config = Config::load(None, &overrides, lakegate::CONFIG_CHECKS)?;
             if args.no_serve {
                 println!("demo lake written to {}", dir.display());
                 return Ok(());

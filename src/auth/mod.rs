@@ -131,6 +131,26 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// This layer's part of the config: every user's `password:` and every role's grant, row
+/// filter and mask pattern. A [`crate::config::PartCheck`].
+pub fn check_config(c: &Config) -> Result<(), (&'static str, String)> {
+    for (name, user) in &c.users {
+        check_password_syntax(&user.password)
+            .map_err(|e| ("users", format!("users.{name}.password: {e}")))?;
+    }
+    for (name, role) in &c.roles {
+        for g in role
+            .grants
+            .iter()
+            .chain(role.row_filters.keys())
+            .chain(role.column_masks.keys())
+        {
+            ObjectPattern::parse(g).map_err(|e| ("roles", format!("roles.{name}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// Config-time check of a `password:` value: a verifier, `${ENV}` or `file:PATH`.
 pub fn check_password_syntax(value: &str) -> Result<(), String> {
     if value.starts_with("${") || value.starts_with("file:") {
@@ -154,7 +174,7 @@ fn resolve_password(user: &str, value: &str) -> Result<Verifier, AuthError> {
     if !(value.starts_with("${") || value.starts_with("file:")) {
         return Verifier::parse(value).map_err(err);
     }
-    let secret = crate::config::resolve_secret("password", value).map_err(err)?;
+    let secret = crate::secrets::resolve_secret("password", value).map_err(err)?;
     if secret.starts_with("SCRAM-SHA-256$") {
         return Verifier::parse(&secret).map_err(err);
     }

@@ -195,12 +195,12 @@ async fn connect(
     };
     let mut props: HashMap<String, String> = HashMap::new();
     for (k, v) in &c.properties {
-        let value = crate::config::resolve_secret(&format!("iceberg.catalogs.{name}.{k}"), v)
+        let value = crate::secrets::resolve_secret(&format!("iceberg.catalogs.{name}.{k}"), v)
             .map_err(err)?;
         props.insert(k.clone(), value);
     }
     // The URI may hold a password (postgres://user:pw@host/db): a ${ENV} or file: reference.
-    let uri = crate::config::resolve_secret(&format!("iceberg.catalogs.{name}.uri"), &c.uri)
+    let uri = crate::secrets::resolve_secret(&format!("iceberg.catalogs.{name}.uri"), &c.uri)
         .map_err(err)?;
     props.insert("uri".into(), uri.clone());
     if let Some(w) = &c.warehouse {

@@ -55,23 +55,10 @@ use serde::Deserialize;
 mod types;
 pub use types::parse_type;
 
-/// Reads a value that may be a secret reference: `${ENV_VAR}` or `file:PATH` (trailing newline
-/// dropped); anything else is returned as written. Errors name `label`, never the secret.
-pub fn resolve_secret(label: &str, value: &str) -> std::result::Result<String, String> {
-    Ok(
-        if let Some(var) = value.strip_prefix("${").and_then(|s| s.strip_suffix('}')) {
-            std::env::var(var)
-                .map_err(|_| format!("{label}: environment variable {var} is not set"))?
-        } else if let Some(path) = value.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("{label}: cannot read {path}: {e}"))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string()
-        } else {
-            value.to_string()
-        },
-    )
-}
+/// A rule over the part of the config another layer owns (the lake location and storage
+/// options, passwords and grant patterns): that layer checks it, config says where the key is.
+/// `Err((key, message))`.
+pub type PartCheck = fn(&Config) -> std::result::Result<(), (&'static str, String)>;
 
 /// Errors of the config layer. Each renders as `file:line:column: message`.
 #[derive(Debug, thiserror::Error)]
@@ -1173,8 +1160,9 @@ impl Config {
         })
     }
 
-    /// Reads, parses, applies overrides and validates.
-    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config> {
+    /// Reads, parses, applies overrides and validates: config's own rules, then `parts`, the
+    /// rules of the layers that own a part of it (`lakegate::CONFIG_CHECKS`).
+    pub fn load(path: Option<&Path>, overrides: &Overrides, parts: &[PartCheck]) -> Result<Config> {
         let source = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
@@ -1193,7 +1181,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply(overrides);
-        config.validate_at(source.as_ref())?;
+        config.validate_at(source.as_ref(), parts)?;
         Ok(config)
     }
 
@@ -1230,18 +1218,26 @@ impl Config {
         }
     }
 
-    /// Cross-field rules that serde cannot express.
-    pub fn validate(&self) -> Result<()> {
-        self.validate_at(None)
+    /// Cross-field rules that serde cannot express, then `parts` (see [`Config::load`]).
+    pub fn validate(&self, parts: &[PartCheck]) -> Result<()> {
+        self.validate_at(None, parts)
     }
 
-    fn validate_at(&self, source: Option<&Source>) -> Result<()> {
+    fn validate_at(&self, source: Option<&Source>, parts: &[PartCheck]) -> Result<()> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             location: source
                 .map(|s| s.locate(key))
                 .unwrap_or_else(|| format!("config key `{key}`")),
             message,
         };
+        self.validate_own(&invalid)?;
+        for check in parts {
+            check(self).map_err(|(key, message)| invalid(key, message))?;
+        }
+        Ok(())
+    }
+
+    fn validate_own(&self, invalid: &dyn Fn(&str, String) -> ConfigError) -> Result<()> {
         self.listen_addrs()
             .map_err(|e| invalid("listen", format!("listen: {e}")))?;
         if self.database.is_empty() {
@@ -1259,11 +1255,6 @@ impl Config {
                 "max_connections: must be at least 1".into(),
             ));
         }
-        if let Some(lake) = &self.lake {
-            crate::storage::LakeUrl::parse(lake)
-                .map_err(|e| invalid("lake", format!("lake: {e}")))?;
-        }
-        crate::storage::check_options(&self.storage).map_err(|e| invalid("storage", e))?;
         if let Some(tls) = &self.tls
             && tls.mode != TlsMode::Disable
             && (tls.cert.is_none() || tls.key.is_none())
@@ -1282,8 +1273,6 @@ impl Config {
                     ));
                 }
             }
-            crate::auth::check_password_syntax(&user.password)
-                .map_err(|e| invalid("users", format!("users.{name}.password: {e}")))?;
         }
         for (name, silver) in &self.silver {
             let Some(source) = self.sources.get(&silver.from) else {
@@ -1360,17 +1349,6 @@ impl Config {
             for (col, ty) in source.schema.iter().flat_map(|s| s.0.iter()) {
                 parse_type(ty)
                     .map_err(|e| invalid("sources", format!("sources.{name}.schema.{col}: {e}")))?;
-            }
-        }
-        for (name, role) in &self.roles {
-            for g in role
-                .grants
-                .iter()
-                .chain(role.row_filters.keys())
-                .chain(role.column_masks.keys())
-            {
-                crate::auth::ObjectPattern::parse(g)
-                    .map_err(|e| invalid("roles", format!("roles.{name}: {e}")))?;
             }
         }
         Ok(())
@@ -1518,7 +1496,7 @@ mod tests {
             text: "lake: ./x\nlisten: nonsense\n".into(),
         };
         let c = Config::from_yaml(&src.path, &src.text).unwrap();
-        let e = c.validate_at(Some(&src)).unwrap_err().to_string();
+        let e = c.validate_at(Some(&src), &[]).unwrap_err().to_string();
         assert!(e.starts_with("l.yaml:2:1: listen:"), "{e}");
     }
 
@@ -1526,7 +1504,7 @@ mod tests {
     fn kafka_sources_parse_and_say_what_they_lack() {
         let ok = |y: &str| {
             let c = Config::from_yaml(Path::new("l.yaml"), y).unwrap();
-            c.validate().map(|_| c).map_err(|e| e.to_string())
+            c.validate(&[]).map(|_| c).map_err(|e| e.to_string())
         };
         let c = ok(
             "sources:\n  s:\n    kafka: {brokers: \"a:1, b:2\", topic: t, start: latest}\n    \

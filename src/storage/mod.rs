@@ -120,7 +120,7 @@ impl LakeUrl {
         check_options(options)?;
         let mut resolved = HashMap::new();
         for (k, v) in options {
-            let value = crate::config::resolve_secret(&format!("storage.{k}"), v)?;
+            let value = crate::secrets::resolve_secret(&format!("storage.{k}"), v)?;
             resolved.insert(k.to_ascii_lowercase(), value);
         }
         Ok(LakeUrl {
@@ -208,6 +208,15 @@ fn is_secret_key(key: &str) -> bool {
         || k.contains("password"))
         && !k.ends_with("key_id")
         && !k.ends_with("_path")
+}
+
+/// This layer's part of the config: the lake location and the `storage:` options (secrets
+/// are not read). A [`crate::config::PartCheck`].
+pub fn check_config(c: &crate::config::Config) -> Result<(), (&'static str, String)> {
+    if let Some(lake) = &c.lake {
+        LakeUrl::parse(lake).map_err(|e| ("lake", format!("lake: {e}")))?;
+    }
+    check_options(&c.storage).map_err(|e| ("storage", e))
 }
 
 /// Checks `storage:` options without reading secrets (config validation).

@@ -55,6 +55,45 @@ fn check_reports_file_line_column_and_exits_non_zero() {
         err.contains(&format!("{}:2:1: unknown field `lisen`", typo.display())),
         "{err}"
     );
+
+    // The parts other layers own are checked by them and still located in the file: the lake
+    // location and storage secrets (storage), passwords and grant patterns (auth).
+    for (i, (yaml, want)) in [
+        (
+            "lake: ftp://host/lake\n",
+            ":1:1: lake: Failed to resolve lake location `ftp://host/lake`: unknown scheme `ftp`",
+        ),
+        (
+            "lake: ./lake\nstorage:\n  aws_secret_access_key: plain\n",
+            ":2:1: storage.aws_secret_access_key: secrets are not written in the config",
+        ),
+        (
+            "lake: ./lake\nusers:\n  ann: {password: hunter2}\n",
+            ":2:1: users.ann.password:",
+        ),
+        (
+            "lake: ./lake\nroles:\n  r: {grants: [silver]}\n",
+            ":2:1: roles.r: `silver` is not `schema.table`, `schema.*` or `*`",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = dir.path().join(format!("part{i}.yaml"));
+        std::fs::write(&f, yaml).unwrap();
+        let out = lakegate()
+            .args(["check", "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{yaml}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{}{want}", f.display())),
+            "{yaml}: {err}"
+        );
+        assert!(!err.contains("hunter2") && !err.contains("plain"), "{err}");
+    }
 }
 
 #[test]

@@ -183,7 +183,7 @@ alerts:
             .collect::<String>()
     );
     let c = Config::from_yaml(Path::new("test.yaml"), &yaml).unwrap();
-    c.validate().unwrap();
+    c.validate(lakegate::CONFIG_CHECKS).unwrap();
     c
 }
 

@@ -37,7 +37,7 @@ silver:
         lake.display()
     );
     let c = Config::from_yaml(Path::new("test.yaml"), &yaml).unwrap();
-    c.validate().unwrap();
+    c.validate(lakegate::CONFIG_CHECKS).unwrap();
     c
 }
 
@@ -887,7 +887,7 @@ silver:
         lake.display()
     );
     let c = Config::from_yaml(Path::new("m.yaml"), &yaml).unwrap();
-    c.validate().unwrap();
+    c.validate(lakegate::CONFIG_CHECKS).unwrap();
     let ing = Ingestor::new(lakegate::ingest::LakePath::local(&lake).unwrap(), c);
     deliver(
         &lake,

@@ -30,7 +30,7 @@ pub(super) fn config(lake: &Path, yaml: &str) -> Config {
         &format!("lake: {}\n{yaml}", lake.display()),
     )
     .unwrap();
-    c.validate().unwrap();
+    c.validate(lakegate::CONFIG_CHECKS).unwrap();
     c
 }
 

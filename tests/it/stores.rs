@@ -368,7 +368,12 @@ async fn ingestion_into_an_s3_lake() {
         "{second}"
     );
 
-    let config = lakegate::config::Config::load(Some(&config_path), &Default::default()).unwrap();
+    let config = lakegate::config::Config::load(
+        Some(&config_path),
+        &Default::default(),
+        lakegate::CONFIG_CHECKS,
+    )
+    .unwrap();
     let mut config = config;
     config.sources.clear();
     config.silver.clear();

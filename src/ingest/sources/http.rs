@@ -69,7 +69,7 @@ pub async fn land(
         .map_err(|e| IngestError::Source(format!("sources.{name}: http client: {e}")))?;
     let mut headers = reqwest::header::HeaderMap::new();
     for (k, v) in &http.headers {
-        let v = crate::config::resolve_secret(&format!("sources.{name}.http.headers.{k}"), v)
+        let v = crate::secrets::resolve_secret(&format!("sources.{name}.http.headers.{k}"), v)
             .map_err(IngestError::Config)?;
         let (Ok(k), Ok(v)) = (
             reqwest::header::HeaderName::from_bytes(k.as_bytes()),

@@ -146,7 +146,7 @@ async fn connect(s: &Source<'_>) -> Result<Conn> {
     let db = s.db();
     let password = match &db.password {
         Some(p) => Some(
-            crate::config::resolve_secret(&format!("sources.{}.password", s.name), p)
+            crate::secrets::resolve_secret(&format!("sources.{}.password", s.name), p)
                 .map_err(IngestError::Config)?,
         ),
         None => None,

@@ -251,7 +251,7 @@ async fn connect(name: &str, source: &SourceConfig) -> Result<rskafka::client::C
         }
         if let Some(s) = &sec.sasl {
             use rskafka::client::{Credentials, SaslConfig};
-            let password = crate::config::resolve_secret(
+            let password = crate::secrets::resolve_secret(
                 &format!("sources.{name}.kafka.security.sasl.password"),
                 &s.password,
             )

@@ -23,7 +23,7 @@ impl Registry {
         let auth = match auth {
             None => None,
             Some(a) => {
-                let a = crate::config::resolve_secret(
+                let a = crate::secrets::resolve_secret(
                     &format!("sources.{source}.value.registry_auth"),
                     a,
                 )
