@@ -10,6 +10,7 @@ pub mod access;
 pub mod activity;
 pub mod cancel;
 mod coerce;
+pub mod error;
 pub mod format;
 pub mod freshness;
 pub mod information_schema;
@@ -35,7 +36,6 @@ use datafusion::logical_expr::{ColumnarValue, LogicalPlan, Volatility, create_ud
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Statement};
-use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::StreamExt;
@@ -61,53 +61,7 @@ pub fn version_string() -> String {
     )
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("{0}")]
-    Syntax(#[from] ParserError),
-    #[error("{0}")]
-    DataFusion(#[from] DataFusionError),
-    /// A statement that would write or touch files; clients are read-only.
-    #[error("cannot execute {0} in a read-only transaction")]
-    ReadOnly(String),
-    /// Reading or writing server files, or other privileged operations.
-    #[error("permission denied: {0}")]
-    Forbidden(String),
-    #[error("unrecognized configuration parameter \"{0}\"")]
-    UnknownSetting(String),
-    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
-    InvalidSetting { name: String, value: String },
-    #[error("{0} is not supported")]
-    Unsupported(String),
-    #[error("cannot insert multiple commands into a prepared statement")]
-    MultipleStatements,
-    #[error("current transaction is aborted, commands ignored until end of transaction block")]
-    TransactionAborted,
-    #[error("database \"{0}\" does not exist")]
-    UnknownDatabase(String),
-    #[error("canceling statement due to user request")]
-    Canceled,
-    #[error("canceling statement due to statement timeout")]
-    StatementTimeout,
-    #[error("query text of {len} bytes is longer than limits.max_query_bytes ({max})")]
-    QueryTooLong { len: usize, max: u64 },
-    #[error(
-        "statement too complex: subquery expressions nested {depth} deep (at most {MAX_SUBQUERY_DEPTH})"
-    )]
-    TooDeeplyNested { depth: usize },
-    #[error("{0}")]
-    InvalidParameter(String),
-    #[error("cursor \"{0}\" does not exist")]
-    UnknownCursor(String),
-    #[error("cursor \"{0}\" already exists")]
-    DuplicateCursor(String),
-    #[error("cursor \"{0}\" is in use (a FETCH of it is still streaming)")]
-    CursorInUse(String),
-    #[error(transparent)]
-    Encode(#[from] crate::wire::encode::EncodeError),
-}
-
-pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+pub use error::{EngineError, Result, SqlState};
 
 /// What a client statement asks for.
 #[derive(Debug, Clone)]

@@ -38,6 +38,19 @@ pub enum EncodeError {
     OutOfRange { column: String, value: String },
 }
 
+impl From<EncodeError> for crate::engine::EngineError {
+    fn from(e: EncodeError) -> Self {
+        match e {
+            EncodeError::OutOfRange { .. } => {
+                crate::engine::EngineError::ValueOutOfRange(e.to_string())
+            }
+            EncodeError::Unsupported { .. } => {
+                crate::engine::EngineError::Unencodable(e.to_string())
+            }
+        }
+    }
+}
+
 /// Encodes a whole batch into `DataRow`s, column by column.
 pub fn encode_batch(
     batch: &RecordBatch,
