@@ -104,6 +104,19 @@ pub async fn empty_server(zones: &[&str]) -> TestServer {
     }
 }
 
+/// The Spark/Databricks tables of `../shared/fixtures/delta`.
+pub const FIXTURES: [&str; 9] = [
+    "table-with-dv-small",
+    "table_with_deletion_logs",
+    "table_with_column_mapping",
+    "checkpoint-v2-table",
+    "table_with_liquid_clustering",
+    "cdf-table",
+    "delta-2.2.0-partitioned-types",
+    "simple_table",
+    "table_with_edge_timestamps",
+];
+
 /// `../shared/fixtures/delta/<name>`: tables written by Spark/Databricks.
 pub fn fixture(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -60,10 +60,25 @@ impl AsyncDB for Wire {
             }
         }
         if had_rows {
-            Ok(DBOutput::Rows {
-                types: vec![DefaultColumnType::Any; columns],
-                rows,
-            })
+            // The column types, as the extended protocol describes them (the simple one does
+            // not): `I` integer, `R` float or numeric, `T` anything else.
+            let stmt = self
+                .0
+                .prepare(sql)
+                .await
+                .map_err(|e| SqlError(format!("describing the query failed: {e:?}")))?;
+            if stmt.columns().len() != columns {
+                return Err(SqlError(format!(
+                    "described {} columns, sent {columns}",
+                    stmt.columns().len()
+                )));
+            }
+            let types = stmt
+                .columns()
+                .iter()
+                .map(|c| column_type(c.type_()))
+                .collect();
+            Ok(DBOutput::Rows { types, rows })
         } else {
             Ok(DBOutput::StatementComplete(0))
         }
@@ -73,6 +88,36 @@ impl AsyncDB for Wire {
 
     async fn sleep(dur: std::time::Duration) {
         tokio::time::sleep(dur).await
+    }
+}
+
+fn column_type(t: &tokio_postgres::types::Type) -> DefaultColumnType {
+    use tokio_postgres::types::Type;
+    match *t {
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => DefaultColumnType::Integer,
+        Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC => DefaultColumnType::FloatingPoint,
+        _ => DefaultColumnType::Text,
+    }
+}
+
+/// The lake a file runs against, named on its first line (`# lake: fixtures`): the Spark and
+/// Databricks tables of `../shared/fixtures` in `silver`; otherwise the demo lake.
+async fn lake_for(file: &Path) -> TestServer {
+    let text = std::fs::read_to_string(file).unwrap();
+    match text.lines().next().and_then(|l| l.strip_prefix("# lake: ")) {
+        Some("fixtures") => {
+            let t = empty_server(&["silver"]).await;
+            for name in FIXTURES {
+                copy_dir(
+                    &fixture(name),
+                    &t.lake.join("silver").join(name.replace(['-', '.'], "_")),
+                );
+            }
+            t.server.catalog.refresh().await.unwrap();
+            t
+        }
+        Some(other) => panic!("{}: no lake `{other}`", file.display()),
+        None => demo_server().await,
     }
 }
 
@@ -86,9 +131,12 @@ async fn slt_files() {
     files.sort();
     assert!(!files.is_empty());
     let complete = std::env::var("LAKEGATE_SLT_COMPLETE").is_ok();
+    // Every record of every file runs; the failures are told together at the end.
+    let mut failures: Vec<String> = Vec::new();
+    let mut ran = 0;
     for file in files {
         // One isolated lake per file.
-        let t = demo_server().await;
+        let t = lake_for(&file).await;
         let addr = t.server.addr;
         let mut runner = sqllogictest::Runner::new(move || async move {
             let url = format!(
@@ -102,6 +150,7 @@ async fn slt_files() {
             tokio::spawn(conn);
             Ok(Wire(client))
         });
+        runner.with_column_validator(sqllogictest::strict_column_validator);
         if complete {
             runner
                 .update_test_file(
@@ -109,12 +158,29 @@ async fn slt_files() {
                     " ",
                     sqllogictest::default_validator,
                     sqllogictest::default_normalizer,
-                    sqllogictest::default_column_validator,
+                    sqllogictest::strict_column_validator,
                 )
                 .await
                 .unwrap();
-        } else if let Err(e) = runner.run_file_async(&file).await {
-            panic!("{}: {e}", file.display());
+            continue;
+        }
+        let records = sqllogictest::parse_file::<DefaultColumnType>(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for record in records {
+            let is_test = matches!(
+                record,
+                sqllogictest::Record::Query { .. } | sqllogictest::Record::Statement { .. }
+            );
+            ran += usize::from(is_test);
+            if let Err(e) = runner.run_async(record).await {
+                failures.push(e.display(false).to_string());
+            }
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} slt records failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
