@@ -9,7 +9,8 @@
 //! - [`engine`]: DataFusion setup, statement classification (read-only), session settings, and
 //!   the protocol-free session core (`Session::prepare`/`run` → `Outcome`) every door renders;
 //!   the result cache and the freshness board it consults.
-//! - [`wire`]: the Postgres door by protocol phase, Arrow→Postgres encoding, SQLSTATE mapping.
+//! - [`wire`]: the Postgres door by protocol phase, Arrow→Postgres encoding, ErrorResponses
+//!   (the SQLSTATEs come from `engine::error`).
 //! - [`ingest`]: the slice-based ingestion loop, a module per stage (landing, bronze, silver,
 //!   quarantine, run log, scheduler), lease, gold models.
 //! - [`doors`]: one statement for the doors without a Postgres socket (HTTP, Flight SQL).
