@@ -48,9 +48,18 @@ impl DoorError {
     /// The SQLSTATE and message (counted in `lakegate_query_errors_total` like the wire's).
     pub fn said(&self, sql: Option<&str>) -> Said {
         let (sqlstate, message) = match self {
-            DoorError::Busy(_) => ("53300", self.to_string()),
-            DoorError::Empty => ("42601", self.to_string()),
-            DoorError::Parameters { .. } => ("08P01", self.to_string()),
+            DoorError::Busy(_) => (
+                crate::engine::SqlState::TooManyConnections.code(),
+                self.to_string(),
+            ),
+            DoorError::Empty => (
+                crate::engine::SqlState::SyntaxError.code(),
+                self.to_string(),
+            ),
+            DoorError::Parameters { .. } => (
+                crate::engine::SqlState::ProtocolViolation.code(),
+                self.to_string(),
+            ),
             DoorError::Engine(e) => {
                 let info = crate::wire::error::error_info(e, sql);
                 return Said {

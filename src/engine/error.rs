@@ -66,6 +66,12 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlState {
+    Warning,
+    ActiveSqlTransaction,
+    NoActiveSqlTransaction,
+    InvalidAuthorization,
+    InvalidPassword,
+    TooManyConnections,
     FeatureNotSupported,
     InvalidTransactionState,
     ReadOnlySqlTransaction,
@@ -107,6 +113,12 @@ pub enum SqlState {
 impl SqlState {
     pub fn code(self) -> &'static str {
         match self {
+            SqlState::Warning => "01000",
+            SqlState::ActiveSqlTransaction => "25001",
+            SqlState::NoActiveSqlTransaction => "25P01",
+            SqlState::InvalidAuthorization => "28000",
+            SqlState::InvalidPassword => "28P01",
+            SqlState::TooManyConnections => "53300",
             SqlState::FeatureNotSupported => "0A000",
             SqlState::InvalidTransactionState => "25000",
             SqlState::ReadOnlySqlTransaction => "25006",

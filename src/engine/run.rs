@@ -328,7 +328,7 @@ impl Session {
                 } else {
                     let mut out = Outcome::done("BEGIN", transaction);
                     out.notices.push(Notice {
-                        code: "25001",
+                        code: super::SqlState::ActiveSqlTransaction.code(),
                         severity: "WARNING",
                         message: "there is already a transaction in progress".into(),
                     });
@@ -344,7 +344,7 @@ impl Session {
                 );
                 if transaction == Transaction::Idle {
                     out.notices.push(Notice {
-                        code: "25P01",
+                        code: super::SqlState::NoActiveSqlTransaction.code(),
                         severity: "WARNING",
                         message: "there is no transaction in progress".into(),
                     });

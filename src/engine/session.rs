@@ -244,7 +244,7 @@ impl Session {
             )
             .into_iter()
             .map(|(state, message)| super::run::Notice {
-                code: "01000",
+                code: super::SqlState::Warning.code(),
                 severity: if state == freshness::State::Error {
                     "WARNING"
                 } else {

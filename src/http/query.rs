@@ -125,7 +125,7 @@ pub(super) async fn authorize(
     let refused = || {
         error(
             StatusCode::UNAUTHORIZED,
-            "28000",
+            crate::engine::SqlState::InvalidAuthorization.code(),
             "authentication required",
             None,
         )
@@ -142,7 +142,7 @@ pub(super) async fn authorize(
             crate::metrics::metrics().logins_failed.inc();
             error(
                 StatusCode::UNAUTHORIZED,
-                "28000",
+                crate::engine::SqlState::InvalidAuthorization.code(),
                 "the bearer token is not valid (unknown or expired)",
                 None,
             )
@@ -156,7 +156,7 @@ pub(super) async fn authorize(
         // Postgres' words for a failed password, whoever the user is (no hint that it exists).
         None => Err(error(
             StatusCode::UNAUTHORIZED,
-            "28P01",
+            crate::engine::SqlState::InvalidPassword.code(),
             &format!("password authentication failed for user \"{user}\""),
             None,
         )),
@@ -204,7 +204,7 @@ pub(super) async fn query(
     let Some(format) = format_of(accept.as_deref()) else {
         return error(
             StatusCode::NOT_ACCEPTABLE,
-            "0A000",
+            crate::engine::SqlState::FeatureNotSupported.code(),
             &format!("results are {JSON}, {ARROW} or {CSV}"),
             None,
         );
@@ -217,7 +217,7 @@ pub(super) async fn query(
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "54000",
+            crate::engine::SqlState::ProgramLimitExceeded.code(),
             &format!("the request body is larger than {limit} bytes"),
             None,
         )
@@ -243,7 +243,7 @@ pub(super) async fn query(
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "22P02",
+                crate::engine::SqlState::InvalidTextRepresentation.code(),
                 &format!(
                     "the body is not a query request ({{\"sql\": ..., \"params\": [...]}}): {e}"
                 ),

@@ -123,7 +123,7 @@ impl Connection {
                 );
                 crate::metrics::metrics().connection_panics.inc();
                 Err(fatal(
-                    "XX000",
+                    crate::engine::SqlState::InternalError.code(),
                     format!(
                         "internal error (query_id {query_id} in the server log); this connection is closed"
                     ),
@@ -136,7 +136,7 @@ impl Connection {
         self.session.get().cloned().ok_or_else(|| {
             PgWireError::UserError(Box::new(ErrorInfo::new(
                 "FATAL".into(),
-                "08P01".into(),
+                crate::engine::SqlState::ProtocolViolation.code().into(),
                 "query before startup completed".into(),
             )))
         })

@@ -61,11 +61,12 @@ impl QueryParser for StatementParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let session = self
-            .session
-            .get()
-            .cloned()
-            .ok_or_else(|| fatal("08P01", "parse before startup".into()))?;
+        let session = self.session.get().cloned().ok_or_else(|| {
+            fatal(
+                crate::engine::SqlState::ProtocolViolation.code(),
+                "parse before startup".into(),
+            )
+        })?;
         debug!(sql, "parse");
         let core = session
             .prepare(sql, types.len(), &self.slot)
@@ -221,7 +222,7 @@ impl ExtendedQueryHandler for Connection {
         let _ = (client, portal);
         Err(PgWireError::UserError(Box::new(ErrorInfo::new(
             "ERROR".into(),
-            "XX000".into(),
+            crate::engine::SqlState::InternalError.code().into(),
             "extended query handled in on_execute".into(),
         ))))
     }

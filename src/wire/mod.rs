@@ -157,7 +157,7 @@ fn too_many_clients() -> BytesMut {
     for (tag, value) in [
         (b'S', "FATAL"),
         (b'V', "FATAL"),
-        (b'C', "53300"),
+        (b'C', crate::engine::SqlState::TooManyConnections.code()),
         (b'M', "sorry, too many clients already"),
     ] {
         body.put_u8(tag);

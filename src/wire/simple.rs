@@ -154,7 +154,7 @@ impl SimpleQueryHandler for Connection {
         // `on_query` above does the work statement by statement.
         Err(PgWireError::UserError(Box::new(ErrorInfo::new(
             "ERROR".into(),
-            "XX000".into(),
+            crate::engine::SqlState::InternalError.code().into(),
             "simple query handled in on_query".into(),
         ))))
     }

@@ -89,7 +89,7 @@ impl StartupHandler for Connection {
                     .unwrap_or_else(|| user.clone());
                 if database != self.engine.database() {
                     return Err(fatal(
-                        "3D000",
+                        crate::engine::SqlState::InvalidCatalogName.code(),
                         format!(
                             "database \"{database}\" does not exist (this server serves \"{}\")",
                             self.engine.database()
@@ -105,7 +105,7 @@ impl StartupHandler for Connection {
                     crate::metrics::metrics().rejected("tls_required");
                     warn!(peer = %self.peer, %user, "plain-text connection refused (tls.mode: require)");
                     return Err(fatal(
-                        "28000",
+                        crate::engine::SqlState::InvalidAuthorization.code(),
                         "this server requires TLS: connect with sslmode=require or stronger".into(),
                     ));
                 }
@@ -203,7 +203,7 @@ impl Connection {
         let Some(slot) = self.shared.security.open_connection(user) else {
             warn!(%user, "connection refused: the user's max_connections is reached");
             return Err(fatal(
-                "53300",
+                crate::engine::SqlState::TooManyConnections.code(),
                 format!("too many connections for role \"{user}\""),
             ));
         };
