@@ -276,11 +276,14 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     );
     watch.refresh().await;
     let watch_task = watch.spawn(shutdown.clone());
+    let kafka = Arc::new(crate::ingest::sources::kafka::KafkaPositions::default());
     if !config.sources.is_empty() {
         let lake = ingest_lake(&config)?;
         register_ingest_logs(&lake, &engine).await;
         let ingestor = Arc::new(
-            crate::ingest::Ingestor::new(lake.clone(), config.clone()).with_alerts(alerts.clone()),
+            crate::ingest::Ingestor::new(lake.clone(), config.clone())
+                .with_alerts(alerts.clone())
+                .with_kafka_positions(kafka.clone()),
         );
         let follow = Arc::new(AfterPass::new(
             catalog.clone(),
@@ -354,6 +357,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                     registry: registry.clone(),
                     database: config.database.clone(),
                     freshness: watch.clone(),
+                    kafka: kafka.clone(),
+                    samples: Default::default(),
                 }),
                 shutdown.clone(),
             )

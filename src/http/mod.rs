@@ -39,6 +39,10 @@ pub struct ReadyState {
     pub registry: Arc<crate::wire::CancelRegistry>,
     pub database: String,
     pub freshness: Arc<crate::freshness::Watch>,
+    /// Where this server's Kafka partitions stand.
+    pub kafka: Arc<crate::ingest::sources::kafka::KafkaPositions>,
+    /// (unix time, queries so far) at each status page view, for its query-rate chart.
+    pub samples: std::sync::Mutex<Vec<(i64, f64)>>,
 }
 
 /// The HTTP Basic user, if the request carries valid credentials (or the server trusts all).

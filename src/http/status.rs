@@ -4,7 +4,6 @@
 //! of each relation's age against its freshness rule.
 
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use datafusion::arrow::array::AsArray;
@@ -19,9 +18,6 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
-
-/// Query totals sampled at each page view (for the rate chart), bounded.
-pub static SAMPLES: Mutex<Vec<(i64, f64)>> = Mutex::new(Vec::new());
 
 fn queries_total() -> f64 {
     crate::metrics::metrics()
@@ -158,7 +154,7 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
     let snap = state.catalog.snapshot();
     let now = chrono::Utc::now();
     {
-        let mut s = SAMPLES.lock().expect("samples lock");
+        let mut s = state.samples.lock().expect("samples lock");
         s.push((now.timestamp(), queries_total()));
         if s.len() > 60 {
             s.remove(0);
@@ -186,7 +182,7 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
         None => vec![],
     };
     let rate: Vec<(String, f64)> = {
-        let s = SAMPLES.lock().expect("samples lock");
+        let s = state.samples.lock().expect("samples lock");
         s.windows(2)
             .map(|w| {
                 let dt = (w[1].0 - w[0].0).max(1) as f64;
@@ -329,7 +325,9 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
         h.push_str("</table>");
     }
 
-    let streams: Vec<_> = crate::ingest::sources::kafka::positions()
+    let streams: Vec<_> = state
+        .kafka
+        .all()
         .into_iter()
         .filter(|p| readable(&format!("bronze.{}", p.source)))
         .collect();

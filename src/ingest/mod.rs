@@ -136,6 +136,8 @@ pub struct Ingestor {
     streams: Mutex<HashMap<String, Arc<tokio::sync::Mutex<sources::kafka::Stream>>>>,
     /// Told when the ingest lease is won and lost.
     alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// Where each Kafka partition stands (shared with the status page).
+    kafka: Arc<sources::kafka::KafkaPositions>,
 }
 
 impl Ingestor {
@@ -148,13 +150,25 @@ impl Ingestor {
             merges: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
             alerts: None,
+            kafka: Default::default(),
         }
+    }
+
+    /// Where Kafka partitions are recorded (the server's, which its status page reads).
+    pub fn with_kafka_positions(mut self, kafka: Arc<sources::kafka::KafkaPositions>) -> Ingestor {
+        self.kafka = kafka;
+        self
     }
 
     /// Alerts to tell of the lease (only the lease holder sends any).
     pub fn with_alerts(mut self, alerts: Option<Arc<crate::alerts::Alerts>>) -> Ingestor {
         self.alerts = alerts;
         self
+    }
+
+    /// Where its Kafka partitions stand.
+    pub fn kafka_positions(&self) -> &Arc<sources::kafka::KafkaPositions> {
+        &self.kafka
     }
 
     pub fn lake(&self) -> &LakePath {

@@ -293,7 +293,7 @@ async fn kafka_avro_lands_every_message_once_with_dead_letters_and_schema_evolut
         assert_eq!(m.kafka_lag.get_or_create(&label).get(), 0);
         assert_eq!(m.kafka_offset.get_or_create(&label).get(), end);
         // What the status page lists.
-        let pos = lakegate::ingest::sources::kafka::positions();
+        let pos = ing.kafka_positions().all();
         let pos = pos
             .iter()
             .find(|x| x.topic == t && x.partition == p as i32)

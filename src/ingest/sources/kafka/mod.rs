@@ -128,44 +128,44 @@ pub struct Position {
     pub seen_at: chrono::DateTime<chrono::Utc>,
 }
 
-fn positions_map() -> &'static std::sync::Mutex<BTreeMap<(String, i32), Position>> {
-    static P: std::sync::OnceLock<std::sync::Mutex<BTreeMap<(String, i32), Position>>> =
-        std::sync::OnceLock::new();
-    P.get_or_init(Default::default)
-}
+/// Where each partition of this server's Kafka sources stands (the status page shows them).
+#[derive(Debug, Default)]
+pub struct KafkaPositions(std::sync::Mutex<BTreeMap<(String, i32), Position>>);
 
-/// Every partition this process consumes, with its lag (the status page shows them).
-pub fn positions() -> Vec<Position> {
-    positions_map()
-        .lock()
-        .expect("positions lock")
-        .values()
-        .cloned()
-        .collect()
-}
+impl KafkaPositions {
+    /// Every partition consumed, with its lag.
+    pub fn all(&self) -> Vec<Position> {
+        self.0
+            .lock()
+            .expect("positions lock")
+            .values()
+            .cloned()
+            .collect()
+    }
 
-fn record_position(source: &str, topic: &str, partition: i32, offset: i64, high: i64) {
-    let m = crate::metrics::metrics();
-    let label = crate::metrics::PartitionLabel {
-        source: source.to_string(),
-        topic: topic.to_string(),
-        partition: partition as i64,
-    };
-    m.kafka_lag
-        .get_or_create(&label)
-        .set((high - offset).max(0));
-    m.kafka_offset.get_or_create(&label).set(offset);
-    positions_map().lock().expect("positions lock").insert(
-        (source.to_string(), partition),
-        Position {
+    fn record(&self, source: &str, topic: &str, partition: i32, offset: i64, high: i64) {
+        let m = crate::metrics::metrics();
+        let label = crate::metrics::PartitionLabel {
             source: source.to_string(),
             topic: topic.to_string(),
-            partition,
-            lake_offset: offset,
-            high_watermark: high,
-            seen_at: chrono::Utc::now(),
-        },
-    );
+            partition: partition as i64,
+        };
+        m.kafka_lag
+            .get_or_create(&label)
+            .set((high - offset).max(0));
+        m.kafka_offset.get_or_create(&label).set(offset);
+        self.0.lock().expect("positions lock").insert(
+            (source.to_string(), partition),
+            Position {
+                source: source.to_string(),
+                topic: topic.to_string(),
+                partition,
+                lake_offset: offset,
+                high_watermark: high,
+                seen_at: chrono::Utc::now(),
+            },
+        );
+    }
 }
 
 pub fn offset_app(source: &str, topic: &str, partition: i32) -> String {
@@ -411,7 +411,7 @@ impl Ingestor {
             let drain = selection.stream_batches.is_none();
             let (msgs, next, high) = self.fetch(name, topic, source, st, drain).await?;
             for (p, h) in &high {
-                record_position(
+                self.kafka.record(
                     name,
                     topic,
                     *p,
