@@ -50,11 +50,21 @@ pub struct Watch {
     log: tokio::sync::Mutex<LogFacts>,
     /// `max(loaded_at_field)` per relation, with the version it was read at.
     newest: tokio::sync::Mutex<HashMap<Key, (Option<i64>, Option<i64>)>>,
-    history: Mutex<HashMap<Key, VecDeque<(i64, f64)>>>,
+    /// Age samples per relation: (µs, age as anyone sees it, age as told without seeing rows).
+    history: Mutex<HashMap<Key, VecDeque<Sample>>>,
     one: tokio::sync::Mutex<()>,
     /// With sources, alerts wait for the first ingest pass: before it, views over tables not
     /// built yet and tables never ingested are no news.
     armed: std::sync::atomic::AtomicBool,
+}
+
+/// One age sample: when, the whole age, and the age told to readers who do not see every row
+/// (no data times; `None` when the age comes from one).
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub at: i64,
+    pub age: f64,
+    pub public: Option<f64>,
 }
 
 fn key(schema: &str, table: &str) -> Key {
@@ -279,16 +289,33 @@ impl Watch {
     /// Looks at every state now: metrics, the age history, alerts on changes.
     pub async fn evaluate(&self) {
         let now = now_micros();
-        let all = self.engine.freshness().all(now);
+        let board = self.engine.freshness();
+        let all = board.all(now);
+        // `/metrics` needs no login: it gets the ages told to someone who sees no rows.
+        let public: HashMap<Key, Option<f64>> = board
+            .all_for(now, &crate::engine::freshness::Reader::public())
+            .into_iter()
+            .map(|s| ((s.schema, s.table), s.age.map(|a| a.as_secs_f64())))
+            .collect();
+        let public_age = |s: &Status| {
+            public
+                .get(&(s.schema.clone(), s.table.clone()))
+                .copied()
+                .flatten()
+        };
         let m = crate::metrics::metrics();
         for s in &all {
             let table = s.name();
-            if let Some(age) = s.age {
-                m.table_age
-                    .get_or_create(&crate::metrics::TableLabel {
-                        table: table.clone(),
-                    })
-                    .set(age.as_secs_f64());
+            let label = crate::metrics::TableLabel {
+                table: table.clone(),
+            };
+            match public_age(s) {
+                Some(age) => {
+                    m.table_age.get_or_create(&label).set(age);
+                }
+                None => {
+                    m.table_age.remove(&label);
+                }
             }
             for state in [State::Unknown, State::Fresh, State::Warn, State::Error] {
                 m.table_freshness
@@ -306,10 +333,14 @@ impl Watch {
                 let q = h.entry((s.schema.clone(), s.table.clone())).or_default();
                 // One sample per 30 s at most: two hours of history in 120 points... or the
                 // whole life of a test.
-                if q.back().is_some_and(|(t, _)| now - t < 30_000_000) {
+                if q.back().is_some_and(|p| now - p.at < 30_000_000) {
                     q.pop_back();
                 }
-                q.push_back((now, age.as_secs_f64()));
+                q.push_back(Sample {
+                    at: now,
+                    age: age.as_secs_f64(),
+                    public: public_age(s),
+                });
                 while q.len() > HISTORY {
                     q.pop_front();
                 }
@@ -407,13 +438,27 @@ impl Watch {
         }
     }
 
-    /// Each relation's age samples (µs, seconds), for the status page.
-    pub fn history(&self) -> HashMap<Key, Vec<(i64, f64)>> {
+    /// Each relation's age samples (µs, seconds) as `access` may know them, for the status
+    /// page: the whole ages where it sees every row behind the relation, else only the samples
+    /// whose age came from ingest or commit times.
+    pub fn history_for(&self, access: &crate::auth::Access) -> HashMap<Key, Vec<(i64, f64)>> {
+        let board = self.engine.freshness();
+        let may_read = |k: &Key| access.can_read(&k.0, &k.1);
+        let sees = |k: &Key| crate::engine::access::sees_whole(Some(access), &k.0, &k.1);
+        let reader = crate::engine::freshness::Reader::of(&may_read, &sees);
         self.history
             .lock()
             .expect("history lock")
             .iter()
-            .map(|(k, q)| (k.clone(), q.iter().copied().collect()))
+            .filter(|(k, _)| may_read(k))
+            .map(|(k, q)| {
+                let whole = board.sees_all_rows(k, &reader);
+                let points = q
+                    .iter()
+                    .filter_map(|p| Some((p.at, if whole { p.age } else { p.public? })))
+                    .collect();
+                (k.clone(), points)
+            })
             .collect()
     }
 

@@ -135,12 +135,26 @@ fn yes(_: &Key) -> bool {
     true
 }
 
+fn no(_: &Key) -> bool {
+    false
+}
+
 impl Reader<'static> {
     /// An admin, or the server itself.
     pub fn anyone() -> Reader<'static> {
         Reader {
             may_read: &yes,
             sees_rows: &yes,
+        }
+    }
+
+    /// Whoever sees no row: told every relation, but no age taken from data
+    /// (`loaded_at_field`), only ingest and commit times. What `/metrics` and the status
+    /// page's history give to people who do not read every row.
+    pub fn public() -> Reader<'static> {
+        Reader {
+            may_read: &yes,
+            sees_rows: &no,
         }
     }
 }
@@ -198,6 +212,12 @@ impl Board {
     pub fn status(&self, key: &Key, now: i64, reader: &Reader) -> Option<Status> {
         let entries = self.entries();
         status_of(&entries, key, now, &mut BTreeSet::new(), reader)
+    }
+
+    /// Whether `reader` sees every row of `key` and of everything it reads: then a time taken
+    /// from its data may be told to them.
+    pub fn sees_all_rows(&self, key: &Key, reader: &Reader) -> bool {
+        sees_all_rows(&self.entries(), key, reader, &mut BTreeSet::new())
     }
 
     /// Every known relation, stalest first, told as to someone who may read everything.
@@ -360,6 +380,10 @@ fn status_of(
     }
     if e.kind != Kind::Table && by_field.is_none() {
         why = match (&cause, age) {
+            // Which input is stalest would tell something of an age not told.
+            (Some(c), Some(_)) if c != key && !age_told => {
+                "stalest input not shown: your access filters or masks its rows".to_string()
+            }
             (Some(c), Some(_)) if c != key && !visible(c) => "stalest input".to_string(),
             (Some(c), Some(_)) if c != key => format!("stalest input {}.{}", c.0, c.1),
             (Some(_), Some(_)) => why,

@@ -202,7 +202,7 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
 
     // Freshness: every relation the user may read against its rule, stalest first, each with
     // its age over time.
-    let history = state.freshness.history();
+    let history = state.freshness.history_for(access);
     let statuses = state.freshness.statuses_for(access);
     let _ = write!(
         h,
@@ -214,10 +214,9 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
             crate::engine::freshness::State::Fresh => "ok",
             crate::engine::freshness::State::Unknown => "dim",
         };
-        // No chart where the age is not told to this reader (a data time behind a filter).
+        // The history holds only ages this reader may be told (no data time behind a filter).
         let points: Vec<(String, f64)> = history
             .get(&(s.schema.clone(), s.table.clone()))
-            .filter(|_| s.age.is_some())
             .map(|v| {
                 v.iter()
                     .map(|(t, age)| {

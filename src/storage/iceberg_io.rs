@@ -21,7 +21,7 @@ use url::Url;
 
 /// Builds [`ObjectStoreStorage`] for iceberg's `FileIO`, with the lake's `storage:` options
 /// under the catalog's own properties.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 pub struct ObjectStoreStorageFactory {
     /// Secrets: never serialized (a deserialized factory has the environment's options only).
     #[serde(skip)]
@@ -33,6 +33,21 @@ impl ObjectStoreStorageFactory {
         ObjectStoreStorageFactory {
             base: Arc::new(base.clone()),
         }
+    }
+}
+
+/// Option values are secrets (keys, tokens): Debug shows their names only.
+fn option_names(options: &HashMap<String, String>) -> Vec<&str> {
+    let mut keys: Vec<&str> = options.keys().map(String::as_str).collect();
+    keys.sort();
+    keys
+}
+
+impl std::fmt::Debug for ObjectStoreStorageFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStoreStorageFactory")
+            .field("options", &option_names(&self.base))
+            .finish()
     }
 }
 
@@ -79,7 +94,7 @@ fn iceberg_options(props: &HashMap<String, String>) -> HashMap<String, String> {
     out
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     /// Object-store options: lakegate.yaml's `storage:`, then the catalog's Iceberg properties
     /// (`storage::store_for` adds the environment's and caches one client per bucket and
@@ -88,6 +103,14 @@ struct Inner {
     /// `scheme://authority/` (user part included: abfss names its container there) → store,
     /// so reading a file does not rebuild the option set `store_for` keys on.
     stores: std::sync::Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("options", &option_names(&self.options))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Iceberg `Storage` on object_store. Not meant to be serialized (iceberg requires the
@@ -289,6 +312,25 @@ impl FileWrite for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_names_options_without_their_secrets() {
+        let base = HashMap::from([(
+            "aws_secret_access_key".to_string(),
+            "from-lakegate-yaml".to_string(),
+        )]);
+        let factory = ObjectStoreStorageFactory::with_options(&base);
+        let storage = factory
+            .build(&StorageConfig::from_props(HashMap::from([(
+                "s3.session-token".to_string(),
+                "from-the-catalog".to_string(),
+            )])))
+            .unwrap();
+        let shown = format!("{factory:?} {storage:?}");
+        assert!(shown.contains("aws_secret_access_key"), "{shown}");
+        assert!(shown.contains("aws_session_token"), "{shown}");
+        assert!(!shown.contains("from-"), "{shown}");
+    }
 
     #[tokio::test]
     async fn reads_writes_and_lists_local_files() {

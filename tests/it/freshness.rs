@@ -700,6 +700,17 @@ async fn a_data_time_behind_a_row_filter_is_not_told() {
         "freshness: {warn_after: 1h, error_after: 2h, loaded_at_field: order_date}\n",
     )
     .unwrap();
+    // A view judged by its input's time, with no data field of its own.
+    std::fs::write(
+        dir.path().join("views/gold/recent_any.sql"),
+        "SELECT order_id FROM bronze.orders\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("views/gold/recent_any.yaml"),
+        "freshness: {warn_after: 1h, error_after: 2h}\n",
+    )
+    .unwrap();
     let user = |password: &str, roles: &[&str], admin: bool| UserConfig {
         password: Verifier::generate(password).to_string(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
@@ -744,6 +755,17 @@ async fn a_data_time_behind_a_row_filter_is_not_told() {
             == 2
     })
     .await;
+    // The view without a field of its own: ops is told its input's age, ann is not, nor which
+    // input is stalest.
+    let (state, hidden, why) = judged(&ops).await;
+    assert_eq!((state.as_str(), hidden), ("error", false), "{why}");
+    assert!(why.contains("stalest input bronze.orders"), "{why}");
+    let (state, hidden, why) = judged(&ann).await;
+    assert_eq!((state.as_str(), hidden), ("error", true), "{why}");
+    assert!(
+        !why.contains(" old;") && why.starts_with("stalest input not shown"),
+        "{why}"
+    );
     let admin = freshness_rows(&ops).await;
     for r in &admin {
         assert_eq!(r.1, "error", "{r:?}");
@@ -785,6 +807,75 @@ async fn a_data_time_behind_a_row_filter_is_not_told() {
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+
+    // The status page's age chart: ops gets the history of gold.recent, ann no sample of it.
+    let http = t.server.http_addr.unwrap();
+    let chart_of = |page: &str, relation: &str| {
+        let row = format!("<tr><td>{relation}</td>");
+        let at = page
+            .find(&row)
+            .unwrap_or_else(|| panic!("{relation} not on the page"));
+        page[at..][..page[at..].find("</tr>").unwrap()].to_string()
+    };
+    let page_of = |who: &'static str, password: &'static str| async move {
+        let r = reqwest::Client::new()
+            .get(format!("http://{http}/"))
+            .basic_auth(who, Some(password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.unwrap()
+    };
+    let charted = |page: &str| {
+        ["bronze.orders", "gold.recent", "gold.recent_any"]
+            .iter()
+            .all(|r| chart_of(page, r).contains(" min</title>"))
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            charted(&page_of("ops", "ops-pass").await)
+        })
+        .await,
+        "{}",
+        page_of("ops", "ops-pass").await
+    );
+    let page = page_of("ann", "ann-pass").await;
+    for relation in ["bronze.orders", "gold.recent", "gold.recent_any"] {
+        let row = chart_of(&page, relation);
+        assert!(
+            !row.contains("</title>") && row.contains("no data yet"),
+            "{row}"
+        );
+        assert!(!row.contains("2026"), "{row}");
+    }
+    // /metrics needs no login: it gives the state, never an age taken from the data.
+    let metrics = reqwest::get(format!("http://{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for relation in ["gold.recent", "gold.recent_any"] {
+        let state =
+            format!("lakegate_table_freshness_state{{table=\"{relation}\",state=\"error\"}} 1");
+        assert!(metrics.contains(&state), "{relation}");
+        let age = format!("lakegate_table_age_seconds{{table=\"{relation}\"}}");
+        assert!(!metrics.contains(&age), "{relation}");
+    }
+}
+
+/// (state, age_seconds IS NULL, why) of gold.recent_any.
+async fn judged(client: &Client) -> (String, bool, String) {
+    let r = client
+        .query_one(
+            "SELECT state, age_seconds IS NULL, why FROM lakegate.freshness \
+             WHERE table_schema = 'gold' AND table_name = 'recent_any'",
+            &[],
+        )
+        .await
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2))
 }
 
 type FreshnessRow = (String, String, Option<String>, bool, String);
