@@ -17,7 +17,7 @@ pub mod information_schema;
 mod names;
 pub mod pg_catalog;
 pub mod pg_types;
-mod privileges;
+pub(crate) mod privileges;
 pub mod result_cache;
 pub mod run;
 pub mod session;
@@ -504,19 +504,20 @@ impl Engine {
         for udf in privileges.udfs() {
             ctx.register_udf(udf);
         }
+        // Sizes: only what this user reads whole, a name resolved as `has_table_privilege`
+        // resolves it (this session's relations and search_path, quotes honoured).
+        for udf in pg_catalog::size_udfs(
+            self.catalog.clone(),
+            (!access.admin).then(|| access.clone()),
+            Some(privileges.clone()),
+        ) {
+            ctx.register_udf(udf);
+        }
         if !access.admin {
             // Definitions and comments of objects this user may not read are not theirs.
             for udf in pg_catalog::description_udfs(self.info.clone(), Some(access.clone())) {
                 ctx.register_udf(udf);
             }
-        }
-        // Sizes: only what this user reads whole, a name looked up on this session's path.
-        for udf in pg_catalog::size_udfs(
-            self.catalog.clone(),
-            (!access.admin).then(|| access.clone()),
-            Some(settings.clone()),
-        ) {
-            ctx.register_udf(udf);
         }
         ctx.register_udtf(
             "table_changes",

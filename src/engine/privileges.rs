@@ -95,7 +95,7 @@ impl Privileges {
 
     /// A relation named as text: `schema.table` (quotes allowed) or a name found on the
     /// search_path.
-    fn resolve_name(&self, text: &str) -> Option<(String, String)> {
+    pub(crate) fn resolve_name(&self, text: &str) -> Option<(String, String)> {
         let parts = split_name(text);
         let catalog = self.list.catalog(&self.database)?;
         let exists = |schema: &str, table: &str| {

@@ -469,7 +469,7 @@ pub fn like_escape_udf() -> ScalarUDF {
 pub fn size_udfs(
     lake: Arc<crate::catalog::LakeCatalog>,
     access: Option<Arc<crate::auth::Access>>,
-    settings: Option<Arc<std::sync::Mutex<crate::engine::settings::Settings>>>,
+    names: Option<Arc<crate::engine::privileges::Privileges>>,
 ) -> Vec<ScalarUDF> {
     use DataType::*;
     let bytes = |name: &str| {
@@ -485,7 +485,7 @@ pub fn size_udfs(
                 .collect(),
             Volatility::Stable,
         );
-        let (lake, access, settings) = (lake.clone(), access.clone(), settings.clone());
+        let (lake, access, names) = (lake.clone(), access.clone(), names.clone());
         ScalarUDF::from(SimpleScalarUDF::new_with_signature(
             name,
             sig,
@@ -505,9 +505,6 @@ pub fn size_udfs(
                     })
                     .collect();
                 let by_oid = |o: i32| oids.get(&o).cloned();
-                let path: Option<Vec<String>> = settings
-                    .as_ref()
-                    .map(|s| s.lock().expect("settings lock").search_path());
                 let out: datafusion::arrow::array::Int64Array = (0..values.len())
                     .map(|i| {
                         let v = ScalarValue::try_from_array(&values, i).ok()?;
@@ -515,9 +512,10 @@ pub fn size_udfs(
                             ScalarValue::Int32(Some(o)) => by_oid(o)?,
                             ScalarValue::Int64(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
                             ScalarValue::UInt32(Some(o)) => by_oid(i32::try_from(o).ok()?)?,
-                            ScalarValue::Utf8(Some(n)) => {
-                                name_of_text(&snapshot, &n, path.as_deref())?
-                            }
+                            ScalarValue::Utf8(Some(n)) => match &names {
+                                Some(names) => names.resolve_name(&n)?,
+                                None => name_of_text(&snapshot, &n)?,
+                            },
                             _ => return None,
                         };
                         if !crate::engine::access::sees_whole(access.as_deref(), &schema, &table) {
@@ -578,13 +576,11 @@ pub fn size_udfs(
     ]
 }
 
-/// The lake table a `schema.table` (or unqualified, quoted or not) text names.
-/// `schema.table` or `table` (quotes allowed) → the lake table it names: an unqualified name
-/// is the first on `path`, or without one the first zone holding it.
+/// `schema.table` or `table` (quotes allowed) → the lake table it names, outside a session:
+/// an unqualified name is the first zone holding it.
 pub(super) fn name_of_text(
     snapshot: &crate::catalog::Snapshot,
     text: &str,
-    path: Option<&[String]>,
 ) -> Option<(String, String)> {
     let unquote = |s: &str| {
         let s = s.trim();
@@ -597,17 +593,11 @@ pub(super) fn name_of_text(
         Some((s, t)) => Some((unquote(s), unquote(t))),
         None => {
             let t = unquote(text);
-            match path {
-                Some(path) => path
-                    .iter()
-                    .find(|z| snapshot.table(z, &t).is_some())
-                    .map(|z| (z.clone(), t)),
-                None => snapshot
-                    .zones
-                    .iter()
-                    .find(|(_, tables)| tables.contains_key(&t))
-                    .map(|(z, _)| (z.clone(), t)),
-            }
+            snapshot
+                .zones
+                .iter()
+                .find(|(_, tables)| tables.contains_key(&t))
+                .map(|(z, _)| (z.clone(), t))
         }
     }
 }
