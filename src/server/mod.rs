@@ -130,7 +130,7 @@ impl AfterPass {
             if changed && let Err(e) = v.reload().await {
                 warn!(error = %e, "views not reloaded after ingestion");
             }
-            built = crate::ingest::gold::materialize(
+            built = crate::views::gold::materialize(
                 &self.engine,
                 &v.served_files(),
                 &self.lake,
