@@ -21,11 +21,11 @@ pub(crate) fn app_id(stage: &str, table: &str, slice: &str, watermark: &str) -> 
     format!("lakegate:{stage}:{table}:{slice}:{watermark}")
 }
 
-pub(super) fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     s.replace('\'', "''")
 }
 
-pub(super) fn ident(s: &str) -> String {
+pub(crate) fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
@@ -47,7 +47,7 @@ pub(crate) async fn committed(table: &Option<DeltaTable>, app: &str) -> Result<b
 
 /// One Delta commit: the batches, replacing `replace` (a SQL predicate) or appending, with
 /// the application transaction that marks the slice as done.
-pub(super) async fn commit(
+pub(crate) async fn commit(
     path: &LakePath,
     name: &str,
     batches: Vec<RecordBatch>,

@@ -16,9 +16,8 @@
 //! crash skips what committed and redoes what did not. One writer per lake holds a lease.
 
 mod bronze;
-mod delta;
-mod error;
-pub mod gold;
+pub(crate) mod delta;
+pub mod error;
 pub mod import;
 mod lake_path;
 mod landing;

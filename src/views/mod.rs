@@ -12,6 +12,7 @@
 //! is in a git work tree.
 
 mod git;
+pub mod gold;
 pub mod gitsource;
 pub mod history;
 

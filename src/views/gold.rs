@@ -15,10 +15,12 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use tracing::{info, warn};
 
-use super::{IngestError, LakePath, Result, commit, ident, quote};
+use super::ViewFile;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::views::ViewFile;
+use crate::ingest::delta::{commit, ident, quote};
+use crate::ingest::error::Result;
+use crate::ingest::{IngestError, LakePath};
 
 /// slice id → (silver table → watermark)
 type SilverState = BTreeMap<String, BTreeMap<String, String>>;
