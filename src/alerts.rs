@@ -43,6 +43,11 @@ struct Hook {
     tx: mpsc::Sender<serde_json::Value>,
 }
 
+/// A webhook that cannot be set up (its secret reference, its URL): fatal at start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AlertsError(String);
+
 pub struct Alerts {
     hooks: Vec<Hook>,
     /// The status page (`http.public_url`, else the address it is bound to).
@@ -80,7 +85,7 @@ impl Alerts {
     pub async fn from_config(
         config: &Config,
         lake: Option<LakePath>,
-    ) -> Result<Option<Arc<Alerts>>, String> {
+    ) -> Result<Option<Arc<Alerts>>, AlertsError> {
         if config.alerts.is_empty() {
             return Ok(None);
         }
@@ -89,12 +94,15 @@ impl Alerts {
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
-            .map_err(|e| format!("alerts: {e}"))?;
+            .map_err(|e| AlertsError(format!("alerts: {e}")))?;
         let mut hooks = Vec::new();
         for (i, a) in config.alerts.iter().enumerate() {
-            let url = resolve_secret(&format!("alerts[{i}].webhook"), &a.webhook)?;
+            let url =
+                resolve_secret(&format!("alerts[{i}].webhook"), &a.webhook).map_err(AlertsError)?;
             if url::Url::parse(&url).is_err() {
-                return Err(format!("alerts[{i}].webhook: not an http(s) URL"));
+                return Err(AlertsError(format!(
+                    "alerts[{i}].webhook: not an http(s) URL"
+                )));
             }
             let (tx, rx) = mpsc::channel(QUEUE);
             tokio::spawn(deliver(

@@ -1,7 +1,12 @@
-//! Server lifecycle: load the lake, bind the listener, keep the catalog fresh, shut down cleanly.
+//! Server lifecycle: load the lake, bind the listeners, keep the catalog fresh, shut down
+//! cleanly; what follows an ingestion pass ([`AfterPass`]); the one-shot commands.
 //!
 //! [`start`] returns a [`RunningServer`] bound to a real socket (tests use `127.0.0.1:0`);
 //! [`serve`] runs one until a signal arrives and returns after the grace period.
+
+mod after_pass;
+mod cron;
+mod open;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,12 +16,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use after_pass::AfterPass;
+use after_pass::register_ingest_logs;
+pub use cron::{IngestOptions, check, check_freshness, import, ingest};
+
 use crate::catalog::LakeCatalog;
-use crate::config::{Config, ViewsSource};
-use crate::engine::Engine;
-use crate::storage::LakeUrl;
+use crate::config::Config;
 use crate::views::ViewRegistry;
-use crate::views::gitsource::GitSource;
 use crate::views::history::ViewHistory;
 use crate::{Error, Result};
 
@@ -50,219 +56,28 @@ impl RunningServer {
     }
 }
 
-/// The views folder: the configured one, or the git cache after a sync (a failed fetch
-/// serves what the cache holds), with the git source to keep polling.
-async fn views_dir(config: &Config) -> (Option<std::path::PathBuf>, Option<Arc<GitSource>>) {
-    match &config.views {
-        Some(ViewsSource::Folder(dir)) => (Some(dir.clone()), None),
-        Some(ViewsSource::Git(g)) => {
-            let src = Arc::new(GitSource::new(g.clone(), g.cache.as_deref()));
-            let s2 = src.clone();
-            match tokio::task::spawn_blocking(move || s2.sync()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    warn!(repo = %g.git, error = %e, "views clone/fetch failed; serving what the cache holds")
-                }
-                Err(e) => warn!(error = %e, "views fetch task failed"),
-            }
-            (Some(src.views_dir()), Some(src))
-        }
-        None => (None, None),
-    }
-}
-
-/// What follows an ingestion pass, in `serve` and in `ingest` alike: the catalog refreshed so
-/// new slices are served at once, views over new tables re-planned, the gold models of the
-/// affected slices rebuilt, the log tables re-opened.
-pub struct AfterPass {
-    catalog: Arc<LakeCatalog>,
-    engine: Arc<Engine>,
-    views: Option<Arc<ViewRegistry>>,
-    lake: crate::ingest::LakePath,
-    config: Config,
-    /// One follow-up at a time.
-    one: tokio::sync::Mutex<()>,
-    /// The first pass also builds gold models that do not exist yet; later passes that wrote
-    /// nothing leave everything as it is (gold's silver-state query scans every silver
-    /// table, too much for every idle interval).
-    first: std::sync::atomic::AtomicBool,
-    /// Freshness after the pass: the board, metrics and alerts.
-    watch: Arc<crate::freshness::Watch>,
-}
-
-impl AfterPass {
-    pub fn new(
-        catalog: Arc<LakeCatalog>,
-        engine: Arc<Engine>,
-        views: Option<Arc<ViewRegistry>>,
-        lake: crate::ingest::LakePath,
-        config: Config,
-        watch: Arc<crate::freshness::Watch>,
-    ) -> AfterPass {
-        AfterPass {
-            catalog,
-            engine,
-            views,
-            lake,
-            config,
-            one: tokio::sync::Mutex::new(()),
-            first: std::sync::atomic::AtomicBool::new(true),
-            watch,
-        }
-    }
-
-    /// Returns the gold models rebuilt, or the error that kept them from being rebuilt.
-    pub async fn run(&self, report: &crate::ingest::RunReport) -> Result<Vec<String>> {
-        let changed = report.slices.iter().any(|s| s.status == "ok");
-        let first = self.first.swap(false, std::sync::atomic::Ordering::Relaxed);
-        if !changed && !first && report.slices.is_empty() {
-            return Ok(vec![]);
-        }
-        let _one = self.one.lock().await;
-        if changed {
-            let _ = self.catalog.refresh().await;
-        }
-        let mut built = Ok(vec![]);
-        if let Some(v) = self.views.as_ref().filter(|_| changed || first) {
-            // Views over tables that did not exist before this pass plan only now: re-plan
-            // them here rather than wait for the watcher, so their gold models are built in
-            // the same follow-up.
-            if changed && let Err(e) = v.reload().await {
-                warn!(error = %e, "views not reloaded after ingestion");
-            }
-            built = crate::views::gold::materialize(
-                &self.engine,
-                &v.served_files(),
-                &self.lake,
-                &self.config,
-            )
-            .await
-            .map_err(Error::from);
-            match &built {
-                Ok(m) if !m.is_empty() => {
-                    let _ = self.catalog.refresh().await;
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "gold models not refreshed"),
-            }
-        }
-        register_ingest_logs(&self.lake, &self.engine).await;
-        self.watch.arm();
-        self.watch.refresh().await;
-        self.watch.evaluate().await;
-        built
-    }
-}
-
 pub async fn start(config: Config) -> Result<RunningServer> {
-    let addrs = config
-        .listen_addrs()
-        .map_err(|message| Error::Startup(format!("listen: {message}")))?;
     let security = Arc::new(crate::auth::Security::from_config(&config)?);
-    // Trust mode answers anyone who connects: every listener (the Postgres port and the
-    // status page, which shows tables and running SQL) stays on loopback.
-    let mut listeners = vec![("listen", addrs.clone())];
-    if let Some(h) = &config.http {
-        use std::net::ToSocketAddrs;
-        let http: Vec<SocketAddr> = h
-            .listen
-            .to_socket_addrs()
-            .map_err(|e| Error::Startup(format!("http.listen `{}`: {e}", h.listen)))?
-            .collect();
-        listeners.push(("http.listen", http));
-    }
-    if let Some(f) = &config.flight {
-        use std::net::ToSocketAddrs;
-        let flight: Vec<SocketAddr> = f
-            .listen
-            .to_socket_addrs()
-            .map_err(|e| Error::Startup(format!("flight.listen `{}`: {e}", f.listen)))?
-            .collect();
-        listeners.push(("flight.listen", flight));
-    }
-    if security.trust() {
-        for (key, addrs) in &listeners {
-            if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-                return Err(Error::Startup(format!(
-                    "refusing to listen on {a} ({key}): it is not a loopback address and no \
-                     users are configured, so anyone who can reach it could read the lake; \
-                     listen on 127.0.0.1 or ::1, or add `users:` (see `lakegate passwd`)"
-                )));
-            }
-        }
-    }
+    let addrs = listen_checked(&config, security.trust())?;
     let tls = match &config.tls {
-        Some(t) => crate::wire::tls::TlsSetup::from_config(t).map_err(Error::Startup)?,
+        Some(t) => crate::wire::tls::TlsSetup::from_config(t)?,
         None => None,
     };
-    let lake = config.lake.as_deref().ok_or_else(|| {
-        Error::Startup("no lake given: pass --lake ROOT or set `lake:` in the config".into())
-    })?;
-    let root = LakeUrl::parse(lake)?
-        .with_options(&config.storage)
-        .map_err(Error::Startup)?;
-    if let Some(p) = root.local_path()
-        && !p.is_dir()
-    {
-        return Err(Error::Startup(format!(
-            "lake root {} is not a directory",
-            p.display()
-        )));
-    }
-    let catalog = LakeCatalog::new(root.clone())?;
-    if !config.iceberg.is_empty() {
-        let mounts =
-            crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
-                .await
-                .map_err(|e| Error::Startup(e.to_string()))?;
-        catalog.set_iceberg(mounts);
-    }
-    let metrics = catalog.refresh().await?;
-    info!(lake = %root, tables = metrics.tables, failed = metrics.failed, "lake loaded");
-    let engine = Engine::new(catalog.clone(), &config.database, &config.limits)?;
+    let root = open::lake_root(&config, "pass --lake ROOT or set `lake:` in the config")?;
+    let (catalog, engine) = open::catalog_and_engine(&config, &root).await?;
     engine.enable_result_cache(config.cache.results);
     let shutdown = CancellationToken::new();
-    let (views_dir, mut poller) = views_dir(&config).await;
-    let (views, views_task) = match &views_dir {
-        Some(dir) => {
-            let registry = ViewRegistry::new(dir, engine.clone());
-            let report = registry.reload().await?;
-            for e in &report.errors {
-                warn!("{e}");
-            }
-            info!(ok = report.ok, errors = report.errors.len(), dir = %dir.display(), "views loaded");
-            let history = match ViewHistory::open(&root, engine.system_schema()).await {
-                Ok(h) => {
-                    if let Err(e) = h.record(&registry.served_files()).await {
-                        warn!(error = %e, "failed to record view history");
-                    }
-                    Some(h)
-                }
-                Err(e) => {
-                    warn!(error = %e, "view history unavailable");
-                    None
-                }
-            };
-            let task = registry.spawn_watcher(history, shutdown.clone());
-            if let Some(src) = poller.take() {
-                src.spawn_poller(registry.clone(), shutdown.clone());
-            }
-            (Some(registry), Some(task))
-        }
-        None => (None, None),
-    };
+    let (views, views_task) = serve_views(&config, &engine, &root, &shutdown).await?;
     let listener = TcpListener::bind(addrs.as_slice())
         .await
-        .map_err(|e| Error::Startup(format!("Failed to listen on {}: {e}", config.listen)))?;
+        .map_err(|e| listen_error("listen", &config.listen, e))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Error::Startup(format!("Failed to read the bound address: {e}")))?;
+        .map_err(|e| listen_error("listen", &config.listen, e))?;
     let refresher = catalog.spawn_refresher(config.refresh_interval, shutdown.clone());
     spawn_memory_trim(shutdown.clone());
     let state_lake = crate::ingest::LakePath::open(&root).ok();
-    let alerts = crate::alerts::Alerts::from_config(&config, state_lake.clone())
-        .await
-        .map_err(Error::Startup)?;
+    let alerts = crate::alerts::Alerts::from_config(&config, state_lake.clone()).await?;
     if let Some(a) = &alerts {
         // With ingestion, only the lease holder speaks (replicas would repeat each other).
         a.set_sending(config.sources.is_empty()).await;
@@ -278,7 +93,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let watch_task = watch.spawn(shutdown.clone());
     let kafka = Arc::new(crate::ingest::sources::kafka::KafkaPositions::default());
     if !config.sources.is_empty() {
-        let lake = ingest_lake(&config)?;
+        let lake = crate::ingest::LakePath::open(&root)?;
         register_ingest_logs(&lake, &engine).await;
         let ingestor = Arc::new(
             crate::ingest::Ingestor::new(lake.clone(), config.clone())
@@ -304,22 +119,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         ));
     }
     let activity = crate::engine::activity::Activity::new(config.limits.slow_query);
+    register_activity_tables(&engine, &activity);
     let registry = Arc::new(crate::wire::CancelRegistry::default());
-    {
-        use crate::engine::activity::ActivityTable;
-        use crate::engine::pg_catalog::Computed;
-        use datafusion::catalog::SchemaProvider;
-        let system = engine.system_schema();
-        for (name, log) in [("queries", false), ("query_log", true)] {
-            let _ = system.register_table(
-                name.to_string(),
-                Arc::new(Computed(ActivityTable {
-                    activity: activity.clone(),
-                    log,
-                })),
-            );
-        }
-    }
     let doors = Arc::new(crate::doors::Doors {
         engine: engine.clone(),
         security: security.clone(),
@@ -363,7 +164,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                 shutdown.clone(),
             )
             .await
-            .map_err(|e| Error::Startup(format!("http.listen {}: {e}", h.listen)))?,
+            .map_err(|e| listen_error("http.listen", &h.listen, e))?,
         ),
         None => None,
     };
@@ -371,27 +172,16 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         a.set_bound(bound, h.public_url.as_deref());
     }
     let flight_addr = match &config.flight {
-        Some(f) => {
-            // The same certificate as the Postgres port, when there is one.
-            let tls = match &config.tls {
-                Some(t) if t.mode != crate::config::TlsMode::Disable => match (&t.cert, &t.key) {
-                    (Some(c), Some(k)) => Some((
-                        std::fs::read(c).map_err(|e| {
-                            Error::Startup(format!("tls.cert {}: {e}", c.display()))
-                        })?,
-                        std::fs::read(k)
-                            .map_err(|e| Error::Startup(format!("tls.key {}: {e}", k.display())))?,
-                    )),
-                    _ => None,
-                },
-                _ => None,
-            };
-            Some(
-                crate::flight::start(&f.listen, doors.clone(), tls, shutdown.clone())
-                    .await
-                    .map_err(|e| Error::Startup(format!("flight.listen {}: {e}", f.listen)))?,
+        Some(f) => Some(
+            crate::flight::start(
+                &f.listen,
+                doors.clone(),
+                flight_tls(&config)?,
+                shutdown.clone(),
             )
-        }
+            .await
+            .map_err(|e| listen_error("flight.listen", &f.listen, e))?,
+        ),
         None => None,
     };
     info!(%addr, database = %config.database, "serving the lake over the Postgres protocol");
@@ -407,6 +197,113 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         refresher,
         watch: watch_task,
     })
+}
+
+fn listen_error(key: &'static str, addr: &str, e: impl std::fmt::Display) -> Error {
+    Error::Listen {
+        key,
+        addr: addr.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The Postgres port's addresses, after checking every listener: trust mode answers anyone
+/// who connects, so each (the Postgres port, the status page that shows tables and running
+/// SQL, Flight SQL) stays on loopback.
+fn listen_checked(config: &Config, trust: bool) -> Result<Vec<SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    let addrs = config
+        .listen_addrs()
+        .map_err(|message| listen_error("listen", &config.listen, message))?;
+    let mut listeners = vec![("listen", addrs.clone())];
+    for (key, listen) in [
+        ("http.listen", config.http.as_ref().map(|h| &h.listen)),
+        ("flight.listen", config.flight.as_ref().map(|f| &f.listen)),
+    ] {
+        if let Some(listen) = listen {
+            let resolved = listen
+                .to_socket_addrs()
+                .map_err(|e| listen_error(key, listen, e))?;
+            listeners.push((key, resolved.collect()));
+        }
+    }
+    if trust {
+        for (key, addrs) in &listeners {
+            if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+                return Err(Error::Exposed { key, addr: *a });
+            }
+        }
+    }
+    Ok(addrs)
+}
+
+/// Flight SQL uses the Postgres port's certificate, when there is one.
+fn flight_tls(config: &Config) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|source| Error::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    Ok(match &config.tls {
+        Some(t) if t.mode != crate::config::TlsMode::Disable => match (&t.cert, &t.key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// The views served, with their watcher (reloads, history) and the git poller running.
+async fn serve_views(
+    config: &Config,
+    engine: &Arc<crate::engine::Engine>,
+    root: &crate::storage::LakeUrl,
+    shutdown: &CancellationToken,
+) -> Result<(
+    Option<Arc<ViewRegistry>>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    let (Some(registry), git) = open::views(config, engine).await? else {
+        return Ok((None, None));
+    };
+    let history = match ViewHistory::open(root, engine.system_schema()).await {
+        Ok(h) => {
+            if let Err(e) = h.record(&registry.served_files()).await {
+                warn!(error = %e, "failed to record view history");
+            }
+            Some(h)
+        }
+        Err(e) => {
+            warn!(error = %e, "view history unavailable");
+            None
+        }
+    };
+    let task = registry.spawn_watcher(history, shutdown.clone());
+    if let Some(src) = git {
+        src.spawn_poller(registry.clone(), shutdown.clone());
+    }
+    Ok((Some(registry), Some(task)))
+}
+
+/// `lakegate.queries` (running now) and `lakegate.query_log` (recent, finished).
+fn register_activity_tables(
+    engine: &crate::engine::Engine,
+    activity: &Arc<crate::engine::activity::Activity>,
+) {
+    use crate::engine::activity::ActivityTable;
+    use crate::engine::pg_catalog::Computed;
+    use datafusion::catalog::SchemaProvider;
+    let system = engine.system_schema();
+    for (name, log) in [("queries", false), ("query_log", true)] {
+        let _ = system.register_table(
+            name.to_string(),
+            Arc::new(Computed(ActivityTable {
+                activity: activity.clone(),
+                log,
+            })),
+        );
+    }
 }
 
 /// Runs until `signal` completes, then shuts down gracefully.
@@ -454,58 +351,6 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `lakegate check`: validates the config and, when it names a lake and a views folder, plans
-/// every view against the lake. Returns the view errors as `file:line: message`.
-pub async fn check(config: &Config) -> Result<Vec<String>> {
-    let views = match &config.views {
-        Some(ViewsSource::Folder(dir)) => dir.clone(),
-        Some(ViewsSource::Git(g)) => {
-            let src = GitSource::new(g.clone(), g.cache.as_deref());
-            src.sync().map_err(|e| {
-                Error::Startup(format!("Failed to fetch views from {}: {e}", g.git))
-            })?;
-            src.views_dir()
-        }
-        None => return Ok(vec![]),
-    };
-    let Some(lake) = config.lake.as_deref() else {
-        return Ok(vec![]);
-    };
-    let root = LakeUrl::parse(lake)?
-        .with_options(&config.storage)
-        .map_err(Error::Startup)?;
-    let catalog = LakeCatalog::new(root)?;
-    catalog.refresh().await?;
-    let engine = Engine::new(catalog, &config.database, &config.limits)?;
-    let registry = ViewRegistry::new(&views, engine);
-    Ok(registry.reload().await?.errors)
-}
-
-/// `lakegate check --freshness`: every relation's freshness now, as a server would judge it.
-pub async fn check_freshness(config: &Config) -> Result<Vec<crate::engine::freshness::Status>> {
-    let lake = config.lake.as_deref().ok_or_else(|| {
-        Error::Startup("--freshness needs a lake: set `lake:` in the config".into())
-    })?;
-    let root = LakeUrl::parse(lake)?
-        .with_options(&config.storage)
-        .map_err(Error::Startup)?;
-    let catalog = LakeCatalog::new(root.clone())?;
-    catalog.refresh().await?;
-    let engine = Engine::new(catalog, &config.database, &config.limits)?;
-    let views = match views_dir(config).await.0 {
-        Some(dir) => {
-            let registry = ViewRegistry::new(&dir, engine.clone());
-            registry.reload().await?;
-            Some(registry)
-        }
-        None => None,
-    };
-    let lake = crate::ingest::LakePath::open(&root).map_err(|e| Error::Startup(e.to_string()))?;
-    let watch = crate::freshness::Watch::new(engine, views, Some(lake), config, None);
-    watch.refresh().await;
-    Ok(watch.statuses())
-}
-
 /// glibc keeps freed memory in its per-thread arenas; after a burst of large queries the
 /// process would keep hundreds of MiB it no longer uses. Handing it back every few seconds
 /// keeps RSS near what is really in use (see examples/soak.rs).
@@ -526,198 +371,4 @@ fn spawn_memory_trim(shutdown: CancellationToken) {
     });
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = shutdown;
-}
-
-/// `lakegate ingest` options.
-#[derive(Debug, Clone, Default)]
-pub struct IngestOptions {
-    pub once: bool,
-    pub source: Option<String>,
-    pub slice: Option<String>,
-    pub force: bool,
-    pub wait: std::time::Duration,
-}
-
-/// The lake the ingestion loop writes to, local or in an object store.
-fn ingest_lake(config: &Config) -> Result<crate::ingest::LakePath> {
-    let lake = config
-        .lake
-        .as_deref()
-        .ok_or_else(|| Error::Startup("no lake given: set `lake:` in the config".into()))?;
-    let root = LakeUrl::parse(lake)?
-        .with_options(&config.storage)
-        .map_err(Error::Startup)?;
-    crate::ingest::LakePath::open(&root).map_err(|e| Error::Startup(e.to_string()))
-}
-
-/// `lakegate ingest`: one pass (`once`) or the loop until `signal`.
-pub async fn ingest(
-    config: Config,
-    options: IngestOptions,
-    signal: impl Future<Output = ()>,
-) -> Result<()> {
-    use crate::ingest::{Ingestor, Lease, Selection};
-    if config.sources.is_empty() {
-        return Err(Error::Startup(
-            "the config has no `sources:` to ingest".into(),
-        ));
-    }
-    let lake = ingest_lake(&config)?;
-    let ttl = config.ingest.lease_ttl;
-    let alerts = crate::alerts::Alerts::from_config(&config, Some(lake.clone()))
-        .await
-        .map_err(Error::Startup)?;
-    let follow = Arc::new(ingest_follow_up(&config, lake.clone(), alerts.clone()).await?);
-    let ingestor = Arc::new(Ingestor::new(lake.clone(), config).with_alerts(alerts.clone()));
-    if options.once {
-        let lease = Lease::acquire(&lake, ttl, options.wait).await?;
-        let report = ingestor
-            .run_once(&Selection {
-                source: options.source,
-                slice: options.slice,
-                force: options.force,
-                ..Default::default()
-            })
-            .await;
-        lease.release().await;
-        // Cron mode: the alert hooks of this pass run to the end (bounded) before exit.
-        ingestor.finish_hooks().await;
-        let report = report?;
-        // Cron mode does what `serve` does after a pass: gold models of the affected slices,
-        // freshness and its alerts (delivered, or given up on, before exit).
-        let gold = follow.run(&report).await;
-        if let Some(a) = &alerts {
-            a.flush(std::time::Duration::from_secs(30)).await;
-        }
-        for s in &report.slices {
-            println!(
-                "{} {} slice {} @ {}: {} in, {} out, {} quarantined, {} dropped, {} deleted{}",
-                s.status,
-                s.table,
-                s.slice,
-                s.watermark,
-                s.rows_in,
-                s.rows_out,
-                s.quarantined,
-                s.dropped,
-                s.deleted,
-                s.error
-                    .as_ref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            );
-        }
-        println!(
-            "run {}: {} ok, {} failed, {} already current, {} files read",
-            report.run_id,
-            report.slices.iter().filter(|s| s.status == "ok").count(),
-            report.failed(),
-            report.skipped,
-            report.files_read
-        );
-        match &gold {
-            Ok(models) => {
-                for m in models {
-                    println!("ok gold model {m} rebuilt");
-                }
-            }
-            Err(e) => println!("failed gold models: {e}"),
-        }
-        if report.failed() > 0 {
-            return Err(Error::Startup(format!(
-                "{} slice(s) failed",
-                report.failed()
-            )));
-        }
-        gold?;
-        return Ok(());
-    }
-    let shutdown = CancellationToken::new();
-    let watch_task = follow.watch.spawn(shutdown.clone());
-    let task = tokio::spawn(crate::ingest::run_loop(
-        ingestor.clone(),
-        shutdown.clone(),
-        move |report| {
-            let (follow, report) = (follow.clone(), report.clone());
-            tokio::spawn(async move { follow.run(&report).await });
-        },
-    ));
-    signal.await;
-    shutdown.cancel();
-    let _ = task.await;
-    let _ = watch_task.await;
-    ingestor.finish_hooks().await;
-    if let Some(a) = &alerts {
-        a.flush(std::time::Duration::from_secs(10)).await;
-    }
-    Ok(())
-}
-
-/// The engine and views an `ingest` process needs to build gold models (no listener).
-async fn ingest_follow_up(
-    config: &Config,
-    lake: crate::ingest::LakePath,
-    alerts: Option<Arc<crate::alerts::Alerts>>,
-) -> Result<AfterPass> {
-    let root = lake.location().clone();
-    let catalog = LakeCatalog::new(root.clone())?;
-    if !config.iceberg.is_empty() {
-        let mounts =
-            crate::catalog::iceberg::IcebergMounts::connect(&config.iceberg, root.options())
-                .await
-                .map_err(|e| Error::Startup(e.to_string()))?;
-        catalog.set_iceberg(mounts);
-    }
-    catalog.refresh().await?;
-    let engine = Engine::new(catalog.clone(), &config.database, &config.limits)?;
-    let views = match views_dir(config).await.0 {
-        Some(dir) => {
-            let registry = ViewRegistry::new(&dir, engine.clone());
-            let report = registry.reload().await?;
-            for e in &report.errors {
-                warn!("{e}");
-            }
-            Some(registry)
-        }
-        None => None,
-    };
-    let watch = crate::freshness::Watch::new(
-        engine.clone(),
-        views.clone(),
-        Some(lake.clone()),
-        config,
-        alerts,
-    );
-    watch.refresh().await;
-    Ok(AfterPass::new(
-        catalog,
-        engine,
-        views,
-        lake,
-        config.clone(),
-        watch,
-    ))
-}
-
-/// Serves `_lakegate/slices` and `_lakegate/ingest_runs` as `lakegate.slices` and
-/// `lakegate.ingest_runs` (re-opened after each pass: a Delta provider is a snapshot).
-async fn register_ingest_logs(lake: &crate::ingest::LakePath, engine: &Engine) {
-    use datafusion::catalog::SchemaProvider;
-    let system = engine.system_schema();
-    for (dir, name) in [("slices", "slices"), ("ingest_runs", "ingest_runs")] {
-        let path = lake.join("_lakegate").join(dir);
-        if !path.is_table().await.unwrap_or(false) {
-            continue;
-        }
-        match path.open_delta().await {
-            Ok(t) => match crate::catalog::delta_provider(&t).await {
-                Ok(p) => {
-                    let _ = system.deregister_table(name);
-                    let _ = system.register_table(name.to_string(), p);
-                }
-                Err(e) => warn!(table = name, error = %e, "ingest log unavailable"),
-            },
-            Err(e) => warn!(table = name, error = %e, "ingest log unavailable"),
-        }
-    }
 }

@@ -26,6 +26,9 @@ use url::Url;
 pub enum StorageError {
     #[error("Failed to resolve lake location `{location}`: {reason}")]
     BadLocation { location: String, reason: String },
+    /// A `storage:` option that is unknown or whose secret reference does not resolve.
+    #[error("{0}")]
+    Options(String),
     #[error("Failed to open object store for `{url}`: {source}")]
     ObjectStore {
         url: String,
@@ -116,11 +119,12 @@ impl LakeUrl {
     }
 
     /// This location with the config's `storage:` options, secrets (`${ENV}`, `file:`) read now.
-    pub fn with_options(self, options: &BTreeMap<String, String>) -> Result<LakeUrl, String> {
-        check_options(options)?;
+    pub fn with_options(self, options: &BTreeMap<String, String>) -> Result<LakeUrl> {
+        check_options(options).map_err(StorageError::Options)?;
         let mut resolved = HashMap::new();
         for (k, v) in options {
-            let value = crate::secrets::resolve_secret(&format!("storage.{k}"), v)?;
+            let value = crate::secrets::resolve_secret(&format!("storage.{k}"), v)
+                .map_err(StorageError::Options)?;
             resolved.insert(k.to_ascii_lowercase(), value);
         }
         Ok(LakeUrl {

@@ -12,8 +12,8 @@
 //! is in a git work tree.
 
 mod git;
-pub mod gold;
 pub mod gitsource;
+pub mod gold;
 pub mod history;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

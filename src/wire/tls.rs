@@ -13,6 +13,22 @@ use tracing::{info, warn};
 
 use crate::config::{TlsConfig, TlsMode};
 
+/// A certificate or key that does not load: fatal at start, logged on reload.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("tls: `cert` and `key` are required")]
+    Missing,
+    /// `tls.cert` / `tls.key` unreadable or not PEM of the right kind.
+    #[error("tls.{which} {}: {message}", path.display())]
+    File {
+        which: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("tls: certificate and key do not form a usable pair: {0}")]
+    Pair(#[source] rustls::Error),
+}
+
 pub struct TlsSetup {
     pub mode: TlsMode,
     cert: PathBuf,
@@ -31,27 +47,28 @@ fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-fn load(cert: &Path, key: &Path) -> Result<Loaded, String> {
+fn load(cert: &Path, key: &Path) -> Result<Loaded, TlsError> {
     let stamps = (modified(cert), modified(key));
-    let cert_pem = std::fs::read(cert).map_err(|e| format!("tls.cert {}: {e}", cert.display()))?;
+    let file = |which, path: &Path, message: String| TlsError::File {
+        which,
+        path: path.to_path_buf(),
+        message,
+    };
+    let cert_pem = std::fs::read(cert).map_err(|e| file("cert", cert, e.to_string()))?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("tls.cert {}: {e}", cert.display()))?;
+        .map_err(|e| file("cert", cert, e.to_string()))?;
     if chain.is_empty() {
-        return Err(format!(
-            "tls.cert {}: no certificate in the file",
-            cert.display()
-        ));
+        return Err(file("cert", cert, "no certificate in the file".into()));
     }
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls.key {}: {e}", key.display()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file("key", key, e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?
+        .map_err(TlsError::Pair)?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)
-        .map_err(|e| format!("tls: certificate and key do not form a usable pair: {e}"))?;
+        .map_err(TlsError::Pair)?;
     // Postgres 17's direct TLS negotiation asks for this ALPN protocol.
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(Loaded {
@@ -63,12 +80,12 @@ fn load(cert: &Path, key: &Path) -> Result<Loaded, String> {
 
 impl TlsSetup {
     /// `None` for `mode: disable`; an error (fatal at start) when the files do not load.
-    pub fn from_config(c: &TlsConfig) -> Result<Option<Arc<TlsSetup>>, String> {
+    pub fn from_config(c: &TlsConfig) -> Result<Option<Arc<TlsSetup>>, TlsError> {
         if c.mode == TlsMode::Disable {
             return Ok(None);
         }
         let (Some(cert), Some(key)) = (&c.cert, &c.key) else {
-            return Err("tls: `cert` and `key` are required".into());
+            return Err(TlsError::Missing);
         };
         let loaded = load(cert, key)?;
         Ok(Some(Arc::new(TlsSetup {
