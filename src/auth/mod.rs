@@ -214,9 +214,7 @@ impl ObjectPattern {
     }
 
     fn matches(&self, schema: &str, table: &str) -> bool {
-        self.schema
-            .as_deref()
-            .is_none_or(|s| s.eq_ignore_ascii_case(schema))
+        self.covers_schema(schema)
             && self
                 .table
                 .as_deref()
@@ -224,9 +222,11 @@ impl ObjectPattern {
     }
 
     fn covers_schema(&self, schema: &str) -> bool {
-        self.schema
-            .as_deref()
-            .is_none_or(|s| s.eq_ignore_ascii_case(schema))
+        match self.schema.as_deref() {
+            Some(s) => s.eq_ignore_ascii_case(schema),
+            // Others' statements and every view's definition are not in "everything".
+            None => !schema.eq_ignore_ascii_case(crate::config::SYSTEM_SCHEMA),
+        }
     }
 }
 

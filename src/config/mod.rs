@@ -61,6 +61,11 @@ pub use types::parse_type;
 pub type PartCheck = fn(&Config) -> std::result::Result<(), (&'static str, String)>;
 
 /// Errors of the config layer. Each renders as `file:line:column: message`.
+
+/// The schema of lakegate's own tables (freshness, running and logged statements, views,
+/// ingestion runs). A wildcard grant (`*`, `*.table`) does not reach it: who ran what is
+/// granted by name (`lakegate.freshness`, `lakegate.*`).
+pub const SYSTEM_SCHEMA: &str = "lakegate";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read at all.

@@ -111,12 +111,16 @@ impl SchemaProvider for AuthorizedSchema {
         if self.access.can_read(&self.name, base_name(name)) {
             return self.inner.table(name).await;
         }
-        if self.inner.table_exist(name) {
-            let kind = match self.inner.table(name).await? {
-                Some(t) if t.table_type() == datafusion::datasource::TableType::View => "view",
+        // Refused on the base name, without opening anything: building `t@v9` or `t$history`
+        // would replay the log of a table the user may not read, and its errors (no such
+        // version, the earliest kept) would tell them of it.
+        let base = base_name(name);
+        if self.inner.table_exist(base) {
+            let kind = match self.inner.table_type(base).await {
+                Ok(Some(datafusion::datasource::TableType::View)) => "view",
                 _ => "table",
             };
-            return Err(denied(kind, format!("{}.{name}", self.name)));
+            return Err(denied(kind, format!("{}.{base}", self.name)));
         }
         Ok(None)
     }

@@ -181,8 +181,15 @@ impl ComputedTable for ActivityTable {
         Arc::new(Schema::new(f))
     }
 
-    async fn compute(&self, _state: &dyn Session) -> datafusion::error::Result<RecordBatch> {
-        let rows: Vec<(i32, Active, Duration, &'static str)> = if self.log {
+    async fn compute(&self, state: &dyn Session) -> datafusion::error::Result<RecordBatch> {
+        // A non-admin granted these tables sees their own statements only, as on the status
+        // page: others' SQL carries their literals.
+        let only = state
+            .config()
+            .get_extension::<crate::auth::Access>()
+            .filter(|a| !a.admin)
+            .map(|a| a.user.clone());
+        let mut rows: Vec<(i32, Active, Duration, &'static str)> = if self.log {
             self.activity
                 .log
                 .lock()
@@ -202,6 +209,9 @@ impl ComputedTable for ActivityTable {
             v.sort_by_key(|r| r.0);
             v
         };
+        if let Some(user) = &only {
+            rows.retain(|r| &r.1.user == user);
+        }
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(
                 rows.iter().map(|r| r.1.id as i64).collect::<Vec<_>>(),

@@ -46,7 +46,7 @@ pub use session::{Cursor, Session};
 pub use settings::Settings;
 
 /// Schema of lakegate's system tables (`lakegate.queries`, `lakegate.views`, ...).
-pub const SYSTEM_SCHEMA: &str = "lakegate";
+pub use crate::config::SYSTEM_SCHEMA;
 
 /// Postgres version lakegate speaks as; drivers parse `server_version` and `version()`.
 pub const PG_VERSION: &str = "16.6";

@@ -193,7 +193,26 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
             })
             .collect()
     };
-    let slices: Vec<SliceRow> = slices.into_iter().filter(|s| readable(&s.table)).collect();
+    // Row counts, error text (which may quote source rows) and offsets only of what this user
+    // reads whole: under a row filter or mask a slice is shown, its figures are not.
+    let whole = |qualified: &str| match qualified.split_once('.') {
+        Some((s, t)) => crate::engine::access::sees_whole(Some(access), s, t),
+        None => admin,
+    };
+    let slices: Vec<SliceRow> = slices
+        .into_iter()
+        .filter(|s| readable(&s.table))
+        .map(|mut s| {
+            if !whole(&s.table) {
+                s.rows_out = -1;
+                if !s.error.is_empty() {
+                    s.error =
+                        "failed (details hidden: your access filters or masks this table)".into();
+                }
+            }
+            s
+        })
+        .collect();
     let _ = write!(
         h,
         "<div class=charts><div><h2>Query rate</h2>{}<p class=dim>queries/min between page views</p></div></div>",
@@ -317,7 +336,11 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
                 esc(&s.slice),
                 esc(&s.watermark),
                 esc(&s.status),
-                s.rows_out,
+                if s.rows_out < 0 {
+                    "-".to_string()
+                } else {
+                    s.rows_out.to_string()
+                },
                 esc(&s.error)
             );
         }
@@ -328,7 +351,7 @@ pub async fn render(state: &ReadyState, access: &crate::auth::Access) -> String 
         .kafka
         .all()
         .into_iter()
-        .filter(|p| readable(&format!("bronze.{}", p.source)))
+        .filter(|p| whole(&format!("bronze.{}", p.source)))
         .collect();
     if !streams.is_empty() {
         let _ = write!(
