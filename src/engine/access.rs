@@ -158,11 +158,22 @@ fn restrict_plan(
             return Ok(Transformed::no(node));
         };
         if let Some(view) = LakeView::of(provider.as_ref()) {
+            // A view over what the user may not read whole is all they see of it: their own
+            // predicates stay above it (a barrier), as above a row filter.
+            let shields = !access.admin && !reads_whole(view.plan(), access);
+            // EXPLAIN would show what is behind the view (files, statistics, rows before its
+            // WHERE).
+            *governed |= shields;
             let inner = restrict_plan(view.plan().clone(), access, ctx, governed)?;
             let inlined = view
                 .project(inner, scan.projection.as_ref())?
                 .alias(scan.table_name.clone())?
                 .build()?;
+            let inlined = if shields {
+                super::barrier::barrier(inlined)
+            } else {
+                inlined
+            };
             if !rules {
                 return Ok(Transformed::yes(inlined));
             }
@@ -216,6 +227,7 @@ fn restrict(
             Some(p) => datafusion::logical_expr::and(p, e),
         });
     }
+    let filtered = predicate.is_some();
     if let Some(predicate) = predicate {
         plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
     }
@@ -247,7 +259,36 @@ fn restrict(
             Arc::new(plan),
         )?);
     }
-    Ok(plan)
+    // The user's own predicates run on what the filter lets through, never before it.
+    Ok(if filtered {
+        super::barrier::barrier(plan)
+    } else {
+        plan
+    })
+}
+
+/// Whether `access` reads whole every table and view `plan` scans directly (a view's own
+/// inputs are judged when it is inlined).
+fn reads_whole(plan: &LogicalPlan, access: &Access) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut whole = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(p) = datafusion::datasource::source_as_provider(&scan.source)
+        {
+            let named = LakeView::of(p.as_ref())
+                .map(|v| (v.schema.clone(), v.name.clone()))
+                .or_else(|| LakeTable::of(p.as_ref()).map(|t| (t.schema.clone(), t.table.clone())));
+            if let Some((schema, table)) = named
+                && !sees_whole(Some(access), &schema, &table)
+            {
+                whole = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    whole
 }
 
 /// One session's memory pool: its own limit, inside the process-wide pool.

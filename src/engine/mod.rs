@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod activity;
+mod barrier;
 pub mod cancel;
 mod coerce;
 pub mod error;
@@ -258,6 +259,8 @@ impl Engine {
             .with_default_features()
             .with_analyzer_rules(rules)
             .with_type_planner(Arc::new(coerce::PostgresTypes))
+            .with_query_planner(Arc::new(barrier::AccessPlanner))
+            .with_optimizer_rule(Arc::new(barrier::LeakproofThroughBarrier))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let views: ViewSource = Arc::new(std::sync::RwLock::new(Arc::new(ViewMap::new())));

@@ -193,7 +193,7 @@ impl Session {
         // columns), rows read before the filter, the rules' text.
         if governed && matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
             return Err(EngineError::DataFusion(access::denied(
-                "EXPLAIN of a query reading tables with row filters or column masks",
+                "EXPLAIN of a query reading tables with row filters or column masks, or views over tables you may not read whole",
                 "(run it without EXPLAIN)".into(),
             )));
         }
