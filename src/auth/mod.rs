@@ -147,6 +147,30 @@ pub fn check_config(c: &Config) -> Result<(), (&'static str, String)> {
         {
             ObjectPattern::parse(g).map_err(|e| ("roles", format!("roles.{name}: {e}")))?;
         }
+        // A rule that reads a setting reads what the user sets: `SET app.tenant = 'other'`.
+        let rules = role
+            .row_filters
+            .iter()
+            .map(|(t, e)| (format!("row_filters.{t}"), e))
+            .chain(role.column_masks.iter().flat_map(|(t, cols)| {
+                cols.iter()
+                    .map(move |(c, e)| (format!("column_masks.{t}.{c}"), e))
+            }));
+        for (at, expr) in rules {
+            let lower = expr.to_ascii_lowercase();
+            if let Some(f) = ["current_setting", "set_config"]
+                .into_iter()
+                .find(|f| lower.contains(f))
+            {
+                return Err((
+                    "roles",
+                    format!(
+                        "roles.{name}.{at}: `{f}` reads a setting the user may change with SET; \
+                         key rules on current_user, or give each tenant its own role"
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -565,5 +589,47 @@ mod tests {
         assert!(a.can_see_schema("silver") && !a.can_see_schema("bronze"));
         assert!(a.can_read("pg_catalog", "pg_class"));
         assert!(ObjectPattern::parse("orders").is_err());
+        // A wildcard is every zone, not lakegate's own tables; those are granted by name.
+        let star = |g: &str| Access {
+            grants: vec![ObjectPattern::parse(g).unwrap()],
+            ..a.clone()
+        };
+        assert!(star("*").can_read("bronze", "x") && star("*.x").can_read("gold", "x"));
+        assert!(!star("*").can_read("lakegate", "query_log"));
+        assert!(!star("*").can_see_schema("LAKEGATE"));
+        assert!(star("lakegate.*").can_read("lakegate", "query_log"));
+        assert!(star("lakegate.freshness").can_read("lakegate", "freshness"));
+    }
+
+    #[test]
+    fn rules_reading_settings_the_user_sets_are_refused() {
+        let with = |filter: &str, mask: &str| {
+            let mut c = Config::default();
+            c.roles.insert(
+                "r".into(),
+                crate::config::RoleConfig {
+                    grants: vec!["silver.*".into()],
+                    row_filters: [("silver.t".to_string(), filter.to_string())].into(),
+                    column_masks: [(
+                        "silver.t".to_string(),
+                        [("email".to_string(), mask.to_string())].into(),
+                    )]
+                    .into(),
+                },
+            );
+            check_config(&c)
+        };
+        assert!(with("tenant = current_user", "'***'").is_ok());
+        let e = with("tenant = current_setting('app.tenant')", "'***'").unwrap_err();
+        assert!(
+            e.1.contains("roles.r.row_filters.silver.t") && e.1.contains("SET"),
+            "{e:?}"
+        );
+        let e = with(
+            "true",
+            "CASE WHEN CURRENT_SETTING('x.y') = '1' THEN email END",
+        )
+        .unwrap_err();
+        assert!(e.1.contains("column_masks.silver.t.email"), "{e:?}");
     }
 }
