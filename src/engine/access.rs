@@ -232,6 +232,19 @@ fn restrict(
         plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
     }
     if !masks.is_empty() {
+        // A mask naming no column (a typo, a renamed column, `address.zip`) would leave the
+        // value it meant to hide in clear: reads are refused until the role is fixed.
+        if let Some((c, _)) = masks.iter().find(|(c, _)| {
+            !df_schema
+                .fields()
+                .iter()
+                .any(|f| f.name().eq_ignore_ascii_case(c))
+        }) {
+            return Err(denied(
+                "a relation whose column mask names no column:",
+                format!("`{c}` (fix the role's column_masks)"),
+            ));
+        }
         let mut exprs = Vec::new();
         for (qualifier, field) in df_schema.iter() {
             let column = datafusion::logical_expr::Expr::Column(datafusion::common::Column::new(

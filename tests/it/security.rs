@@ -1588,8 +1588,36 @@ async fn wildcards_skip_the_system_schema_and_refusals_open_nothing() {
                 },
             );
         }
+        // A mask with a typo in its column must not leave the column in clear.
+        c.users.insert(
+            "eve".into(),
+            user(
+                &Verifier::generate("eve-pass").to_string(),
+                &["typo"],
+                false,
+            ),
+        );
+        c.roles.insert(
+            "typo".into(),
+            RoleConfig {
+                grants: vec!["silver.users".into()],
+                column_masks: [(
+                    "silver.users".to_string(),
+                    [("emial".to_string(), "'***'".to_string())].into(),
+                )]
+                .into(),
+                ..Default::default()
+            },
+        );
     })
     .await;
+    let eve = login(&t, "eve", "eve-pass").await.unwrap();
+    let e = eve
+        .query("SELECT email FROM silver.users", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "42501", "{e}");
+    assert!(e.as_db_error().unwrap().message().contains("emial"), "{e}");
     let ops = login(&t, "ops", "ops-pass").await.unwrap();
     ops.simple_query("SELECT 'ops-secret-literal'")
         .await
