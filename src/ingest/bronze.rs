@@ -85,7 +85,10 @@ impl Ingestor {
             let data: SliceData =
                 tokio::task::spawn_blocking(move || read::read_slice(&inputs, &source2, columns))
                     .await
-                    .map_err(|e| IngestError::Config(format!("reader task: {e}")))??;
+                    .map_err(|source| IngestError::Task {
+                        what: "reader",
+                        source,
+                    })??;
             let rows_in = data.batch.num_rows() as i64 + data.rejects.len() as i64;
             tracing::debug!(slice, rows = rows_in, elapsed = ?t0.elapsed(), "slice read");
             // Unreadable rows: quarantine first (its own txn), then the slice.
@@ -146,7 +149,7 @@ impl Ingestor {
         }
         let bronze = open_table(&bronze_path)
             .await?
-            .ok_or_else(|| IngestError::Config(format!("bronze.{name} is missing")))?;
+            .ok_or_else(|| IngestError::Missing(format!("bronze.{name}")))?;
         for (table, cfg) in pending {
             let t1 = Instant::now();
             let r = self

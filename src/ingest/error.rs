@@ -13,8 +13,32 @@ pub enum IngestError {
     Unreadable(String),
     #[error("schema change: {0}")]
     SchemaDrift(String),
+    /// A source or table configured in a way that cannot work (the message names the key).
     #[error("{0}")]
     Config(String),
+    /// The lake's object store refused a read or write at `at`.
+    #[error("{at}: {source}")]
+    Store {
+        at: String,
+        source: object_store::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// A silver or gold query that does not plan: which table, and DataFusion's reason.
+    #[error("{at}: {source}")]
+    Plan {
+        at: String,
+        source: datafusion::error::DataFusionError,
+    },
+    /// A table the pass needs is not there (dropped behind its back).
+    #[error("{0} is missing")]
+    Missing(String),
+    /// A reader or writer task died (a panic in it; the slice is failed, the pass goes on).
+    #[error("{what} task: {source}")]
+    Task {
+        what: &'static str,
+        source: tokio::task::JoinError,
+    },
     #[error("{0}")]
     Leased(String),
     /// A source that is down, refuses the login or times out (the message names the source,

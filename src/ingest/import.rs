@@ -120,12 +120,13 @@ pub async fn import(
         std::fs::create_dir_all(&path).map_err(|e| IngestError::Io { path, source: e })?;
     }
     // A table exists when its log has any object (local or remote).
-    let (store, root) = location
-        .object_store()
-        .map_err(|e| IngestError::Config(e.to_string()))?;
+    let (store, root) = location.object_store()?;
     let exists = crate::storage::has_objects(store.as_ref(), &root.child("_delta_log"))
         .await
-        .map_err(|e| IngestError::Config(format!("{location}: {e}")))?;
+        .map_err(|e| IngestError::Store {
+            at: location.to_string(),
+            source: e,
+        })?;
     let delta = if exists {
         location.open_delta().await?
     } else {

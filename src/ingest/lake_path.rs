@@ -32,15 +32,16 @@ impl std::fmt::Display for LakePath {
 }
 
 fn store_err(at: &LakePath, e: object_store::Error) -> IngestError {
-    IngestError::Config(format!("{at}: {e}"))
+    IngestError::Store {
+        at: at.to_string(),
+        source: e,
+    }
 }
 
 impl LakePath {
     /// The lake root at `url` (one store, shared by every folder joined from it).
     pub fn open(url: &LakeUrl) -> Result<LakePath> {
-        let (store, path) = url
-            .object_store()
-            .map_err(|e| IngestError::Config(e.to_string()))?;
+        let (store, path) = url.object_store()?;
         Ok(LakePath {
             url: url.clone(),
             store,
@@ -54,8 +55,7 @@ impl LakePath {
             path: dir.to_path_buf(),
             source: e,
         })?;
-        let url = LakeUrl::parse(&abs.to_string_lossy())
-            .map_err(|e| IngestError::Config(e.to_string()))?;
+        let url = LakeUrl::parse(&abs.to_string_lossy())?;
         LakePath::open(&url)
     }
 

@@ -179,7 +179,10 @@ impl Lease {
         let store = lake.store().clone();
         let path = lake.join("_lakegate").file("ingest.lease");
         let where_ = format!("{}_lakegate/ingest.lease", lake);
-        let fail = |e: object_store::Error| IngestError::Config(format!("{where_}: {e}"));
+        let fail = |e: object_store::Error| IngestError::Store {
+            at: where_.clone(),
+            source: e,
+        };
         let info = new_info();
         let body =
             |i: &LeaseInfo| PutPayload::from(serde_json::to_vec(i).expect("lease serializes"));

@@ -113,7 +113,10 @@ impl Ingestor {
         let batches = ctx
             .sql(&sql)
             .await
-            .map_err(|e| IngestError::Config(format!("silver.{table}: {e}")))?
+            .map_err(|source| IngestError::Plan {
+                at: format!("silver.{table}"),
+                source,
+            })?
             .collect()
             .await?;
         let schema = match batches.first() {

@@ -64,6 +64,11 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         None => None,
     };
     let root = open::lake_root(&config, "pass --lake ROOT or set `lake:` in the config")?;
+    if let Some(p) = root.local_path()
+        && !p.is_dir()
+    {
+        return Err(Error::NotADirectory(p));
+    }
     let (catalog, engine) = open::catalog_and_engine(&config, &root).await?;
     engine.enable_result_cache(config.cache.results);
     let shutdown = CancellationToken::new();

@@ -19,16 +19,12 @@ pub(super) fn lake_root(config: &Config, hint: &'static str) -> Result<LakeUrl> 
     Ok(LakeUrl::parse(lake)?.with_options(&config.storage)?)
 }
 
-/// The catalog over `root`, Iceberg catalogs mounted, read once; and the engine over it.
+/// The catalog over `root`, Iceberg catalogs mounted, read once; and the engine over it. A
+/// local root need not exist yet (`ingest` creates it).
 pub(super) async fn catalog_and_engine(
     config: &Config,
     root: &LakeUrl,
 ) -> Result<(Arc<LakeCatalog>, Arc<Engine>)> {
-    if let Some(p) = root.local_path()
-        && !p.is_dir()
-    {
-        return Err(Error::NotADirectory(p));
-    }
     let catalog = LakeCatalog::new(root.clone())?;
     if !config.iceberg.is_empty() {
         let mounts =

@@ -141,10 +141,10 @@ pub async fn materialize(
             }
             Mode::Slices(col) => (format!("SELECT * FROM ({sql})"), None, vec![col.clone()]),
         };
-        let df = ctx
-            .sql(&query)
-            .await
-            .map_err(|e| IngestError::Config(format!("gold model {name}: {e}")))?;
+        let df = ctx.sql(&query).await.map_err(|source| IngestError::Plan {
+            at: format!("gold model {name}"),
+            source,
+        })?;
         let batches = df.collect().await?;
         // Views may produce Utf8View / dictionary types Delta cannot store as is.
         let batches = batches

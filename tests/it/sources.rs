@@ -726,8 +726,18 @@ silver:
             .unwrap();
         }
     }
-    let out = run().wait_with_output().unwrap();
-    assert!(out.status.success());
+    // The clean pass, with its error output kept for the assertion.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
+        .args(["ingest", "--once", "--wait", "0s", "--config"])
+        .arg(&cfg_path)
+        .env("LAKEGATE_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let silver = lake.join("silver/orders");
     let expected = rt.block_on(pg_rows(&c, PG_EXPECTED));
     assert_eq!(expected.len(), 20006);

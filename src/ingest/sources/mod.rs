@@ -238,7 +238,10 @@ pub async fn publish(staged: &std::path::Path, dir: &LakePath, name: &str) -> Re
     let upload = store
         .put_multipart(&location)
         .await
-        .map_err(|e| IngestError::Config(format!("{location}: {e}")))?;
+        .map_err(|e| IngestError::Store {
+            at: location.to_string(),
+            source: e,
+        })?;
     let mut w = object_store::WriteMultipart::new(upload);
     let mut f = tokio::fs::File::open(staged)
         .await
@@ -257,9 +260,10 @@ pub async fn publish(staged: &std::path::Path, dir: &LakePath, name: &str) -> Re
         }
         w.write(&buf[..n]);
     }
-    w.finish()
-        .await
-        .map_err(|e| IngestError::Config(format!("{location}: {e}")))?;
+    w.finish().await.map_err(|e| IngestError::Store {
+        at: location.to_string(),
+        source: e,
+    })?;
     let _ = tokio::fs::remove_file(staged).await;
     Ok(())
 }

@@ -739,9 +739,10 @@ async fn read_slices(
             ),
         )),
     };
-    let written = writer
-        .await
-        .map_err(|e| IngestError::Config(format!("landing writer task: {e}")))?;
+    let written = writer.await.map_err(|source| IngestError::Task {
+        what: "landing writer",
+        source,
+    })?;
     let outcome = match (read, written) {
         (Err(e), _) | (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(counts)) => Ok(counts),

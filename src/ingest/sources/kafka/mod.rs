@@ -1241,7 +1241,7 @@ async fn commit_txns(
         .await?;
     open_table(path)
         .await?
-        .ok_or_else(|| IngestError::Config(format!("{name}: the table went missing")))
+        .ok_or_else(|| IngestError::Missing(name.to_string()))
 }
 
 fn empty_bronze_schema() -> SchemaRef {
