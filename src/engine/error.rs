@@ -238,6 +238,10 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
             }
         }
         DataFusionError::Configuration(_) => SqlState::InvalidParameterValue,
+        // A FILTER (WHERE ...) that is not boolean reaches DataFusion's executor unchecked.
+        DataFusionError::Internal(m) if m.contains("non-boolean predicate") => {
+            SqlState::DatatypeMismatch
+        }
         DataFusionError::Internal(_) => SqlState::InternalError,
         DataFusionError::Substrait(_) => SqlState::FeatureNotSupported,
         DataFusionError::Ffi(_) => SqlState::InternalError,
@@ -255,6 +259,9 @@ fn plan_message_state(m: &str) -> SqlState {
         || l.contains("no function matches")
         || l.contains("function") && l.contains("not found")
     {
+        SqlState::UndefinedFunction
+    } else if l.contains("cannot coerce arithmetic") {
+        // Postgres: operator does not exist (`1 + 'x'::text`).
         SqlState::UndefinedFunction
     } else if l.contains("failed to coerce")
         || l.contains("cannot infer common")
@@ -280,6 +287,8 @@ fn execution_message_state(m: &str) -> SqlState {
         SqlState::DivisionByZero
     } else if l.contains("overflow") {
         SqlState::NumericValueOutOfRange
+    } else if l.contains("placeholder") && l.contains("not provided") {
+        SqlState::UndefinedParameter
     } else if l.contains("cast") || l.contains("parse") {
         SqlState::InvalidTextRepresentation
     } else {
@@ -295,7 +304,10 @@ fn arrow_state(a: &ArrowError) -> SqlState {
             let l = m.to_ascii_lowercase();
             if l.contains("timestamp") || l.contains("date") || l.contains("time") {
                 SqlState::InvalidDatetimeFormat
-            } else if l.contains("overflow") || l.contains("too large") {
+            } else if l.contains("overflow")
+                || l.contains("too large")
+                || l.starts_with("can't cast value")
+            {
                 SqlState::NumericValueOutOfRange
             } else {
                 SqlState::InvalidTextRepresentation
@@ -512,6 +524,19 @@ mod tests {
                 "22012",
             ),
             (DataFusionError::NotImplemented("x".into()), "0A000"),
+            // As PostgreSQL 15 answers: no parameter $1, operator does not exist.
+            (
+                DataFusionError::Execution(
+                    "Placeholder '$1' was not provided a value for execution.".into(),
+                ),
+                "42P02",
+            ),
+            (
+                DataFusionError::Plan(
+                    "Cannot coerce arithmetic expression Int64 + Utf8View to valid types".into(),
+                ),
+                "42883",
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(sqlstate(&EngineError::DataFusion(e)).code(), code);

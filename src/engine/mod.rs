@@ -9,6 +9,7 @@
 pub mod access;
 pub mod activity;
 mod barrier;
+mod checked;
 pub mod cancel;
 mod coerce;
 pub mod error;
@@ -254,6 +255,8 @@ impl Engine {
             );
         let mut rules = datafusion::optimizer::Analyzer::new().rules;
         rules.insert(0, Arc::new(coerce::UnknownLiterals));
+        // After type coercion: the operand types are final.
+        rules.push(Arc::new(checked::CheckedArithmetic));
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
