@@ -9,8 +9,8 @@
 pub mod access;
 pub mod activity;
 mod barrier;
-mod checked;
 pub mod cancel;
+mod checked;
 mod coerce;
 pub mod error;
 pub mod format;

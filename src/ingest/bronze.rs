@@ -2,20 +2,34 @@
 
 use super::*;
 
+/// One landed slice of a source to take to bronze and silver.
+#[derive(Clone, Copy)]
+pub(super) struct BronzeJob<'a> {
+    pub run_id: &'a str,
+    pub name: &'a str,
+    pub source: &'a SourceConfig,
+    /// The source's bronze and silver tables as the pass opened them.
+    pub opened: &'a Opened,
+    pub slice: &'a str,
+    pub watermark: &'a Watermark,
+    /// The slice's landing folder.
+    pub dir: &'a LakePath,
+    /// Rebuild even when the slice's transactions are already committed.
+    pub force: bool,
+}
+
 impl Ingestor {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn slice(
-        &self,
-        run_id: &str,
-        name: &str,
-        source: &SourceConfig,
-        opened: &Opened,
-        slice: &str,
-        wm: &Watermark,
-        dir: &LakePath,
-        force: bool,
-        report: &mut RunReport,
-    ) -> Result<()> {
+    pub(super) async fn slice(&self, job: BronzeJob<'_>, report: &mut RunReport) -> Result<()> {
+        let BronzeJob {
+            run_id,
+            name,
+            source,
+            opened,
+            slice,
+            watermark: wm,
+            dir,
+            force,
+        } = job;
         let w = wm.name();
         let bronze_path = self.lake.join("bronze").join(name);
         let bronze_app = app_id("bronze", name, slice, w);
@@ -151,44 +165,22 @@ impl Ingestor {
             .await?
             .ok_or_else(|| IngestError::Missing(format!("bronze.{name}")))?;
         for (table, cfg) in pending {
-            let t1 = Instant::now();
-            let r = self
-                .silver_slice(
-                    run_id,
-                    name,
-                    source,
-                    table,
-                    cfg,
-                    &bronze,
-                    fresh.as_ref(),
-                    slice,
-                    w,
-                    force,
-                    None,
-                )
-                .await;
-            let mut rep = match r {
-                Ok(rep) => rep,
-                Err(e) => {
-                    warn!(table = %table, %slice, watermark = w, error = %e, "silver slice failed; the previous version stays served");
-                    self.failed.lock().expect("failed lock").insert((
-                        table.to_string(),
-                        slice.to_string(),
-                        w.to_string(),
-                    ));
-                    self.alert(&format!("silver.{table}"), slice, w, &e.to_string());
-                    SliceReport {
-                        status: "failed".into(),
-                        error: Some(e.to_string()),
-                        ..Default::default()
-                    }
-                }
+            let job = silver::SilverJob {
+                run_id,
+                source_name: name,
+                source,
+                table,
+                cfg,
+                bronze: &bronze,
+                fresh: fresh.as_ref(),
+                slice,
+                watermark: w,
+                force,
+                since: None,
             };
-            rep.source = name.into();
-            rep.table = format!("silver.{table}");
-            rep.slice = slice.into();
-            rep.watermark = w.into();
-            rep.duration_ms = t1.elapsed().as_millis() as i64;
+            let rep = self
+                .silver_reported(&job, silver::OnFailure::Remember)
+                .await;
             report.slices.push(rep);
         }
         Ok(())

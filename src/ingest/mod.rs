@@ -293,14 +293,16 @@ impl Ingestor {
                         let mut part = RunReport::default();
                         let r = self
                             .slice(
-                                run,
-                                name,
-                                source,
-                                &opened[name],
-                                &slice,
-                                &wm,
-                                &dir,
-                                selection.force,
+                                bronze::BronzeJob {
+                                    run_id: run,
+                                    name,
+                                    source,
+                                    opened: &opened[name],
+                                    slice: &slice,
+                                    watermark: &wm,
+                                    dir: &dir,
+                                    force: selection.force,
+                                },
                                 &mut part,
                             )
                             .await;

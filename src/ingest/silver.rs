@@ -3,22 +3,86 @@
 
 use super::*;
 
+/// One silver slice to build: the run, the source and silver table, which bronze slice.
+#[derive(Clone, Copy)]
+pub(super) struct SilverJob<'a> {
+    pub run_id: &'a str,
+    pub source_name: &'a str,
+    pub source: &'a SourceConfig,
+    pub table: &'a str,
+    pub cfg: &'a SilverConfig,
+    pub bronze: &'a DeltaTable,
+    /// The slice just committed to bronze, still in memory (not read back).
+    pub fresh: Option<&'a RecordBatch>,
+    pub slice: &'a str,
+    pub watermark: &'a str,
+    /// Rebuild even when the slice's transaction is already in silver.
+    pub force: bool,
+    /// Only the rows of bronze micro-batches after this watermark (a Kafka slice merging what
+    /// is new).
+    pub since: Option<&'a str>,
+}
+
+/// What a failed silver slice leaves behind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum OnFailure {
+    /// Not retried until forced or its landed files change (a file slice).
+    Remember,
+    /// Retried with the next batch (a Kafka slice).
+    Retry,
+}
+
 impl Ingestor {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn silver_slice(
+    /// Builds one silver slice and reports it. A failure is logged, alerted and reported; the
+    /// previous version stays served.
+    pub(super) async fn silver_reported(
         &self,
-        run_id: &str,
-        source_name: &str,
-        source: &SourceConfig,
-        table: &str,
-        cfg: &SilverConfig,
-        bronze: &DeltaTable,
-        fresh: Option<&RecordBatch>,
-        slice: &str,
-        w: &str,
-        force: bool,
-        since: Option<&str>,
-    ) -> Result<SliceReport> {
+        job: &SilverJob<'_>,
+        on_failure: OnFailure,
+    ) -> SliceReport {
+        let t1 = Instant::now();
+        let (table, slice, w) = (job.table, job.slice, job.watermark);
+        let mut rep = match self.silver_slice(job).await {
+            Ok(rep) => rep,
+            Err(e) => {
+                warn!(table = %table, %slice, watermark = w, error = %e, "silver slice failed; the previous version stays served");
+                if on_failure == OnFailure::Remember {
+                    self.failed.lock().expect("failed lock").insert((
+                        table.to_string(),
+                        slice.to_string(),
+                        w.to_string(),
+                    ));
+                }
+                self.alert(&format!("silver.{table}"), slice, w, &e.to_string());
+                SliceReport {
+                    status: "failed".into(),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                }
+            }
+        };
+        rep.source = job.source_name.into();
+        rep.table = format!("silver.{table}");
+        rep.slice = slice.into();
+        rep.watermark = w.into();
+        rep.duration_ms = t1.elapsed().as_millis() as i64;
+        rep
+    }
+
+    async fn silver_slice(&self, job: &SilverJob<'_>) -> Result<SliceReport> {
+        let SilverJob {
+            run_id,
+            source_name,
+            source,
+            table,
+            cfg,
+            bronze,
+            fresh,
+            slice,
+            watermark: w,
+            force,
+            since,
+        } = *job;
         let ctx = SessionContext::new();
         // The slice just committed to bronze is still in memory: no need to read it back.
         let business: Vec<String> = match fresh {

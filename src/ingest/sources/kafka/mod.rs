@@ -1076,32 +1076,24 @@ impl Ingestor {
                 if committed(&silver, &app_id("silver", table, slice, &wm)).await? {
                     continue;
                 }
-                let t1 = Instant::now();
                 // A merge takes the new rows; a replaced slice is recomputed whole.
-                let only_new = (cfg.mode == SilverMode::Merge).then_some(since.as_str());
-                let r = self
-                    .silver_slice(
-                        run_id, name, source, table, cfg, bronze, None, slice, &wm, false, only_new,
-                    )
-                    .await;
-                let mut rep = match r {
-                    Ok(rep) => rep,
-                    Err(e) => {
-                        all_ok = false;
-                        warn!(table = %table, %slice, watermark = %wm, error = %e, "silver slice failed; the previous version stays served");
-                        self.alert(&format!("silver.{table}"), slice, &wm, &e.to_string());
-                        SliceReport {
-                            status: "failed".into(),
-                            error: Some(e.to_string()),
-                            ..Default::default()
-                        }
-                    }
+                let job = crate::ingest::silver::SilverJob {
+                    run_id,
+                    source_name: name,
+                    source,
+                    table,
+                    cfg,
+                    bronze,
+                    fresh: None,
+                    slice,
+                    watermark: &wm,
+                    force: false,
+                    since: (cfg.mode == SilverMode::Merge).then_some(since.as_str()),
                 };
-                rep.source = name.into();
-                rep.table = format!("silver.{table}");
-                rep.slice = slice.clone();
-                rep.watermark = wm.clone();
-                rep.duration_ms = t1.elapsed().as_millis() as i64;
+                let rep = self
+                    .silver_reported(&job, crate::ingest::silver::OnFailure::Retry)
+                    .await;
+                all_ok &= rep.status != "failed";
                 report.slices.push(rep);
             }
             if all_ok {
