@@ -111,3 +111,29 @@ impl CancelHandler for Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn door_pids_are_their_own_and_leave_with_their_request() {
+        let registry = Arc::new(CancelRegistry::default());
+        let slot = Arc::new(QuerySlot::default());
+        let query = slot.begin();
+        let a = registry.register(slot.clone());
+        let b = registry.register(Arc::new(QuerySlot::default()));
+        assert!(a.pid >= 1 << 30 && b.pid >= 1 << 30 && a.pid != b.pid);
+        assert!(query.cancelled().now_or_never().is_none());
+        assert!(registry.cancel_pid(a.pid));
+        assert!(query.cancelled().now_or_never().is_some());
+        let pid = b.pid;
+        drop(b);
+        assert!(
+            !registry.cancel_pid(pid),
+            "a finished request is no longer cancelable"
+        );
+        assert!(!registry.cancel_pid(12345));
+    }
+}

@@ -148,3 +148,61 @@ where
         )))
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    #[test]
+    fn one_format_code_applies_to_every_column() {
+        assert_eq!(
+            formats(&Format::Individual(vec![1]), 3),
+            vec![FieldFormat::Binary; 3]
+        );
+        // Fewer codes than columns: the rest are text (what pgwire clients send).
+        assert_eq!(
+            formats(&Format::Individual(vec![1, 0]), 3),
+            [FieldFormat::Binary, FieldFormat::Text, FieldFormat::Text]
+        );
+        assert_eq!(formats(&Format::UnifiedText, 2), vec![FieldFormat::Text; 2]);
+        assert_eq!(formats(&Format::Individual(vec![]), 1), [FieldFormat::Text]);
+    }
+
+    #[test]
+    fn row_descriptions_carry_postgres_types_sizes_and_typmods() {
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("amount", DataType::Decimal128(12, 2), true),
+            Field::new("name", DataType::Utf8, true),
+        ]);
+        let f = field_infos(&schema, &[FieldFormat::Text; 3]);
+        let got: Vec<_> = f
+            .iter()
+            .map(|i| {
+                (
+                    i.name().to_string(),
+                    i.datatype().oid(),
+                    i.type_size(),
+                    i.type_modifier(),
+                )
+            })
+            .collect();
+        // As PostgreSQL describes bigint, numeric(12,2) and text: typmod (12 << 16 | 2) + 4.
+        assert_eq!(
+            got,
+            [
+                ("id".to_string(), 20, 8, -1),
+                ("amount".to_string(), 1700, -1, (12 << 16 | 2) + 4),
+                ("name".to_string(), 25, -1, -1),
+            ]
+        );
+    }
+
+    #[test]
+    fn transaction_states_round_trip() {
+        for t in [Transaction::Idle, Transaction::Open, Transaction::Failed] {
+            assert_eq!(core_transaction(wire_status(t)), t);
+        }
+    }
+}

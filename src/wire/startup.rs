@@ -338,3 +338,59 @@ pub(super) fn session_parameters(session: &Session) -> Vec<(String, String)> {
     .filter_map(|n| session.show(n).ok().map(|v| (n.to_string(), v)))
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        startup_settings(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn startup_parameters_and_libpq_options_become_settings() {
+        // What psql sends with PGOPTIONS='-c search_path=gold -c statement_timeout=5s
+        // --application-name=my\ app', plus pgjdbc's GUC-named parameters.
+        let got = settings(&[
+            ("user", "ann"),
+            ("database", "lake"),
+            ("client_encoding", "UTF8"),
+            ("_pq_.command_protocol", "3.2"),
+            ("ApplicationName", "DBeaver"),
+            (
+                "options",
+                r"-c search_path=gold  -cstatement_timeout=5s --application-name=my\ app",
+            ),
+        ]);
+        assert_eq!(
+            got,
+            [
+                ("ApplicationName", "DBeaver"),
+                ("search_path", "gold"),
+                ("statement_timeout", "5s"),
+                ("application_name", "my app"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+    }
+
+    #[test]
+    fn datafusion_options_are_not_set_at_startup() {
+        // They stay behind SET, where the sandbox checks them.
+        let got = settings(&[
+            ("datafusion.execution.batch_size", "1"),
+            (
+                "options",
+                "-c datafusion.execution.target_partitions=64 -c TimeZone=UTC",
+            ),
+        ]);
+        assert_eq!(got, [("TimeZone".to_string(), "UTC".to_string())]);
+        // A word that is no setting is skipped, not an error.
+        assert_eq!(settings(&[("options", "-x --verbose -c")]), vec![]);
+    }
+}
