@@ -23,6 +23,15 @@ pub(super) struct SilverJob<'a> {
     pub since: Option<&'a str>,
 }
 
+/// What the rows merged into a slice are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum MergeRows {
+    /// Every row of the slice: a key it no longer has is deleted.
+    WholeSlice,
+    /// Only rows of later micro-batches (Kafka): a key they do not have is kept.
+    LaterBatches,
+}
+
 /// What a failed silver slice leaves behind.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum OnFailure {
@@ -343,7 +352,11 @@ impl Ingestor {
                 .clone();
             let _one = lock.lock().await;
             // Rows of later micro-batches only: what they do not have is not gone.
-            let incremental = since.is_some();
+            let rows_are = if since.is_some() {
+                MergeRows::LaterBatches
+            } else {
+                MergeRows::WholeSlice
+            };
             merge_slice(
                 &spath,
                 table,
@@ -352,7 +365,7 @@ impl Ingestor {
                 &source.slice_column,
                 slice,
                 &sapp,
-                incremental,
+                rows_are,
             )
             .await?;
         } else {
@@ -402,8 +415,9 @@ pub(super) async fn merge_slice(
     slice_column: &str,
     slice: &str,
     app: &str,
-    incremental: bool,
+    rows_are: MergeRows,
 ) -> Result<()> {
+    let incremental = rows_are == MergeRows::LaterBatches;
     let deleted = rows.schema().index_of("_lg_deleted")?;
     let business: Vec<String> = rows
         .schema()

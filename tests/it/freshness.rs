@@ -840,7 +840,21 @@ async fn a_data_time_behind_a_row_filter_is_not_told() {
         "{}",
         page_of("ops", "ops-pass").await
     );
+    // Each landed slice has one row: ops is told so, ann (filtered) sees the slices without it.
+    let ops_page = page_of("ops", "ops-pass").await;
+    let slice_rows = |page: &str, rows: &str| {
+        page.matches(&format!(
+            "<td>bronze.orders</td><td>2025-06-30</td><td>1</td><td class=ok>ok</td><td>{rows}</td>"
+        ))
+        .count()
+    };
+    assert_eq!(slice_rows(&ops_page, "1"), 1, "{ops_page}");
     let page = page_of("ann", "ann-pass").await;
+    assert_eq!(
+        (slice_rows(&page, "1"), slice_rows(&page, "-")),
+        (0, 1),
+        "{page}"
+    );
     for relation in ["bronze.orders", "gold.recent", "gold.recent_any"] {
         let row = chart_of(&page, relation);
         assert!(
