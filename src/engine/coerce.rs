@@ -188,7 +188,9 @@ impl datafusion::logical_expr::planner::TypePlanner for PostgresTypes {
     ) -> Result<Option<DataType>> {
         use datafusion::sql::sqlparser::ast::DataType as Sql;
         Ok(match sql_type {
-            Sql::JSON | Sql::JSONB => Some(DataType::Utf8),
+            // `uuid '…'` literals and casts: text (Arrow cannot cast text to the 16-byte uuid
+            // extension lakegate reads uuid columns as).
+            Sql::JSON | Sql::JSONB | Sql::Uuid => Some(DataType::Utf8),
             Sql::Custom(name, modifiers) if modifiers.is_empty() => {
                 let last = name.0.last().map(|p| p.to_string().to_ascii_lowercase());
                 match last.as_deref() {

@@ -15,6 +15,7 @@ use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, S
 pub fn rewrite(statement: &mut Statement, catalog_only: bool) {
     array_subqueries(statement, catalog_only);
     function_aliases(statement);
+    recursive_cte_columns(statement);
     like_escapes(statement);
     reg_casts(statement);
     set_returning_functions(statement);
@@ -242,6 +243,57 @@ pub fn function_aliases(statement: &mut Statement) {
                 && alias.columns.is_empty()
             {
                 alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut V);
+}
+
+/// `WITH RECURSIVE t(a, b, depth) AS (SELECT x, y, 0 ... UNION ALL SELECT ..., t.depth + 1
+/// FROM t)`: DataFusion names the recursive term's `t` after the static term's own columns,
+/// not the CTE's column list, so `t.depth` is not found (asyncpg's type introspection). The
+/// list's names are given to the static term's select items, which is what they mean.
+pub fn recursive_cte_columns(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{VisitMut, VisitorMut};
+    struct V;
+    impl VisitorMut for V {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> std::ops::ControlFlow<()> {
+            let Some(with) = q.with.as_mut().filter(|w| w.recursive) else {
+                return std::ops::ControlFlow::Continue(());
+            };
+            for cte in &mut with.cte_tables {
+                let names: Vec<Ident> = cte.alias.columns.iter().map(|c| c.name.clone()).collect();
+                let SetExpr::SetOperation { left, .. } = cte.query.body.as_mut() else {
+                    continue;
+                };
+                let SetExpr::Select(select) = left.as_mut() else {
+                    continue;
+                };
+                if names.is_empty()
+                    || names.len() != select.projection.len()
+                    || select.projection.iter().any(|i| {
+                        !matches!(
+                            i,
+                            SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }
+                        )
+                    })
+                {
+                    continue;
+                }
+                for (item, alias) in select.projection.iter_mut().zip(names) {
+                    let expr =
+                        match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+                            SelectItem::UnnamedExpr(e)
+                            | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                            other => {
+                                *item = other;
+                                continue;
+                            }
+                        };
+                    *item = SelectItem::ExprWithAlias { expr, alias };
+                }
             }
             std::ops::ControlFlow::Continue(())
         }
