@@ -144,6 +144,39 @@ pub fn arrow_type_of(t: &Type) -> Option<DataType> {
         t if *t == Type::TIME => DataType::Time64(TimeUnit::Microsecond),
         t if *t == Type::JSON || *t == Type::JSONB || *t == Type::UUID => DataType::Utf8,
         t if *t == Type::OID => DataType::Int64,
+        // `= ANY($1)` with a bound array: a list of the element type.
+        t => DataType::List(std::sync::Arc::new(
+            datafusion::arrow::datatypes::Field::new_list_field(
+                arrow_type_of(&array_element(t)?)?,
+                true,
+            ),
+        )),
+    })
+}
+
+/// The element type of a Postgres array type drivers bind (`_int8` → `int8`).
+pub fn array_element(t: &Type) -> Option<Type> {
+    Some(match t {
+        t if *t == Type::BOOL_ARRAY => Type::BOOL,
+        t if *t == Type::INT2_ARRAY => Type::INT2,
+        t if *t == Type::INT4_ARRAY => Type::INT4,
+        t if *t == Type::INT8_ARRAY => Type::INT8,
+        t if *t == Type::OID_ARRAY => Type::OID,
+        t if *t == Type::FLOAT4_ARRAY => Type::FLOAT4,
+        t if *t == Type::FLOAT8_ARRAY => Type::FLOAT8,
+        t if *t == Type::NUMERIC_ARRAY => Type::NUMERIC,
+        t if *t == Type::TEXT_ARRAY => Type::TEXT,
+        t if *t == Type::VARCHAR_ARRAY => Type::VARCHAR,
+        t if *t == Type::BPCHAR_ARRAY => Type::BPCHAR,
+        t if *t == Type::NAME_ARRAY => Type::NAME,
+        t if *t == Type::BYTEA_ARRAY => Type::BYTEA,
+        t if *t == Type::DATE_ARRAY => Type::DATE,
+        t if *t == Type::TIMESTAMP_ARRAY => Type::TIMESTAMP,
+        t if *t == Type::TIMESTAMPTZ_ARRAY => Type::TIMESTAMPTZ,
+        t if *t == Type::TIME_ARRAY => Type::TIME,
+        t if *t == Type::UUID_ARRAY => Type::UUID,
+        t if *t == Type::JSON_ARRAY => Type::JSON,
+        t if *t == Type::JSONB_ARRAY => Type::JSONB,
         _ => return None,
     })
 }

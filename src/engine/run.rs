@@ -671,11 +671,28 @@ fn text_rows(
 /// The types `$n::type` casts give parameters DataFusion leaves untyped.
 fn cast_placeholder_types(plan: &LogicalPlan) -> HashMap<String, DataType> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::ExprSchemable;
     use datafusion::logical_expr::{Cast, Expr, TryCast};
     let mut out = HashMap::new();
     let _ = plan.apply_with_subqueries(|p| {
+        let schema = datafusion::logical_expr::utils::merge_schema(&p.inputs());
         p.apply_expressions(|e| {
             e.apply(|e| {
+                // `x = ANY($1)` (planned as array_has($1, x)): $1 is an array of x's type, as
+                // Postgres infers it; drivers bind lists there.
+                if let Expr::ScalarFunction(f) = e
+                    && f.name() == "array_has"
+                    && let [Expr::Placeholder(ph), x] = f.args.as_slice()
+                    && let Ok(t) = x.get_type(&schema)
+                {
+                    out.insert(
+                        ph.id.clone(),
+                        DataType::List(std::sync::Arc::new(
+                            datafusion::arrow::datatypes::Field::new_list_field(t, true),
+                        )),
+                    );
+                    return Ok(TreeNodeRecursion::Continue);
+                }
                 let (inner, t) = match e {
                     Expr::Cast(Cast { expr, data_type }) => (expr.as_ref(), data_type),
                     Expr::TryCast(TryCast { expr, data_type }) => (expr.as_ref(), data_type),

@@ -40,7 +40,18 @@ pub fn decode(
     let Some(bytes) = value else {
         return ScalarValue::try_from(&want).map_err(|e| bad(pg, e));
     };
-    let scalar = if binary {
+    // An untyped (or text) value where an array is expected (`= ANY($1)`): the array's text.
+    let element = crate::engine::pg_types::array_element(pg).or_else(|| match target {
+        Some(DataType::List(f))
+            if !binary && [Type::UNKNOWN, Type::TEXT, Type::VARCHAR].contains(pg) =>
+        {
+            crate::engine::pg_types::pg_type_of(f.data_type()).0.into()
+        }
+        _ => None,
+    });
+    let scalar = if let Some(element) = element {
+        decode_array(bytes, binary, pg, &element)?
+    } else if binary {
         decode_binary(bytes, pg)?
     } else {
         let s = std::str::from_utf8(bytes).map_err(|e| bad(pg, e))?;
@@ -73,6 +84,119 @@ pub fn decode(
             })
         }
         _ => Ok(scalar),
+    }
+}
+
+/// A one-dimensional array parameter (`= ANY($1)` with a driver's list), text (`{1,"a b",NULL}`)
+/// or binary (Postgres' array_send layout), as a list of the element's Arrow type.
+fn decode_array(
+    b: &[u8],
+    binary: bool,
+    pg: &Type,
+    element: &Type,
+) -> Result<ScalarValue, EngineError> {
+    let item = arrow_type_of(element).ok_or_else(|| {
+        bad(
+            pg,
+            format!("arrays of {} are not supported", element.name()),
+        )
+    })?;
+    let values: Vec<Option<ScalarValue>> = if binary {
+        let int = |at: usize| -> Result<i32, EngineError> {
+            b.get(at..at + 4)
+                .map(|s| i32::from_be_bytes(s.try_into().expect("4 bytes")))
+                .ok_or_else(|| bad(pg, "truncated array"))
+        };
+        let dims = int(0)?;
+        match dims {
+            0 => vec![],
+            1 => {
+                let n = usize::try_from(int(12)?).map_err(|_| bad(pg, "negative length"))?;
+                let mut at = 20;
+                let mut out = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    let len = int(at)?;
+                    at += 4;
+                    if len < 0 {
+                        out.push(None);
+                        continue;
+                    }
+                    let end = at + len as usize;
+                    let bytes = b.get(at..end).ok_or_else(|| bad(pg, "truncated array"))?;
+                    out.push(Some(decode_binary(bytes, element)?));
+                    at = end;
+                }
+                out
+            }
+            _ => return Err(bad(pg, "only one-dimensional arrays are supported")),
+        }
+    } else {
+        let s = std::str::from_utf8(b).map_err(|e| bad(pg, e))?;
+        text_array_items(s)
+            .ok_or_else(|| bad(pg, format!("\"{s}\" is not a one-dimensional array")))?
+            .into_iter()
+            .map(|v| v.map(|v| decode_text(&v, element)).transpose())
+            .collect::<Result<_, _>>()?
+    };
+    let values = values
+        .into_iter()
+        .map(|v| match v {
+            Some(v) if v.data_type() != item => v.cast_to(&item).map_err(|e| bad(pg, e)),
+            Some(v) => Ok(v),
+            None => ScalarValue::try_from(&item).map_err(|e| bad(pg, e)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &values, &item,
+    )))
+}
+
+/// `{a,"b c",NULL,"x\"y"}` → its items (`None` for an unquoted NULL); `None` for text that
+/// is not a one-dimensional array.
+fn text_array_items(s: &str) -> Option<Vec<Option<String>>> {
+    let inner = s.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut out = Vec::new();
+    if inner.trim().is_empty() {
+        return Some(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '\\' => item.push(chars.next()?),
+                    '"' => break,
+                    c => item.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' || c == '"' {
+                    return None;
+                }
+                item.push(c);
+                chars.next();
+            }
+            item = item.trim().to_string();
+        }
+        out.push((quoted || !item.eq_ignore_ascii_case("null")).then_some(item));
+        match chars.next() {
+            Some(',') => continue,
+            None => return Some(out),
+            Some(_) => return None,
+        }
     }
 }
 
@@ -306,6 +430,72 @@ fn numeric_from_binary(b: &[u8]) -> Option<ScalarValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_parameters_decode_in_text_and_binary() {
+        let list = |v: Vec<ScalarValue>, t: DataType| {
+            ScalarValue::List(ScalarValue::new_list_nullable(&v, &t))
+        };
+        // What psycopg sends for [401, 402, None] in text, and for ["DE", "a \"b\""].
+        assert_eq!(
+            decode(Some(b"{401,402,NULL}"), false, &Type::INT8_ARRAY, None).unwrap(),
+            list(
+                vec![
+                    ScalarValue::Int64(Some(401)),
+                    ScalarValue::Int64(Some(402)),
+                    ScalarValue::Int64(None)
+                ],
+                DataType::Int64
+            )
+        );
+        assert_eq!(
+            decode(
+                Some(br#"{DE,"a \"b\"","NULL"}"#),
+                false,
+                &Type::TEXT_ARRAY,
+                None
+            )
+            .unwrap(),
+            list(
+                vec![
+                    ScalarValue::Utf8(Some("DE".into())),
+                    ScalarValue::Utf8(Some("a \"b\"".into())),
+                    ScalarValue::Utf8(Some("NULL".into())),
+                ],
+                DataType::Utf8
+            )
+        );
+        // array_send of int4[] {7, NULL}: ndim 1, has nulls, element oid 23, length 2, lbound 1.
+        let mut b = vec![];
+        for v in [1i32, 1, 23, 2, 1, 4, 7, -1] {
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+        let b = {
+            // The element 7 is four bytes after its length.
+            let mut out = b[..24].to_vec();
+            out.extend_from_slice(&7i32.to_be_bytes());
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+            out
+        };
+        assert_eq!(
+            decode(Some(&b), true, &Type::INT4_ARRAY, None).unwrap(),
+            list(
+                vec![ScalarValue::Int32(Some(7)), ScalarValue::Int32(None)],
+                DataType::Int32
+            )
+        );
+        assert_eq!(
+            decode(Some(b"{}"), false, &Type::INT4_ARRAY, None).unwrap(),
+            list(vec![], DataType::Int32)
+        );
+        for bad_text in ["{1,{2}}", "1,2", "{\"open}"] {
+            assert!(
+                decode(Some(bad_text.as_bytes()), false, &Type::INT4_ARRAY, None).is_err(),
+                "{bad_text}"
+            );
+        }
+        assert!(decode(Some(&b[..10]), true, &Type::INT4_ARRAY, None).is_err());
+    }
 
     #[test]
     fn multibyte_text_timestamps_are_errors_not_panics() {

@@ -59,6 +59,12 @@ def test_psycopg3_named_prepared_statements_and_types():
             assert isinstance(row[1], datetime.date)
             assert row[2][0] == "en"
             assert set(row[3]) == {"subtitles", "quality"}
+        # A Python list bound to = ANY(%s): psycopg sends ints as a typed array, strs as an
+        # untyped array literal (the answers match PostgreSQL's for the same statements).
+        ids = [1, 2, 3, 999999]
+        assert conn.execute("SELECT count(*) FROM silver.users WHERE user_id = ANY(%s)", (ids,)).fetchone()[0] == 3
+        emails = ["user1@example.com", "user2@example.com", "nobody, \"quoted\""]
+        assert conn.execute("SELECT count(*) FROM silver.users WHERE email = ANY(%s)", (emails,)).fetchone()[0] == 2
         ts = conn.execute("SELECT started_at FROM silver.subscriptions WHERE subscription_id = 7").fetchone()[0]
         assert ts == datetime.datetime(2023, 12, 6, 11, 5, 5, tzinfo=datetime.timezone.utc)
 

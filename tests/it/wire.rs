@@ -208,6 +208,25 @@ async fn parameters_of_every_type_bind_in_both_formats() {
     .await;
     assert!(want > 0);
     assert_eq!(n, want);
+    // Lists bound to `= ANY($1)` (binary int8[] and text[], as tokio-postgres sends them).
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM silver.users WHERE user_id = ANY($1) AND country <> ALL($2)",
+            &[
+                &vec![1i64, 2, 3, 401, 999_999],
+                &vec!["FR", "a \"quoted\" one"],
+            ],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let want = crate::http_api::delta_rs_i64(
+        &t.lake.join("silver/users"),
+        "SELECT count(*) FROM t WHERE user_id IN (1, 2, 3, 401, 999999) AND country <> 'FR'",
+    )
+    .await;
+    assert!(want > 0);
+    assert_eq!(n, want);
     let stmt = c
         .prepare_typed(
             "SELECT $1::int4, $2::float8 * 2, $3::text || '!', $4::int2, $5::bool",
