@@ -43,6 +43,9 @@ async fn health_ready_and_metrics_move_with_a_workload() {
     let (code, body) = get(http, "/ready").await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("7 tables"), "{body}");
+    // No login on /ready: it does not say where the lake is.
+    let lake_dir = p.lake.to_string_lossy().to_string();
+    assert!(!body.contains(&lake_dir), "{body}");
 
     let (_, before) = get(http, "/metrics").await;
     let ok = "lakegate_queries_total{outcome=\"ok\",sqlstate_class=\"00\"}";
@@ -90,7 +93,10 @@ async fn health_ready_and_metrics_move_with_a_workload() {
     std::fs::rename(&lake, &moved).unwrap();
     let (code, body) = get(http, "/ready").await;
     assert_eq!(code, 503, "{body}");
-    assert!(body.contains("not reachable"), "{body}");
+    assert!(
+        body.contains("not reachable") && !body.contains(&lake_dir),
+        "{body}"
+    );
     std::fs::rename(&moved, &lake).unwrap();
     assert!(
         eventually(Duration::from_secs(5), || async {
