@@ -460,7 +460,12 @@ pub async fn land(
         )
         .await?;
     }
-    let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
+    let read = SliceRead {
+        names: columns.iter().map(|c| c.0.clone()).collect(),
+        select,
+        from,
+        columns,
+    };
     let mut out = Landed::default();
     let mut wanted: Vec<Wanted> = Vec::new();
     for (slice, token, rows) in slices {
@@ -494,7 +499,7 @@ pub async fn land(
     let mut failed: Vec<(String, String)> = Vec::new();
     let chunks: Vec<&[Wanted]> = wanted.chunks(SLICES_PER_READ).collect();
     for (k, chunk) in chunks.iter().enumerate() {
-        if let Err(e) = read_slices(&s, &mut conn, &select, &from, chunk, &names, &columns).await {
+        if let Err(e) = read_slices(&s, &mut conn, &read, chunk).await {
             for w in *chunk {
                 failed.push((w.slice.clone(), e.to_string()));
             }
@@ -628,12 +633,15 @@ async fn list(
 async fn read_slices(
     s: &Source<'_>,
     conn: &mut Conn,
-    select: &str,
-    from: &str,
+    read: &SliceRead,
     slices: &[Wanted],
-    names: &[String],
-    columns: &[(String, String)],
 ) -> Result<()> {
+    let SliceRead {
+        select,
+        from,
+        names,
+        columns,
+    } = read;
     let mut staged = std::collections::HashMap::new();
     for w in slices {
         w.dir.create()?;
@@ -776,6 +784,15 @@ async fn read_slices(
         super::publish(&staged[&w.slice], &w.dir, LANDED_FILE).await?;
     }
     Ok(())
+}
+
+/// What every slice read of one source selects: the select list (with the slice column),
+/// the relation, and the landed columns (name, Postgres type) in the select's order.
+struct SliceRead {
+    select: String,
+    from: String,
+    names: Vec<String>,
+    columns: Vec<(String, String)>,
 }
 
 impl Wanted {

@@ -193,6 +193,22 @@ struct Message {
     record: rskafka::record::Record,
 }
 
+/// One micro-batch as fetched: its messages in (partition, offset) order, each partition's
+/// next offset after them, and each partition's high watermark.
+struct Fetched {
+    msgs: Vec<Message>,
+    next: BTreeMap<i32, i64>,
+    high: BTreeMap<i32, i64>,
+}
+
+/// The source a micro-batch belongs to, and the ingestion run reading it.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    run_id: &'a str,
+    name: &'a str,
+    source: &'a SourceConfig,
+}
+
 /// Text of bytes that are UTF-8; anything else as Postgres' `\x` hex.
 fn text(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
@@ -409,35 +425,31 @@ impl Ingestor {
         let mut batches = 0usize;
         loop {
             let drain = selection.stream_batches.is_none();
-            let (msgs, next, high) = self.fetch(name, topic, source, st, drain).await?;
-            for (p, h) in &high {
+            let fetched = self.fetch(name, topic, source, st, drain).await?;
+            for (p, h) in &fetched.high {
                 self.kafka.record(
                     name,
                     topic,
                     *p,
-                    next.get(p).copied().unwrap_or_default(),
+                    fetched.next.get(p).copied().unwrap_or_default(),
                     *h,
                 );
             }
-            let moved = next != *st.offsets.as_ref().expect("read");
-            if msgs.is_empty() && !moved {
+            let moved = fetched.next != *st.offsets.as_ref().expect("read");
+            if fetched.msgs.is_empty() && !moved {
                 break;
             }
-            bronze = Some(
-                self.kafka_commit(run_id, name, source, st, bronze, msgs, next.clone(), report)
-                    .await?,
-            );
-            st.offsets = Some(next.clone());
-            st.advise_group(name, topic).await;
-            self.kafka_silver(
+            let (next, high) = (fetched.next.clone(), fetched.high.clone());
+            let job = Job {
                 run_id,
                 name,
                 source,
-                st,
-                bronze.as_ref().expect("committed"),
-                report,
-            )
-            .await?;
+            };
+            bronze = Some(self.kafka_commit(job, st, bronze, fetched, report).await?);
+            st.offsets = Some(next.clone());
+            st.advise_group(name, topic).await;
+            self.kafka_silver(job, st, bronze.as_ref().expect("committed"), report)
+                .await?;
             batches += 1;
             let caught_up = high
                 .iter()
@@ -450,8 +462,7 @@ impl Ingestor {
     }
 
     /// One micro-batch's messages: up to `max_rows`, waiting at most `max_wait` for the first
-    /// ones (not at all when draining for `--once`). Returns the messages, the next offset per
-    /// partition after them, and the broker's high watermarks.
+    /// ones (not at all when draining for `--once`).
     async fn fetch(
         &self,
         name: &str,
@@ -459,7 +470,7 @@ impl Ingestor {
         source: &SourceConfig,
         st: &Stream,
         drain: bool,
-    ) -> Result<(Vec<Message>, BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
+    ) -> Result<Fetched> {
         use futures::StreamExt;
         let b = source.batch();
         let deadline = Instant::now() + b.max_wait;
@@ -555,23 +566,25 @@ impl Ingestor {
             }
         }
         msgs.sort_by_key(|m| (m.partition, m.offset));
-        Ok((msgs, next, high))
+        Ok(Fetched { msgs, next, high })
     }
 
     /// Decodes one micro-batch and commits it: dead letters first (their own transactions),
     /// then bronze with the partitions' next offsets in the same commit as the rows.
-    #[allow(clippy::too_many_arguments)]
     async fn kafka_commit(
         &self,
-        run_id: &str,
-        name: &str,
-        source: &SourceConfig,
+        job: Job<'_>,
         st: &mut Stream,
         bronze: Option<DeltaTable>,
-        msgs: Vec<Message>,
-        next: BTreeMap<i32, i64>,
+        fetched: Fetched,
         report: &mut RunReport,
     ) -> Result<DeltaTable> {
+        let Job {
+            run_id,
+            name,
+            source,
+        } = job;
+        let Fetched { msgs, next, .. } = fetched;
         let t0 = Instant::now();
         let k = source.kafka.as_ref().expect("a kafka source");
         let topic = k.topic.as_str();
@@ -1032,13 +1045,16 @@ impl Ingestor {
     /// Silver for the slices bronze holds beyond what silver has taken in.
     async fn kafka_silver(
         &self,
-        run_id: &str,
-        name: &str,
-        source: &SourceConfig,
+        job: Job<'_>,
         st: &mut Stream,
         bronze: &DeltaTable,
         report: &mut RunReport,
     ) -> Result<()> {
+        let Job {
+            run_id,
+            name,
+            source,
+        } = job;
         let (now_n, wm) = watermark(st.offsets.as_ref().expect("read"));
         for (table, cfg) in self.silver_of(name) {
             let spath = self.lake.join("silver").join(table);
