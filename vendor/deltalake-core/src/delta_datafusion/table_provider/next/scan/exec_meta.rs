@@ -261,8 +261,11 @@ impl ExecutionPlan for DeltaScanMetaExec {
         self.partition_statistics(None)
     }
 
+    // lakegate patch: `true` on a leaf that cannot take a fetch made DataFusion's
+    // LimitPushdown drop the limit (`SELECT 1 FROM t LIMIT 3` returned every row); with
+    // `false` the limit stays above this scan (upstream: delta-rs #4037, PR #4744).
     fn supports_limit_pushdown(&self) -> bool {
-        true
+        false
     }
 
     fn cardinality_effect(&self) -> CardinalityEffect {
