@@ -195,9 +195,13 @@ impl datafusion::logical_expr::planner::TypePlanner for PostgresTypes {
                 let last = name.0.last().map(|p| p.to_string().to_ascii_lowercase());
                 match last.as_deref() {
                     Some("name" | "citext" | "\"char\"" | "bpchar") => Some(DataType::Utf8),
-                    // OIDs are Int32 in this pg_catalog (datafusion-pg-catalog's choice), so
-                    // `ti.oid = any($1::oid[])` (asyncpg's type introspection) compares.
-                    Some("oid" | "regtype" | "regclass" | "regproc" | "regnamespace") => {
+                    // `oid` is unsigned as in Postgres, so `$1::oid[]` is described as `oid[]`
+                    // (asyncpg decodes no other integer array before introspecting types).
+                    // The reg* types stay Int32, this pg_catalog's OID columns
+                    // (datafusion-pg-catalog's choice); both compare as integers.
+                    // `"oid"`: how a literal's cast reaches here (see regclass_literals).
+                    Some("oid" | "\"oid\"") => Some(DataType::UInt32),
+                    Some("regtype" | "regclass" | "regproc" | "regnamespace") => {
                         Some(DataType::Int32)
                     }
                     _ => None,

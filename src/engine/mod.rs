@@ -638,7 +638,7 @@ fn set_config_udf(settings: Arc<Mutex<Settings>>) -> datafusion::logical_expr::S
 
 /// Postgres output names for unaliased select items (see `names`).
 pub fn names_apply(statement: &mut Statement) {
-    names::rewrite(statement, false)
+    names::rewrite(statement, false, false)
 }
 
 fn constant_udf(name: &str, value: String) -> datafusion::logical_expr::ScalarUDF {
@@ -732,17 +732,45 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
         )
         .expect("valid regex")
     });
-    // Checked on every query: no lowercase copy of the text (`::reg…` or `pg_catalog.reg…`).
-    if !sql
-        .as_bytes()
-        .windows(4)
-        .any(|w| matches!(w[0], b':' | b'.') && w[1..].eq_ignore_ascii_case(b"reg"))
-    {
-        return std::borrow::Cow::Borrowed(sql);
+    static OID: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let oid = OID.get_or_init(|| {
+        regex::Regex::new(r"(?i)('(?:[^']|'')*')\s*::\s*(?:pg_catalog\s*\.\s*)?oid\b([^\[]|$)")
+            .expect("valid regex")
+    });
+    // Checked on every query: no lowercase copy of the text (`::reg…`, `pg_catalog.reg…`,
+    // `::oid`).
+    let has = |word: &[u8]| {
+        sql.as_bytes()
+            .windows(word.len() + 1)
+            .any(|w| matches!(w[0], b':' | b'.') && w[1..].eq_ignore_ascii_case(word))
+    };
+    // `'23'::oid` would lose its cast to the compatibility parser and stay text (psql's
+    // `\gdesc` passes such OIDs to format_type): the quoted type name survives it, and
+    // coerce::PostgresTypes plans `"oid"` as oid.
+    let sql: std::borrow::Cow<'_, str> = if has(b"oid") {
+        oid.replace_all(sql, "$1::\"oid\"$2")
+    } else {
+        std::borrow::Cow::Borrowed(sql)
+    };
+    if !has(b"reg") {
+        return sql;
     }
+    // `elemtype::regtype::text` prints the type's name in Postgres (`bigint`, `bigint[]`, `-`
+    // for 0; asyncpg's introspection reads it), where the dropped cast would print `20`.
+    static NAME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let name = NAME.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\b([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?|[0-9]+)\s*::\s*(?:pg_catalog\s*\.\s*)?regtype\s*::\s*(?:pg_catalog\s*\.\s*)?text\b",
+        )
+        .expect("valid regex")
+    });
+    let sql = match name.replace_all(&sql, "(CASE WHEN ($1) = 0 THEN '-' ELSE format_type($1, NULL) END)") {
+        std::borrow::Cow::Borrowed(_) => sql,
+        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
+    };
     // The compatibility parser drops these casts (leaving a name where an OID is meant):
     // resolve the literal before it sees them.
-    re.replace_all(sql, |c: &regex::Captures| {
+    let out = re.replace_all(&sql, |c: &regex::Captures| {
         let function = match c[2].to_ascii_lowercase().as_str() {
             "regclass" => "lakegate_regclass",
             "regproc" | "regprocedure" => "lakegate_regproc",
@@ -750,7 +778,11 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
             _ => "lakegate_regnamespace",
         };
         format!("{function}('{}')", &c[1])
-    })
+    });
+    match out {
+        std::borrow::Cow::Borrowed(_) => sql,
+        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
+    }
 }
 
 /// Words the SQL parser reads as keywords of other dialects (T-SQL's `TOP`, Snowflake's
@@ -1067,6 +1099,18 @@ pub fn classify(statement: Statement) -> Command {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oid_and_regtype_casts_survive_the_compatibility_parser() {
+        use super::regclass_literals as r;
+        assert_eq!(r("SELECT '23'::oid, '1'::pg_catalog.oid"), "SELECT '23'::\"oid\", '1'::\"oid\"");
+        assert_eq!(r("SELECT '{1}'::oid[], x::oid"), "SELECT '{1}'::oid[], x::oid");
+        assert_eq!(
+            r("SELECT t.typelem::regtype::text, 'int4'::regtype"),
+            "SELECT (CASE WHEN (t.typelem) = 0 THEN '-' ELSE format_type(t.typelem, NULL) END), \
+             to_regtype('int4')"
+        );
+    }
+
     #[test]
     fn foreign_keywords_are_identifiers() {
         use super::foreign_keywords;

@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, Statement};
 
 /// Every rewrite from Postgres' dialect to what DataFusion plans, in order. `catalog_only`:
-/// the statement reads only catalog tables (see [`is_catalog_only`]).
-pub fn rewrite(statement: &mut Statement, catalog_only: bool) {
+/// the statement reads only catalog tables (see [`is_catalog_only`]); `null_correlated`: its
+/// correlated scalar subqueries become NULL (for when DataFusion cannot decorrelate them).
+pub fn rewrite(statement: &mut Statement, catalog_only: bool, null_correlated: bool) {
     array_subqueries(statement, catalog_only);
     function_aliases(statement);
     recursive_cte_columns(statement);
@@ -24,7 +25,9 @@ pub fn rewrite(statement: &mut Statement, catalog_only: bool) {
     if catalog_only {
         oidvector_unnest(statement);
         aggregate_lookups(statement);
-        null_correlated_subqueries(statement);
+        if null_correlated {
+            null_correlated_subqueries(statement);
+        }
     }
     apply(statement)
 }
@@ -419,7 +422,9 @@ pub fn reg_casts(statement: &mut Statement) {
                     }),
                 _ => None,
             };
-            if let Some(target) = target {
+            // `oid` is a type DataFusion plans (UInt32, see coerce::PostgresTypes), and
+            // `'23'::oid` is a number, not a name.
+            if let Some(target) = target.filter(|t| t != "oid") {
                 use datafusion::sql::sqlparser::ast::Value;
                 // A parameter or literal cast to regclass is a name ('pg_catalog.pg_class'):
                 // keep it text. Anything else is an OID already.
@@ -457,15 +462,23 @@ pub fn reg_casts(statement: &mut Statement) {
 /// collations for correlated lookups to find.
 pub fn is_catalog_only(statement: &Statement) -> bool {
     use datafusion::sql::sqlparser::ast::visit_relations;
+    // A CTE's name reads what its body reads, which is visited on its own (asyncpg's
+    // `typeinfo_tree`, its `typebases` inside a scalar subquery).
+    let ctes = cte_names(statement);
     let mut all = true;
     let mut any = false;
     let _ = visit_relations(statement, |name| {
-        any = true;
         let parts: Vec<String> = name
             .0
             .iter()
             .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
             .collect();
+        if let [t] = parts.as_slice()
+            && ctes.contains(t)
+        {
+            return std::ops::ControlFlow::<()>::Continue(());
+        }
+        any = true;
         let catalog = match parts.as_slice() {
             // Set-returning functions in FROM read no relation.
             [t] if matches!(
@@ -483,6 +496,28 @@ pub fn is_catalog_only(statement: &Statement) -> bool {
         std::ops::ControlFlow::<()>::Continue(())
     });
     any && all
+}
+
+/// The names every `WITH` in the statement defines, lowercased.
+fn cte_names(statement: &Statement) -> Vec<String> {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Names(Vec<String>);
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> std::ops::ControlFlow<()> {
+            if let Some(with) = &q.with {
+                self.0.extend(
+                    with.cte_tables
+                        .iter()
+                        .map(|c| c.alias.name.value.to_lowercase()),
+                );
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names(vec![]);
+    let _ = statement.visit(&mut names);
+    names.0
 }
 
 /// The deepest nesting of subquery expressions (scalar, `EXISTS`, `IN (SELECT ...)`) in a
@@ -655,6 +690,16 @@ fn aggregate_lookups(statement: &mut Statement) {
 /// In catalog-only statements, correlated scalar subqueries DataFusion cannot decorrelate become
 /// NULL (they look up defaults, identity options, collations and sequences, none of which a lake
 /// table has).
+/// Whether the statement has a correlated scalar subquery.
+pub fn has_correlated_subquery(statement: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::visit_expressions;
+    visit_expressions(statement, |expr| match expr {
+        Expr::Subquery(q) if is_correlated(q) => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
 pub fn null_correlated_subqueries(statement: &mut Statement) {
     use datafusion::sql::sqlparser::ast::{Value, visit_expressions_mut};
     let _ = visit_expressions_mut(statement, |expr| {

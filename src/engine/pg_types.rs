@@ -2,7 +2,8 @@
 //!
 //! The rules are what Postgres drivers expect for each lake type: `Int8` is int2 (Postgres has no
 //! one-byte integer a driver would decode as a number; `"char"` would come back as a letter),
-//! unsigned integers widen to the next signed type (UInt64 to numeric), decimals carry precision
+//! unsigned integers widen to the next signed type (UInt64 to numeric) but for UInt32, which is
+//! Postgres' unsigned `oid`, decimals carry precision
 //! and scale in the typmod (`((p << 16) | s) + 4`, as `numeric(p,s)` does), structs and maps are
 //! jsonb, lists are one-dimensional arrays of their element type, and dictionaries are their values.
 
@@ -57,7 +58,10 @@ pub fn pg_type_of(dt: &DataType) -> (Type, i32) {
         Boolean => Type::BOOL,
         Int8 | Int16 | UInt8 => Type::INT2,
         Int32 | UInt16 => Type::INT4,
-        Int64 | UInt32 => Type::INT8,
+        // Postgres' oid is its one unsigned 4-byte integer; UInt32 is how lakegate carries
+        // oids whose type a client must see (`array_agg(atttypid)` is `oid[]`).
+        UInt32 => Type::OID,
+        Int64 => Type::INT8,
         UInt64 => Type::NUMERIC,
         Float16 | Float32 => Type::FLOAT4,
         Float64 => Type::FLOAT8,
@@ -91,6 +95,7 @@ fn array_of(element: &Field) -> Type {
         t if t == Type::INT2 => Type::INT2_ARRAY,
         t if t == Type::INT4 => Type::INT4_ARRAY,
         t if t == Type::INT8 => Type::INT8_ARRAY,
+        t if t == Type::OID => Type::OID_ARRAY,
         t if t == Type::FLOAT4 => Type::FLOAT4_ARRAY,
         t if t == Type::FLOAT8 => Type::FLOAT8_ARRAY,
         t if t == Type::NUMERIC => Type::NUMERIC_ARRAY,
@@ -143,7 +148,7 @@ pub fn arrow_type_of(t: &Type) -> Option<DataType> {
         }
         t if *t == Type::TIME => DataType::Time64(TimeUnit::Microsecond),
         t if *t == Type::JSON || *t == Type::JSONB || *t == Type::UUID => DataType::Utf8,
-        t if *t == Type::OID => DataType::Int64,
+        t if *t == Type::OID => DataType::UInt32,
         // `= ANY($1)` with a bound array: a list of the element type.
         t => DataType::List(std::sync::Arc::new(
             datafusion::arrow::datatypes::Field::new_list_field(

@@ -173,18 +173,34 @@ impl Session {
             self.apply_search_path();
         }
         let catalog_only = names::is_catalog_only(&statement);
-        names::rewrite(&mut statement, catalog_only);
+        // A catalog query's correlated subqueries are kept when DataFusion decorrelates them
+        // (asyncpg's `array_agg(atttypid)` of a row type); when it cannot (psql's collation
+        // and default lookups), they become NULL, which is what a lake table has there.
+        let unnested = (catalog_only && names::has_correlated_subquery(&statement))
+            .then(|| statement.clone());
+        names::rewrite(&mut statement, catalog_only, false);
         let analyze = matches!(statement, Statement::Explain { analyze: true, .. });
         let state = self.ctx.state();
         let planning = state.statement_to_plan(DfStatement::Statement(Box::new(statement)));
-        let plan = if analyze {
+        let mut plan = if analyze {
             let counts = Arc::new(crate::storage::RequestCounts::default());
             let plan = crate::storage::counting_requests_into(counts.clone(), planning).await;
             *self.explain_requests.lock().expect("explain lock") = Some(counts);
-            plan?
+            plan
         } else {
-            planning.await?
+            planning.await
         };
+        if let Some(mut statement) = unnested
+            && plan
+                .as_ref()
+                .map_or(true, |p| state.optimize(p).map_or(true, |p| subqueries_left(&p)))
+        {
+            names::rewrite(&mut statement, catalog_only, true);
+            plan = state
+                .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+                .await;
+        }
+        let plan = plan?;
         verify_read_only(&plan)?;
         // Before the views are inlined: a view is named as itself (its state is its inputs').
         let reads = crate::catalog::identity::relations_read(&plan);
@@ -432,4 +448,28 @@ impl Session {
         let mut state = state.write();
         state.config_mut().options_mut().catalog.default_schema = chosen;
     }
+}
+
+/// Whether an optimized plan still holds subquery expressions (DataFusion could not turn them
+/// into joins; its physical planner would refuse them).
+fn subqueries_left(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut left = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if matches!(
+                    e,
+                    datafusion::logical_expr::Expr::ScalarSubquery(_)
+                        | datafusion::logical_expr::Expr::Exists(_)
+                        | datafusion::logical_expr::Expr::InSubquery(_)
+                ) {
+                    left = true;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    left
 }

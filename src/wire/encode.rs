@@ -435,7 +435,7 @@ impl<'a> Enc<'a> {
             Enc::I32(v) | Enc::Regproc(v) => buf.put_i32(v[row]),
             Enc::U16(v) => buf.put_i32(v[row] as i32),
             Enc::I64(v) => buf.put_i64(v[row]),
-            Enc::U32(v) => buf.put_i64(v[row] as i64),
+            Enc::U32(v) => buf.put_u32(v[row]), // oid_send
             Enc::U64(v) => put_numeric_i128(buf, i128::from(v[row]), 0),
             Enc::F16(a) => buf.put_f32(a.value(row).to_f32()),
             Enc::F32(v) => buf.put_f32(v[row]),

@@ -72,7 +72,7 @@ pub fn decode(
             scalar.cast_to(t).or_else(|e| {
                 // As above, for parameters the client sent untyped.
                 match (&scalar, t) {
-                    (ScalarValue::Utf8(Some(name)), DataType::Int32 | DataType::Int64)
+                    (ScalarValue::Utf8(Some(name)), DataType::Int32 | DataType::Int64 | DataType::UInt32)
                         if is_relation_name(name) =>
                     {
                         ScalarValue::Int32(Some(crate::engine::pg_catalog::regclass_oid(name)))
@@ -314,7 +314,7 @@ fn decode_binary(b: &[u8], pg: &Type) -> Result<ScalarValue, EngineError> {
         t if *t == Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(fixed(t, b)?))),
         t if *t == Type::INT4 => ScalarValue::Int32(Some(i32::from_be_bytes(fixed(t, b)?))),
         t if *t == Type::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(fixed(t, b)?))),
-        t if *t == Type::OID => ScalarValue::Int64(Some(u32::from_be_bytes(fixed(t, b)?) as i64)),
+        t if *t == Type::OID => ScalarValue::UInt32(Some(u32::from_be_bytes(fixed(t, b)?))),
         t if *t == Type::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(fixed(t, b)?))),
         t if *t == Type::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(fixed(t, b)?))),
         t if *t == Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),

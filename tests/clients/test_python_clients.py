@@ -90,6 +90,18 @@ def test_asyncpg_binary_protocol():
             assert [r["title_id"] for r in rows] == [1, 2, 3]
             assert rows[0]["budget_usd"] == decimal.Decimal("3006805.01")
             assert rows[1]["genres"] == ["documentary", "family"]
+            # Arrays other than text[] make asyncpg introspect their type first (its
+            # WITH RECURSIVE typeinfo_tree query, `$1::oid[]` bound): int8[], float8[], and
+            # a date column beside them, against the rows fetched above.
+            row = await conn.fetchrow(
+                "SELECT array_agg(title_id ORDER BY title_id) AS ids, "
+                "array_agg(budget_usd::float8 ORDER BY title_id) AS budgets "
+                "FROM silver.titles WHERE title_id <= $1", 3)
+            assert row["ids"] == [1, 2, 3]
+            assert row["budgets"] == [float(r["budget_usd"]) for r in rows]
+            types = await conn.fetch(
+                "SELECT t.typname FROM pg_type t WHERE t.oid = any($1::oid[]) ORDER BY t.oid", [20, 1016])
+            assert [t["typname"] for t in types] == ["int8", "_int8"]
             stmt = await conn.prepare("SELECT count(*) FROM silver.watch_events WHERE event_date = $1")
             import datetime
             assert await stmt.fetchval(datetime.date(2024, 6, 3)) > 0

@@ -259,6 +259,52 @@ async fn parameters_of_every_type_bind_in_both_formats() {
         let e: String = c.query_one(&stmt, &[&id]).await.unwrap().get(0);
         assert_eq!(e, format!("user{id}@example.com"));
     }
+    // asyncpg's type introspection, in its shape: `$1::oid[]` and `array_agg(atttypid)` must
+    // be `oid[]` (asyncpg decodes no other integer array before it has introspected one),
+    // and the oids are the types the table's own RowDescription gives.
+    let want: Vec<u32> = c
+        .prepare("SELECT * FROM silver.users")
+        .await
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|col| col.type_().oid())
+        .collect();
+    // The table's row type (pg_class.reltype), followed to its attributes as asyncpg does.
+    let reltype: i32 = c
+        .query_one(
+            "SELECT reltype FROM pg_class WHERE oid = 'silver.users'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let stmt = c
+        .prepare(
+            "SELECT t.oid, t.typtype, (CASE WHEN t.typtype = 'c' THEN \
+             (SELECT array_agg(ia.atttypid ORDER BY ia.attnum) \
+             FROM pg_attribute ia INNER JOIN pg_class c ON (ia.attrelid = c.oid) \
+             WHERE ia.attnum > 0 AND NOT ia.attisdropped AND c.reltype = t.oid) \
+             ELSE NULL END) AS attrtypoids \
+             FROM pg_type t WHERE t.oid = any($1::oid[]) ORDER BY 1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(stmt.params(), &[Type::OID_ARRAY]);
+    assert_eq!(stmt.columns()[2].type_(), &Type::OID_ARRAY);
+    let rows = c
+        .query(&stmt, &[&vec![20u32, reltype as u32]])
+        .await
+        .unwrap();
+    let got: Vec<(i32, String, Option<Vec<u32>>)> =
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert_eq!(
+        got,
+        [
+            (20, "b".to_string(), None),
+            (reltype, "c".to_string(), Some(want))
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int16Array, Int32Array, StringArray,
+    ArrayRef, BooleanArray, Float64Array, Int16Array, Int32Array, StringArray, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -80,6 +80,11 @@ pub fn namespace_oid(name: &str) -> i32 {
 /// Stable OID of a relation.
 pub fn relation_oid(schema: &str, name: &str) -> i32 {
     hashed_oid("r", schema, name)
+}
+
+/// Stable OID of a relation's row type (`pg_class.reltype`, a `pg_type` row).
+pub fn row_type_oid(schema: &str, name: &str) -> i32 {
+    hashed_oid("t", schema, name)
 }
 
 /// FNV-1a into the range user objects get in Postgres (16384 ..= i32::MAX).
@@ -247,7 +252,13 @@ impl LakePgCatalog {
                 })),
             );
         }
-        overrides.insert("pg_type", Arc::new(Computed(PgType)));
+        overrides.insert(
+            "pg_type",
+            Arc::new(Computed(PgType {
+                list: list.clone(),
+                database: database.to_string(),
+            })),
+        );
         for (name, schema) in empty_tables() {
             if let Ok(t) = datafusion::catalog::MemTable::try_new(schema, vec![vec![]]) {
                 overrides.insert(name, Arc::new(t));

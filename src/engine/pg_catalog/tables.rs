@@ -91,7 +91,9 @@ pub(super) fn schema_of(kind: Kind) -> SchemaRef {
         Kind::Attribute => vec![
             i32f("attrelid"),
             utf8("attname", false),
-            i32f("atttypid"),
+            // oid, not int4: `array_agg(atttypid)` must be `oid[]`, the one integer array
+            // asyncpg decodes before it has introspected any type.
+            Field::new("atttypid", DataType::UInt32, false),
             i32f("attstattarget"),
             Field::new("attlen", DataType::Int16, false),
             Field::new("attnum", DataType::Int16, false),
@@ -201,7 +203,11 @@ impl PgTable {
                             .map(|r| namespace_oid(&r.schema))
                             .collect::<Vec<_>>(),
                     )),
-                    consts_i32(n, 0),
+                    Arc::new(Int32Array::from(
+                        rels.iter()
+                            .map(|r| row_type_oid(&r.schema, &r.name))
+                            .collect::<Vec<_>>(),
+                    )),
                     Arc::new(Int32Array::from(vec![Some(0); n])),
                     consts_i32(n, 10),
                     Arc::new(Int32Array::from(
@@ -280,7 +286,7 @@ impl PgTable {
                         let (l, bv, al) = type_layout(&t);
                         relid.push(r.oid);
                         name.push(Some(f.name().clone()));
-                        typid.push(t.oid() as i32);
+                        typid.push(t.oid());
                         len.push(l);
                         num.push(i as i16 + 1);
                         ndims.push(t.name().starts_with('_') as i32);
@@ -295,7 +301,7 @@ impl PgTable {
                 vec![
                     Arc::new(Int32Array::from(relid)),
                     strings(name),
-                    Arc::new(Int32Array::from(typid)),
+                    Arc::new(UInt32Array::from(typid)),
                     consts_i32(n, -1),
                     Arc::new(Int16Array::from(len)),
                     Arc::new(Int16Array::from(num)),

@@ -116,15 +116,78 @@ pub(super) fn build_static_catalog() -> Result<StaticCatalog> {
     })
 }
 
-#[derive(Debug)]
-pub(super) struct PgType;
+/// pg_type: the built-in types, then one row type per relation the session sees (as
+/// Postgres has for every table and view: `pg_class.reltype`, `typtype = 'c'`, `typrelid`),
+/// which asyncpg's and Npgsql's type introspection follow to a relation's attributes.
+pub(super) struct PgType {
+    pub(super) list: Arc<dyn CatalogProviderList>,
+    pub(super) database: String,
+}
+
+impl std::fmt::Debug for PgType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgType")
+    }
+}
 
 #[async_trait]
 impl ComputedTable for PgType {
     fn table_schema(&self) -> SchemaRef {
         static_catalog().pg_type.schema()
     }
-    async fn compute(&self, _state: &dyn Session) -> Result<RecordBatch> {
-        Ok(static_catalog().pg_type.clone())
+    async fn compute(&self, state: &dyn Session) -> Result<RecordBatch> {
+        let builtin = &static_catalog().pg_type;
+        let (_, rels) = walk(&session_list(state, &self.list), &self.database).await;
+        let rows = row_types(builtin.schema(), &rels)?;
+        Ok(datafusion::arrow::compute::concat_batches(
+            &builtin.schema(),
+            [builtin, &rows],
+        )?)
     }
+}
+
+/// The row types of `rels`, in pg_type's columns: what Postgres stores for a table's type,
+/// with `record_in`/`record_out`/`record_recv`/`record_send` as its I/O functions.
+fn row_types(schema: SchemaRef, rels: &[Relation]) -> Result<RecordBatch> {
+    use datafusion::common::ScalarValue as S;
+    let procs = &static_catalog().proc_oids;
+    let proc = |name: &str| S::Int32(Some(procs.get(name).copied().unwrap_or(0)));
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let values = rels.iter().map(|r| {
+                let v = match f.name().as_str() {
+                    "oid" => S::Int32(Some(row_type_oid(&r.schema, &r.name))),
+                    "typname" => S::Utf8(Some(r.name.clone())),
+                    "typnamespace" => S::Int32(Some(namespace_oid(&r.schema))),
+                    "typowner" => S::Int32(Some(10)),
+                    "typlen" => S::Int16(Some(-1)),
+                    "typbyval" | "typispreferred" | "typnotnull" => S::Boolean(Some(false)),
+                    "typisdefined" => S::Boolean(Some(true)),
+                    "typtype" => S::Utf8(Some("c".into())),
+                    "typcategory" => S::Utf8(Some("C".into())),
+                    "typdelim" => S::Utf8(Some(",".into())),
+                    "typrelid" => S::Int32(Some(r.oid)),
+                    "typinput" => proc("record_in"),
+                    "typoutput" => proc("record_out"),
+                    "typreceive" => proc("record_recv"),
+                    "typsend" => proc("record_send"),
+                    "typalign" => S::Utf8(Some("d".into())),
+                    "typstorage" => S::Utf8(Some("x".into())),
+                    "typtypmod" => S::Int32(Some(-1)),
+                    _ if f.is_nullable() => S::Null,
+                    _ => S::new_zero(f.data_type()).unwrap_or(S::Null),
+                };
+                v.cast_to(f.data_type())
+            });
+            let values = values.collect::<Result<Vec<_>>>()?;
+            if values.is_empty() {
+                Ok(datafusion::arrow::array::new_empty_array(f.data_type()))
+            } else {
+                S::iter_to_array(values)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
