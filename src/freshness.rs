@@ -528,29 +528,24 @@ type SliceFacts = (HashMap<Key, i64>, HashMap<Key, Failure>);
 
 /// From the slices log: each table's last successful slice, and the slices whose latest
 /// attempt failed (the newest such per table).
-async fn read_slices(table: &deltalake::DeltaTable) -> Result<SliceFacts, String> {
+async fn read_slices(table: &deltalake::DeltaTable) -> datafusion::error::Result<SliceFacts> {
     let ctx = datafusion::prelude::SessionContext::new();
-    let provider = crate::catalog::delta_provider(table)
-        .await
-        .map_err(|e| e.to_string())?;
-    ctx.register_table("slices", provider)
-        .map_err(|e| e.to_string())?;
+    let provider = crate::catalog::delta_provider(table).await?;
+    ctx.register_table("slices", provider)?;
     let sql = "SELECT CAST(table_name AS VARCHAR), CAST(slice_id AS VARCHAR), \
                CAST(status AS VARCHAR), CAST(coalesce(error, '') AS VARCHAR), \
                CAST(run_id AS VARCHAR), CAST(finished_at AS BIGINT) FROM slices";
-    let batches = async { ctx.sql(sql).await?.collect().await }
-        .await
-        .map_err(|e| e.to_string())?;
+    let batches = ctx.sql(sql).await?.collect().await?;
     let mut last_ok: HashMap<Key, i64> = HashMap::new();
     let mut latest: HashMap<(Key, String), (i64, bool, String, String)> = HashMap::new();
     for b in &batches {
         let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);
         let (t, s, st, e, r) = (
-            text(0).map_err(|e| e.to_string())?,
-            text(1).map_err(|e| e.to_string())?,
-            text(2).map_err(|e| e.to_string())?,
-            text(3).map_err(|e| e.to_string())?,
-            text(4).map_err(|e| e.to_string())?,
+            text(0)?,
+            text(1)?,
+            text(2)?,
+            text(3)?,
+            text(4)?,
         );
         let at = b
             .column(5)

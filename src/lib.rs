@@ -101,8 +101,11 @@ pub enum Error {
         source: std::io::Error,
     },
     /// `views: {git: ...}` could not be fetched (`check` needs the views to plan them).
-    #[error("failed to fetch views from {repo}: {message}")]
-    ViewsFetch { repo: String, message: String },
+    #[error("failed to fetch views from {repo}: {source}")]
+    ViewsFetch {
+        repo: String,
+        source: crate::views::ViewError,
+    },
     /// What the command line asked cannot be done (bad arguments, unreadable input).
     #[error("{0}")]
     Usage(String),

@@ -826,6 +826,15 @@ impl FlightSqlService for FlightDoor {
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
 
+/// Why the Flight SQL endpoint did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Bind(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(tonic::transport::Error),
+}
+
 /// Binds `addr` and serves Flight SQL until `shutdown`; returns the bound address. With
 /// `tls` (the server's certificate and key, PEM) every connection is TLS: gRPC has no
 /// in-band upgrade, so Flight SQL is TLS whenever the server has a certificate.
@@ -834,18 +843,18 @@ pub async fn start(
     doors: Arc<Doors>,
     tls: Option<(Vec<u8>, Vec<u8>)>,
     shutdown: CancellationToken,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr, StartError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| e.to_string())?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(StartError::Bind)?;
+    let bound = listener.local_addr().map_err(StartError::Bind)?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut builder = Server::builder();
     let secure = tls.is_some();
     if let Some((cert, key)) = tls {
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
-            .map_err(|e| format!("TLS: {e}"))?;
+            .map_err(StartError::Tls)?;
     }
     let service = FlightServiceServer::new(FlightDoor::new(doors))
         // Bound every message a client sends (parameter batches, actions).

@@ -74,9 +74,16 @@ fn unauthorized() -> Response<Body> {
     r
 }
 
+/// Why `/ready` answers 503 (it needs no login, so the reason names nothing).
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the lake is not reachable")]
+    LakeUnreachable,
+}
+
 impl ReadyState {
     /// `Err(reason)` when the server should not get traffic.
-    pub async fn check(&self) -> Result<String, String> {
+    pub async fn check(&self) -> Result<String, NotReady> {
         let root = self.catalog.root().clone();
         if let Some(p) = root.local_path() {
             let p = p.to_path_buf();
@@ -86,7 +93,7 @@ impl ReadyState {
             if !ok {
                 // `/ready` needs no login: where the lake is stays in the log.
                 tracing::warn!(lake = %root, "ready check: the lake is not reachable");
-                return Err("the lake is not reachable".into());
+                return Err(NotReady::LakeUnreachable);
             }
         }
         let tables: usize = self

@@ -21,9 +21,9 @@ pub async fn check(config: &Config) -> Result<Vec<String>> {
         // Unlike `serve`, a branch that cannot be fetched is an error: it is what is checked.
         Some(ViewsSource::Git(g)) => {
             let src = GitSource::new(g.clone(), g.cache.as_deref());
-            src.sync().map_err(|message| Error::ViewsFetch {
+            src.sync().map_err(|source| Error::ViewsFetch {
                 repo: g.git.clone(),
-                message,
+                source,
             })?;
             src.views_dir()
         }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::ViewRegistry;
+use super::{ViewError, ViewRegistry};
 use crate::config::GitViews;
 
 pub struct GitSource {
@@ -19,20 +19,33 @@ pub struct GitSource {
     checkout: PathBuf,
 }
 
-fn run(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
+fn run(dir: Option<&Path>, args: &[&'static str]) -> Result<String, ViewError> {
+    run_with(dir, args, &[])
+}
+
+/// `git <args> <more>`; `more` holds the arguments that are not static (URL, paths).
+fn run_with(
+    dir: Option<&Path>,
+    args: &[&'static str],
+    more: &[&str],
+) -> Result<String, ViewError> {
     let mut cmd = Command::new("git");
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);
     }
     let out = cmd
         .args(args)
+        .args(more)
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(ViewError::GitMissing)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        Err(ViewError::Git {
+            command: args.first().copied().unwrap_or("git"),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -59,30 +72,27 @@ impl GitSource {
     }
 
     /// Brings the checkout to the branch head; `Ok(true)` when the commit changed.
-    pub fn sync(&self) -> Result<bool, String> {
+    pub fn sync(&self) -> Result<bool, ViewError> {
         let branch = self.cfg.branch.as_str();
         if !self.checkout.join(".git").exists() {
-            std::fs::create_dir_all(self.checkout.parent().unwrap_or(&self.checkout))
-                .map_err(|e| e.to_string())?;
+            let parent = self.checkout.parent().unwrap_or(&self.checkout);
+            std::fs::create_dir_all(parent).map_err(|source| ViewError::Cache {
+                path: parent.to_path_buf(),
+                source,
+            })?;
             let dest = self.checkout.to_string_lossy().to_string();
-            run(
+            run_with(
                 None,
-                &[
-                    "clone",
-                    "--quiet",
-                    "--branch",
-                    branch,
-                    "--single-branch",
-                    &self.cfg.git,
-                    &dest,
-                ],
+                &["clone", "--quiet", "--single-branch", "--branch"],
+                &[branch, &self.cfg.git, &dest],
             )?;
             return Ok(true);
         }
         let before = run(Some(&self.checkout), &["rev-parse", "HEAD"])?;
-        run(
+        run_with(
             Some(&self.checkout),
-            &["fetch", "--quiet", "origin", branch],
+            &["fetch", "--quiet", "origin"],
+            &[branch],
         )?;
         run(
             Some(&self.checkout),

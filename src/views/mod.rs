@@ -49,6 +49,20 @@ pub enum ViewError {
     },
     #[error("Failed to record view history: {0}")]
     History(String),
+    /// `git` is not installed or could not start.
+    #[error("cannot run git: {0}")]
+    GitMissing(std::io::Error),
+    /// A git command failed (network, auth, unknown branch); `message` is git's stderr.
+    #[error("git {command}: {message}")]
+    Git {
+        command: &'static str,
+        message: String,
+    },
+    #[error("cannot create the views cache {path}: {source}")]
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = ViewError> = std::result::Result<T, E>;
