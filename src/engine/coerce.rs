@@ -2,8 +2,9 @@
 //!
 //! - Postgres treats a quoted literal as "unknown" and gives it the type of what it is compared
 //!   with (`completed = 'true'`, as pgjdbc's simple mode and many BI tools inline parameters).
-//!   DataFusion types it as text and then cannot compare text with a boolean; such literals are
-//!   cast to the other side's type.
+//!   DataFusion types it as text and then cannot compare text with a boolean, or compares a
+//!   number with it as text (`user_id <= '3'` was true for 10); such literals are cast to the
+//!   other side's type, as Postgres does (a literal that is not a number is then 22P02).
 //! - An array cast to text (`ix.indkey::varchar`, which SQLAlchemy's and so Superset's index
 //!   reflection sends) is Postgres' array text, `{1,2}`; Arrow has no List → Utf8 cast.
 
@@ -98,7 +99,9 @@ fn fix(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                         l, *op, r,
                     ))));
                 }
-                if t == DataType::Boolean {
+                // Numbers too: DataFusion would compare `user_id <= '3'` as text ('10' <=
+                // '3'), where Postgres reads the literal as a bigint.
+                if t == DataType::Boolean || t.is_numeric() {
                     let lit = if lit_left { left } else { right };
                     let cast = Expr::Cast(Cast::new(lit.clone(), t));
                     let (l, r) = if lit_left {
@@ -164,7 +167,18 @@ impl AnalyzerRule for UnknownLiterals {
                     a
                 })
                 .unwrap_or_else(DFSchema::empty);
-            plan.map_expressions(|e| e.transform_up(|e| fix(e, &schema)))
+            // A rewritten expression keeps its name: an aggregate's output (`count(*) FILTER
+            // (WHERE user_id <= '3')`) is referenced by name from the projection above.
+            let names = datafusion::logical_expr::expr_rewriter::NamePreserver::new(&plan);
+            plan.map_expressions(|e| {
+                let saved = names.save(&e);
+                let t = e.transform_up(|e| fix(e, &schema))?;
+                Ok(if t.transformed {
+                    t.update_data(|e| saved.restore(e))
+                } else {
+                    t
+                })
+            })
         })
         .map(|t| t.data)
     }

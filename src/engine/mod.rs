@@ -740,9 +740,9 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
     // Checked on every query: no lowercase copy of the text (`::reg…`, `pg_catalog.reg…`,
     // `::oid`).
     let has = |word: &[u8]| {
-        sql.as_bytes()
-            .windows(word.len() + 1)
-            .any(|w| matches!(w[0], b':' | b'.') && w[1..].eq_ignore_ascii_case(word))
+        sql.as_bytes().windows(word.len() + 1).any(|w| {
+            matches!(w[0], b':' | b'.' | b' ' | b'\n' | b'\t') && w[1..].eq_ignore_ascii_case(word)
+        })
     };
     // `'23'::oid` would lose its cast to the compatibility parser and stay text (psql's
     // `\gdesc` passes such OIDs to format_type): the quoted type name survives it, and
@@ -770,6 +770,18 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
     };
     // The compatibility parser drops these casts (leaving a name where an OID is meant):
     // resolve the literal before it sees them.
+    // `CAST('pg_class' AS REGCLASS)`, as SQLAlchemy writes it, the same way.
+    static CAST: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let cast = CAST.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\bCAST\s*\(\s*'((?:[^']|'')*)'\s+AS\s+(?:pg_catalog\s*\.\s*)?(regclass|regprocedure|regproc|regtype|regnamespace)\s*\)",
+        )
+        .expect("valid regex")
+    });
+    let sql = match cast.replace_all(&sql, "'$1'::$2") {
+        std::borrow::Cow::Borrowed(_) => sql,
+        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
+    };
     let out = re.replace_all(&sql, |c: &regex::Captures| {
         let function = match c[2].to_ascii_lowercase().as_str() {
             "regclass" => "lakegate_regclass",
@@ -1108,6 +1120,10 @@ mod tests {
             r("SELECT t.typelem::regtype::text, 'int4'::regtype"),
             "SELECT (CASE WHEN (t.typelem) = 0 THEN '-' ELSE format_type(t.typelem, NULL) END), \
              to_regtype('int4')"
+        );
+        assert_eq!(
+            r("SELECT 1 WHERE classoid = CAST('pg_catalog.pg_class' AS REGCLASS)"),
+            "SELECT 1 WHERE classoid = lakegate_regclass('pg_catalog.pg_class')"
         );
     }
 

@@ -162,7 +162,7 @@ impl Session {
             }
             Command::Show(name) => (
                 None,
-                Some(text_schema(&[&name.to_ascii_lowercase()])),
+                Some(text_schema(&[&super::settings::show_column(name)])),
                 vec![],
             ),
             Command::Fetch { name, .. } => {
@@ -310,7 +310,7 @@ impl Session {
             }
             Command::Show(name) => {
                 let value = self.show(name)?;
-                let schema = text_schema(&[&name.to_ascii_lowercase()]);
+                let schema = text_schema(&[&super::settings::show_column(name)]);
                 text_rows(schema, vec![vec![value]], transaction)?
             }
             Command::ShowAll => {

@@ -286,6 +286,17 @@ const KNOWN: &[(&str, &str, bool, bool, &str)] = &[
     ),
 ];
 
+/// The column `SHOW name` answers in: the parameter's own spelling (`SHOW time zone` is
+/// `TimeZone`, `SHOW transaction isolation level` is `transaction_isolation`), as Postgres
+/// names it; unknown (custom) names as written, lowercased.
+pub fn show_column(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if lower == "session authorization" {
+        return "session_authorization".into();
+    }
+    known(&lower).map_or(lower, |k| k.0.to_string())
+}
+
 fn known(lower: &str) -> Option<&'static (&'static str, &'static str, bool, bool, &'static str)> {
     if lower == "time zone" {
         return known("timezone");
