@@ -11,6 +11,7 @@ mod ingest;
 mod kafka;
 mod lake;
 mod ops;
+mod replay;
 mod result_cache;
 mod security;
 mod slt;

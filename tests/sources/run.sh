@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Database and API sources tier: starts a throwaway PostgreSQL 15 (password logins, SCRAM) and
 # MariaDB (Debian's packages) on loopback, each with an `etl` login and a `shop` database, and
-# runs the ignored `sources` tests against them (tests/it/sources.rs).
+# runs the ignored `sources` tests against them (tests/it/sources.rs), and the replay of
+# captured client statements against the PostgreSQL (tests/it/replay.rs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
@@ -38,6 +39,8 @@ as_pg "$PG_BIN/pg_ctl" -D "$DATA/pg/data" -l "$DATA/pg/log" -w start \
   -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$DATA/pg -c fsync=off" > /dev/null
 PGPASSWORD=adminpw psql -qX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE ROLE etl LOGIN PASSWORD 'etl-secret-pw'" > /dev/null
 PGPASSWORD=adminpw psql -qX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE shop OWNER etl" > /dev/null
+# The replay of captured client statements (tests/it/replay.rs) gets a database of its own.
+PGPASSWORD=adminpw psql -qX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE replay OWNER etl" > /dev/null
 # MariaDB: its own datadir and socket, TCP on loopback only.
 mkdir -p "$DATA/my"
 MYUSER=$([ "$(id -u)" = 0 ] && echo mysql || id -un)
@@ -59,5 +62,6 @@ echo "sources ready: PostgreSQL $PG_PORT, MariaDB $MY_PORT"
 export LAKEGATE_TEST_SRC_PG="postgres://etl@127.0.0.1:$PG_PORT/shop"
 export LAKEGATE_TEST_SRC_MYSQL="mysql://etl@127.0.0.1:$MY_PORT/shop"
 export LAKEGATE_TEST_SRC_PASSWORD="etl-secret-pw"
+export LAKEGATE_TEST_REPLAY_PG="postgres://etl@127.0.0.1:$PG_PORT/replay"
 cd "$ROOT"
-cargo test --locked --test it sources:: -- --ignored --test-threads 1 "$@"
+cargo test --locked --test it -- --ignored --test-threads 1 sources:: replay:: "$@"
