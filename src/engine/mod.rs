@@ -670,10 +670,12 @@ fn may_have_subquery(sql: &str) -> bool {
         .is_some()
 }
 
-/// Statements that read lake tables keep their select-list subqueries: the compatibility
-/// parser's rewrite would make a correlated one NULL (see `names::protect_projection_subqueries`).
-/// Such statements are taken from a plain Postgres parse, protected, then given the
-/// compatibility rewrites (its token replacements only target catalog queries).
+/// Statements keep their select-list subqueries: the compatibility parser's rewrite would make
+/// a correlated one NULL (see `names::protect_projection_subqueries`), a wrong answer for lake
+/// tables, and for a catalog query one DataFusion may well answer (it is made NULL later only
+/// when DataFusion cannot decorrelate it, keeping its name; see `Session::plan`). Such
+/// statements are taken from a plain Postgres parse, protected, then given the compatibility
+/// rewrites.
 fn keep_projection_subqueries(
     parser: &PostgresCompatibilityParser,
     sql: &str,
@@ -681,11 +683,6 @@ fn keep_projection_subqueries(
 ) {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
-    // Driver catalog queries often hold several SELECTs: they keep the rewrite and need no
-    // second parse.
-    if statements.iter().all(names::is_catalog_only) {
-        return;
-    }
     let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
         return;
     };
@@ -693,9 +690,6 @@ fn keep_projection_subqueries(
         return;
     }
     for (statement, mut original) in statements.iter_mut().zip(plain) {
-        if names::is_catalog_only(statement) {
-            continue;
-        }
         if names::protect_projection_subqueries(&mut original) {
             *statement = parser.rewrite(original);
         }
@@ -764,7 +758,7 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
         )
         .expect("valid regex")
     });
-    let sql = match name.replace_all(&sql, "(CASE WHEN ($1) = 0 THEN '-' ELSE format_type($1, NULL) END)") {
+    let sql = match name.replace_all(&sql, "lakegate_regtype_name($1)") {
         std::borrow::Cow::Borrowed(_) => sql,
         std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
     };
@@ -1118,8 +1112,7 @@ mod tests {
         assert_eq!(r("SELECT '{1}'::oid[], x::oid"), "SELECT '{1}'::oid[], x::oid");
         assert_eq!(
             r("SELECT t.typelem::regtype::text, 'int4'::regtype"),
-            "SELECT (CASE WHEN (t.typelem) = 0 THEN '-' ELSE format_type(t.typelem, NULL) END), \
-             to_regtype('int4')"
+            "SELECT lakegate_regtype_name(t.typelem), to_regtype('int4')"
         );
         assert_eq!(
             r("SELECT 1 WHERE classoid = CAST('pg_catalog.pg_class' AS REGCLASS)"),

@@ -101,9 +101,27 @@ fn set_expr(body: &mut SetExpr) {
                 if wildcard {
                     break;
                 }
-                let Some(name) = p else { continue };
+                let Some(mut name) = p else { continue };
                 if taken.get(&name).copied().unwrap_or(0) != 1 {
-                    continue;
+                    // DataFusion names a scalar subquery after its item too, so two would
+                    // clash (`count(*), (SELECT count(*) ...)`): the subquery gets a number,
+                    // as the compatibility parser numbers other repeated names.
+                    let subquery = match &*item {
+                        SelectItem::UnnamedExpr(Expr::Subquery(_)) => true,
+                        SelectItem::UnnamedExpr(Expr::Nested(n)) => {
+                            matches!(n.as_ref(), Expr::Subquery(_))
+                        }
+                        _ => false,
+                    };
+                    if !subquery {
+                        continue;
+                    }
+                    let mut k = 1;
+                    while taken.contains_key(&format!("{name}_{k}")) {
+                        k += 1;
+                    }
+                    name = format!("{name}_{k}");
+                    taken.insert(name.clone(), 1);
                 }
                 if let SelectItem::UnnamedExpr(e) = item {
                     *item = SelectItem::ExprWithAlias {
@@ -132,12 +150,47 @@ fn column_name(e: &Expr) -> Option<String> {
 fn pg_name(e: &Expr) -> Option<String> {
     match e {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => None,
-        Expr::Function(f) => f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(|i| i.value.to_lowercase()),
+        Expr::Function(f) => {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())?;
+            match name.as_str() {
+                // `x = ANY(arr)`, as the compatibility parser rewrites it: an operator.
+                "array_contains" => Some("?column?".into()),
+                // `x::regtype::text` (see regclass_literals): named as the cast is, after x.
+                "lakegate_regtype_name" => match &f.args {
+                    datafusion::sql::sqlparser::ast::FunctionArguments::List(l) => {
+                        match l.args.first() {
+                            Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                                datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(a),
+                            )) => column_name(a).or_else(|| pg_name(a)),
+                            _ => Some("?column?".into()),
+                        }
+                    }
+                    _ => Some("?column?".into()),
+                },
+                _ => Some(name),
+            }
+        }
+        // Postgres names a CASE after its ELSE result when that has a name of its own.
+        Expr::Case {
+            else_result: Some(e),
+            ..
+        } => column_name(e)
+            .or_else(|| pg_name(e).filter(|n| n != "?column?"))
+            .or_else(|| Some("case".into())),
+        // A scalar subquery after its one select item.
+        Expr::Subquery(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => match s.projection.first() {
+                Some(SelectItem::ExprWithAlias { alias, .. }) => Some(alias.value.to_lowercase()),
+                Some(SelectItem::UnnamedExpr(e)) => column_name(e).or_else(|| pg_name(e)),
+                _ => Some("?column?".into()),
+            },
+            _ => Some("?column?".into()),
+        },
         Expr::Cast { expr, .. } => match expr.as_ref() {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => column_name(expr),
             Expr::Value(_) => Some("?column?".into()),
@@ -701,7 +754,37 @@ pub fn has_correlated_subquery(statement: &Statement) -> bool {
 }
 
 pub fn null_correlated_subqueries(statement: &mut Statement) {
-    use datafusion::sql::sqlparser::ast::{Value, visit_expressions_mut};
+    use datafusion::sql::sqlparser::ast::{Value, VisitMut, VisitorMut, visit_expressions_mut};
+    // A select item keeps the name Postgres gives the subquery (psql's `\d` reads the
+    // `pg_get_expr` column of its default lookup).
+    struct Items;
+    impl VisitorMut for Items {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> std::ops::ControlFlow<()> {
+            if let SetExpr::Select(select) = q.body.as_mut() {
+                for item in &mut select.projection {
+                    let SelectItem::UnnamedExpr(e) = item else {
+                        continue;
+                    };
+                    let mut inner = &*e;
+                    while let Expr::Nested(n) = inner {
+                        inner = n;
+                    }
+                    if let Expr::Subquery(sub) = inner
+                        && is_correlated(sub)
+                        && let Some(name) = pg_name(inner)
+                    {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: Expr::Value(Value::Null.into()),
+                            alias: Ident::with_quote('"', name),
+                        };
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Items);
     let _ = visit_expressions_mut(statement, |expr| {
         if let Expr::Subquery(q) = expr
             && is_correlated(q)

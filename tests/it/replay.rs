@@ -54,8 +54,28 @@ fn same_cell(column: &str, pg: &Option<String>, lake: &Option<String>) -> bool {
     pg == lake || (user_oid(pg) && user_oid(lake)) || column == "version"
 }
 
+/// Statements whose answers differ for a reason that is known and documented.
+const KNOWN: &[(&str, &str)] = &[(
+    "pg_settings WHERE name='max_index_keys'",
+    "pg_settings is datafusion-pg-catalog's fixed list, without max_index_keys",
+)];
+
+/// Column names as Postgres gives them, where DataFusion needs them unique: a name Postgres
+/// repeats (`?column?` for two NULLs, `pg_get_expr` twice) is numbered here (`_1`,
+/// `pg_get_expr_2`), a documented difference (docs/clients.md).
+fn same_names(pg: &[String], lake: &[String]) -> bool {
+    pg.len() == lake.len()
+        && pg.iter().zip(lake).all(|(p, l)| {
+            p == l
+                || (pg.iter().filter(|x| *x == p).count() > 1
+                    && l.rsplit_once('_').is_some_and(|(stem, n)| {
+                        n.parse::<usize>().is_ok() && (stem == p || (stem.is_empty() && p == "?column?"))
+                    }))
+        })
+}
+
 fn same(pg: &Answer, lake: &Answer) -> bool {
-    pg.0 == lake.0
+    same_names(&pg.0, &lake.0)
         && pg.1.len() == lake.1.len()
         && pg.1.iter().zip(&lake.1).all(|(a, b)| {
             a.len() == b.len()
@@ -132,6 +152,33 @@ async fn captured_client_statements_answer_as_postgresql_does() {
     assert_eq!(n_pg.1, n_lake.1);
     assert_eq!(n_pg.1[0][0].as_deref(), Some("412"));
 
+    // psql's `\d` names a relation by the OID the capture server gave it: each server gets
+    // its own OID for the same relation.
+    let captured_oids: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(root.join("oids.json")).unwrap()).unwrap();
+    let oid_sql = "SELECT c.oid::text, n.nspname || '.' || c.relname FROM pg_catalog.pg_class c \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
+    let oids_of = |a: Answer| -> std::collections::HashMap<String, String> {
+        a.1.into_iter()
+            .filter_map(|r| Some((r[1].clone()?, r[0].clone()?)))
+            .collect()
+    };
+    let (pg_oids, lake_oids) = (
+        oids_of(answer(&pg, oid_sql).await.unwrap()),
+        oids_of(answer(&lg, oid_sql).await.unwrap()),
+    );
+    // In one pass, so an OID replaced is not replaced again.
+    let quoted = regex::Regex::new(r"'(\d+)'").unwrap();
+    let with_oids = |sql: &str, oids: &std::collections::HashMap<String, String>| {
+        quoted
+            .replace_all(sql, |c: &regex::Captures| {
+                match captured_oids.get(&c[1]).and_then(|name| oids.get(name)) {
+                    Some(new) => format!("'{new}'"),
+                    None => c[0].to_string(),
+                }
+            })
+            .into_owned()
+    };
     let captured = std::fs::read_to_string(root.join("captured.jsonl")).unwrap();
     let mut failures = Vec::new();
     let mut clients = std::collections::BTreeSet::new();
@@ -147,11 +194,16 @@ async fn captured_client_statements_answer_as_postgresql_does() {
             .map(|p| p.as_str().map(str::to_string))
             .collect();
         let sql = bound(r["sql"].as_str().unwrap(), &params);
-        let want = match answer(&pg, &sql).await {
+        if let Some((_, why)) = KNOWN.iter().find(|(text, _)| sql.contains(text)) {
+            eprintln!("not compared ({why}): {sql}");
+            continue;
+        }
+        let want = match answer(&pg, &with_oids(&sql, &pg_oids)).await {
             Ok(a) => a,
             Err(e) => panic!("PostgreSQL refused a captured statement ({client}): {e}\n{sql}"),
         };
         compared += 1;
+        let sql = with_oids(&sql, &lake_oids);
         match answer(&lg, &sql).await {
             Ok(got) if same(&want, &got) => {}
             Ok(got) => failures.push(format!(
@@ -163,7 +215,7 @@ async fn captured_client_statements_answer_as_postgresql_does() {
             )),
         }
     }
-    assert_eq!(clients.len(), 4, "{clients:?}");
+    assert_eq!(clients.len(), 6, "{clients:?}");
     assert!(
         failures.is_empty(),
         "{} of {compared} captured statements answered differently:\n\n{}",

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Captures what real clients send to a real PostgreSQL 15 (tests/replay/clients.py: SQLAlchemy's
-# inspector over psycopg2 and psycopg 3, psycopg 3, asyncpg) into tests/replay/captured.jsonl,
+# inspector over psycopg2 and psycopg 3, psycopg 3, asyncpg; JdbcCapture.java: pgjdbc's
+# DatabaseMetaData; psql's \d commands) into tests/replay/captured.jsonl,
 # one statement with its bound parameters per line. Run by hand when a client is added or
 # upgraded; tests/it/replay.rs replays the file against lakegate and a PostgreSQL 15 and
-# compares the answers (the sources tier runs it). Needs the client venv of tests/clients/run.sh.
+# compares the answers (the sources tier runs it). Needs the client venv and pgjdbc of
+# tests/clients/run.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${LAKEGATE_CLIENTS_PY:-$HOME/.cache/lakegate-clients/venv/bin/python}
@@ -20,7 +22,17 @@ as_pg "$PG_BIN/pg_ctl" -D "$DATA/data" -l "$DATA/log" -w start -o "-c listen_add
   -c log_directory=$DATA/csv -c log_statement=all" > /dev/null
 psql -qX -h 127.0.0.1 -p "$PORT" -U postgres -c "CREATE DATABASE lake" > /dev/null
 psql -qX -h 127.0.0.1 -p "$PORT" -U postgres -d lake -f "$ROOT/tests/replay/schema.sql" > /dev/null
+# The capture's relation OIDs (psql's \d sends them): the replay maps each to the same
+# relation's OID on the servers it compares.
+psql -qXAt -h 127.0.0.1 -p "$PORT" -U postgres -d lake -c "SELECT json_object_agg(c.oid::text, n.nspname || '.' || c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('silver', 'bronze', 'gold', 'lakegate')" \
+  > "$ROOT/tests/replay/oids.json"
 "$PY" "$ROOT/tests/replay/clients.py" 127.0.0.1 "$PORT" postgres lake
+java -cp /usr/share/java/postgresql.jar "$ROOT/tests/replay/JdbcCapture.java" "$PORT" postgres lake
+# psql's describe commands (psql sends its catalog queries in the simple protocol).
+for cmd in '\dn' '\dt silver.*' '\dv silver.*' '\d silver.users' '\d+ silver.titles'; do
+  PGAPPNAME=psql-describe psql -qX -h 127.0.0.1 -p "$PORT" -U postgres -d lake -c "$cmd" > /dev/null
+done
 sleep 1
 "$PY" - "$DATA/csv" "$ROOT/tests/replay/captured.jsonl" << 'PY'
 import csv, glob, json, re, sys

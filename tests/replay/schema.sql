@@ -52,3 +52,7 @@ CREATE VIEW silver.active_users AS
 CREATE SCHEMA bronze;
 CREATE SCHEMA gold;
 CREATE SCHEMA lakegate;
+-- The comments lakegate serves from views/silver/active_users.yaml.
+COMMENT ON VIEW silver.active_users IS 'Users whose account is active (not paused or closed).';
+COMMENT ON COLUMN silver.active_users.user_id IS 'Stable user identifier.';
+COMMENT ON COLUMN silver.active_users.country IS 'ISO 3166-1 alpha-2 country of the billing address.';

@@ -278,6 +278,11 @@ pub fn misc_udfs() -> Vec<ScalarUDF> {
         null_udf("pg_get_function_arguments", DataType::Utf8),
         null_udf("generate_subscripts", DataType::Int32),
         null_udf("pg_get_constraintdef", DataType::Utf8),
+        // A lake has no stored expressions (pg_attrdef, pg_index, pg_policy are empty), and
+        // Postgres gives NULL for a NULL one; datafusion-pg-catalog's answers ''.
+        null_udf("pg_get_expr", DataType::Utf8),
+        pg_get_userbyid_udf(),
+        regtype_name_udf(),
         // pgjdbc's getPrimaryKeys: (information_schema._pg_expandarray(i.indkey)).n over the
         // (empty) pg_index.
         null_udf(
@@ -299,6 +304,108 @@ pub fn misc_udfs() -> Vec<ScalarUDF> {
         true_udf("pg_ts_config_is_visible"),
         true_udf("pg_statistics_obj_is_visible"),
     ]
+}
+
+/// OID of PostgreSQL's `pg_database_owner` role, which owns `public` since PostgreSQL 15.
+pub const PG_DATABASE_OWNER: i32 = 6171;
+
+/// `pg_get_userbyid(oid)`: `pg_database_owner` for its OID, otherwise the one owner
+/// lakegate's objects have (`postgres`).
+fn pg_get_userbyid_udf() -> ScalarUDF {
+    use datafusion::arrow::array::{Array, AsArray};
+    let fun = Arc::new(|args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let n = match &args[0] {
+            ColumnarValue::Array(a) => a.len(),
+            ColumnarValue::Scalar(_) => 1,
+        };
+        let oids = args[0].cast_to(&DataType::Int64, None)?.to_array(n)?;
+        let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let names: StringArray = (0..n)
+            .map(|i| {
+                (!oids.is_null(i)).then(|| {
+                    if oids.value(i) == PG_DATABASE_OWNER as i64 {
+                        "pg_database_owner"
+                    } else {
+                        "postgres"
+                    }
+                })
+            })
+            .collect();
+        Ok(match &args[0] {
+            ColumnarValue::Scalar(_) => {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&names, 0)?)
+            }
+            ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(names)),
+        })
+    });
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_get_userbyid",
+        Signature::one_of(
+            [DataType::Int32, DataType::Int64, DataType::UInt32]
+                .into_iter()
+                .map(|t| TypeSignature::Exact(vec![t]))
+                .collect(),
+            Volatility::Stable,
+        ),
+        DataType::Utf8,
+        fun,
+    ))
+}
+
+/// `x::regtype::text` (rewritten to this before the compatibility parser drops the cast): the
+/// type's name as Postgres prints a regtype, `-` for 0.
+fn regtype_name_udf() -> ScalarUDF {
+    let format = datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf();
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray};
+        let n = match &args[0] {
+            ColumnarValue::Array(a) => a.len(),
+            ColumnarValue::Scalar(_) => 1,
+        };
+        let oids = args[0].cast_to(&DataType::Int32, None)?.to_array(n)?;
+        let typmods = ColumnarValue::Array(Arc::new(Int32Array::from(vec![None::<i32>; n])));
+        let field = Arc::new(Field::new("oid", DataType::Int32, true));
+        let named = format.invoke_with_args(datafusion::logical_expr::ScalarFunctionArgs {
+            args: vec![ColumnarValue::Array(oids.clone()), typmods],
+            arg_fields: vec![field.clone(), field],
+            number_rows: n,
+            return_field: Arc::new(Field::new("t", DataType::Utf8, true)),
+            config_options: Arc::new(datafusion::config::ConfigOptions::default()),
+        })?;
+        let named = named.to_array(n)?;
+        let named = datafusion::arrow::compute::cast(&named, &DataType::Utf8)?;
+        let (named, oids) = (
+            named.as_string::<i32>(),
+            oids.as_primitive::<datafusion::arrow::datatypes::Int32Type>(),
+        );
+        let out: StringArray = (0..n)
+            .map(|i| {
+                if oids.is_null(i) {
+                    None
+                } else if oids.value(i) == 0 {
+                    Some("-".to_string())
+                } else {
+                    named.is_valid(i).then(|| named.value(i).to_string())
+                }
+            })
+            .collect();
+        Ok(match &args[0] {
+            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+            ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
+        })
+    });
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "lakegate_regtype_name",
+        Signature::one_of(
+            [DataType::Int32, DataType::Int64, DataType::UInt32]
+                .into_iter()
+                .map(|t| TypeSignature::Exact(vec![t]))
+                .collect(),
+            Volatility::Stable,
+        ),
+        DataType::Utf8,
+        fun,
+    ))
 }
 
 /// `array_lower(a, dim)` and `array_upper(a, dim)` for one-dimensional arrays (Postgres

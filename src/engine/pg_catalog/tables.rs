@@ -168,7 +168,13 @@ impl PgTable {
                         schemas.iter().map(|s| namespace_oid(s)).collect::<Vec<_>>(),
                     )),
                     strings(schemas.iter().map(|s| Some(s.clone()))),
-                    consts_i32(n, 10),
+                    // `public` belongs to pg_database_owner, as in PostgreSQL 15.
+                    Arc::new(Int32Array::from(
+                        schemas
+                            .iter()
+                            .map(|s| if s == "public" { PG_DATABASE_OWNER } else { 10 })
+                            .collect::<Vec<_>>(),
+                    )),
                     consts_str(n, None),
                     consts_str(n, None),
                 ]
@@ -293,7 +299,14 @@ impl PgTable {
                         typmod.push(m);
                         byval.push(bv);
                         align.push(Some(al.to_string()));
-                        storage.push(Some(if l == -1 { "x" } else { "p" }.to_string()));
+                        // pg_type.typstorage: numeric is `main`, other varlena types
+                        // `extended`, fixed-length ones `plain`.
+                        let st = match l {
+                            -1 if t == pgwire::api::Type::NUMERIC => "m",
+                            -1 => "x",
+                            _ => "p",
+                        };
+                        storage.push(Some(st.to_string()));
                         notnull.push(!f.is_nullable());
                     }
                 }
@@ -311,7 +324,8 @@ impl PgTable {
                     Arc::new(BooleanArray::from(byval)),
                     strings(align),
                     strings(storage),
-                    consts_str(n, None),
+                    // attcompression: '' (the default method), as PostgreSQL 15 shows it.
+                    consts_str(n, Some("")),
                     Arc::new(BooleanArray::from(notnull)),
                     consts_bool(n, false),
                     consts_bool(n, false),
