@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Captures what real clients send to a real PostgreSQL 15 (tests/replay/clients.py: SQLAlchemy's
-# inspector over psycopg2 and psycopg 3, psycopg 3, asyncpg; JdbcCapture.java: pgjdbc's
-# DatabaseMetaData; psql's \d commands) into tests/replay/captured.jsonl,
+# inspector over psycopg2 and psycopg 3, psycopg 3, asyncpg, psqlODBC, ADBC's PostgreSQL
+# driver, connectorx; JdbcCapture.java: pgjdbc's DatabaseMetaData; node_capture.cjs:
+# node-postgres; psql's \d commands) into tests/replay/captured.jsonl,
 # one statement with its bound parameters per line. Run by hand when a client is added or
 # upgraded; tests/it/replay.rs replays the file against lakegate and a PostgreSQL 15 and
 # compares the answers (the sources tier runs it). Needs the client venv and pgjdbc of
@@ -29,6 +30,7 @@ psql -qXAt -h 127.0.0.1 -p "$PORT" -U postgres -d lake -c "SELECT json_object_ag
   > "$ROOT/tests/replay/oids.json"
 "$PY" "$ROOT/tests/replay/clients.py" 127.0.0.1 "$PORT" postgres lake
 java -cp /usr/share/java/postgresql.jar "$ROOT/tests/replay/JdbcCapture.java" "$PORT" postgres lake
+NODE_PATH="$HOME/.cache/lakegate-clients/node/node_modules" node "$ROOT/tests/replay/node_capture.cjs" "$PORT" postgres lake
 # psql's describe commands (psql sends its catalog queries in the simple protocol).
 for cmd in '\dn' '\dt silver.*' '\dv silver.*' '\d silver.users' '\d+ silver.titles'; do
   PGAPPNAME=psql-describe psql -qX -h 127.0.0.1 -p "$PORT" -U postgres -d lake -c "$cmd" > /dev/null

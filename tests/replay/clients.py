@@ -47,7 +47,39 @@ async def asyncpg_client():
         await c.close()
 
 
+def odbc():
+    """psqlODBC (Excel, Power BI's ODBC path): its catalog calls and a parameter."""
+    import os
+    import pyodbc
+    driver = "/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so"
+    if not os.path.exists(driver):
+        raise SystemExit(f"psqlODBC is not installed at {driver}: run tests/clients/run.sh first")
+    c = pyodbc.connect(f"DRIVER={{{driver}}};SERVER={host};PORT={port};DATABASE={db};UID={user};PWD=;"
+                       "UseDeclareFetch=0;SSLMode=disable;ConnSettings=SET application_name='psqlodbc'",
+                       autocommit=False)
+    cur = c.cursor()
+    cur.tables(schema="silver").fetchall()
+    cur.columns(table="users", schema="silver").fetchall()
+    cur.execute("SELECT title_id, name FROM silver.titles WHERE title_id = ?", 3).fetchall()
+    c.rollback()
+    c.close()
+
+
+def arrow_copy_clients():
+    """ADBC's PostgreSQL driver and connectorx read results as binary COPY."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import connectorx as cx
+    with adbc.connect(f"postgresql://{user}@{host}:{port}/{db}?application_name=adbc-postgresql") as c:
+        with c.cursor() as cur:
+            cur.execute("SELECT user_id, email, signup_date FROM silver.users WHERE user_id <= 5")
+            cur.fetch_arrow_table()
+    cx.read_sql(f"postgresql://{user}@{host}:{port}/{db}?application_name=connectorx",
+                "SELECT title_id, name, runtime_minutes FROM silver.titles", return_type="arrow")
+
+
 inspect(f"postgresql+psycopg2://{user}@{host}:{port}/{db}", "sqlalchemy-psycopg2")
 inspect(f"postgresql+psycopg://{user}@{host}:{port}/{db}", "sqlalchemy-psycopg")
 psycopg3()
 asyncio.run(asyncpg_client())
+odbc()
+arrow_copy_clients()
