@@ -71,6 +71,9 @@ fn fix(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     if let Some(text) = array_text(&e, schema) {
         return Ok(Transformed::yes(text));
     }
+    if let Some(fixed) = int4_literal_operand(&e, schema) {
+        return Ok(Transformed::yes(fixed));
+    }
     if let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e {
         let comparison = matches!(
             op,
@@ -117,6 +120,44 @@ fn fix(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         }
     }
     Ok(Transformed::no(e))
+}
+
+/// `int_col + 1`: Postgres types the literal int4, so the sum is int4 and overflows as one
+/// (22003 for `2147483647::int + 1`); DataFusion types it int8 and widens the sum. An integer
+/// literal that fits int4, in arithmetic with an int2/int4 operand, becomes an Int32.
+fn int4_literal_operand(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+        return None;
+    };
+    if !matches!(
+        op,
+        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo
+    ) {
+        return None;
+    }
+    let small = |x: &Expr| {
+        matches!(
+            x.get_type(schema),
+            Ok(DataType::Int32 | DataType::Int16 | DataType::Int8)
+        )
+    };
+    let int4 = |x: &Expr| match x {
+        Expr::Literal(ScalarValue::Int64(Some(v)), m) => i32::try_from(*v)
+            .ok()
+            .map(|v| Expr::Literal(ScalarValue::Int32(Some(v)), m.clone())),
+        _ => None,
+    };
+    if small(left)
+        && let Some(r) = int4(right)
+    {
+        return Some(Expr::BinaryExpr(BinaryExpr::new(left.clone(), *op, Box::new(r))));
+    }
+    if small(right)
+        && let Some(l) = int4(left)
+    {
+        return Some(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), *op, right.clone())));
+    }
+    None
 }
 
 /// Date and timestamp spellings Postgres accepts and Arrow's parser does not: a date with a

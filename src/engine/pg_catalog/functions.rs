@@ -283,6 +283,7 @@ pub fn misc_udfs() -> Vec<ScalarUDF> {
         null_udf("pg_get_expr", DataType::Utf8),
         pg_get_userbyid_udf(),
         regtype_name_udf(),
+        pg_typeof_udf(),
         // pgjdbc's getPrimaryKeys: (information_schema._pg_expandarray(i.indkey)).n over the
         // (empty) pg_index.
         null_udf(
@@ -352,43 +353,66 @@ fn pg_get_userbyid_udf() -> ScalarUDF {
     ))
 }
 
+/// Type names as Postgres prints a regtype (`bigint`, `integer[]`; `-` for 0), by
+/// datafusion-pg-catalog's format_type.
+fn regtype_names(oids: &ArrayRef) -> Result<StringArray> {
+    use datafusion::arrow::array::{Array, AsArray};
+    static FORMAT: std::sync::OnceLock<ScalarUDF> = std::sync::OnceLock::new();
+    let format = FORMAT
+        .get_or_init(datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf);
+    let n = oids.len();
+    let oids = datafusion::arrow::compute::cast(oids, &DataType::Int32)?;
+    let typmods = ColumnarValue::Array(Arc::new(Int32Array::from(vec![None::<i32>; n])));
+    let field = Arc::new(Field::new("oid", DataType::Int32, true));
+    let named = format.invoke_with_args(datafusion::logical_expr::ScalarFunctionArgs {
+        args: vec![ColumnarValue::Array(oids.clone()), typmods],
+        arg_fields: vec![field.clone(), field],
+        number_rows: n,
+        return_field: Arc::new(Field::new("t", DataType::Utf8, true)),
+        config_options: Arc::new(datafusion::config::ConfigOptions::default()),
+    })?;
+    let named = datafusion::arrow::compute::cast(&named.to_array(n)?, &DataType::Utf8)?;
+    let (named, oids) = (
+        named.as_string::<i32>(),
+        oids.as_primitive::<datafusion::arrow::datatypes::Int32Type>(),
+    );
+    Ok((0..n)
+        .map(|i| {
+            if oids.is_null(i) {
+                None
+            } else if oids.value(i) == 0 {
+                Some("-".to_string())
+            } else {
+                named.is_valid(i).then(|| named.value(i).to_string())
+            }
+        })
+        .collect())
+}
+
+/// `pg_typeof(x)`: the Postgres type of its argument, by name (`integer`, `text[]`).
+fn pg_typeof_udf() -> ScalarUDF {
+    let fun = Arc::new(|args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let oid = crate::engine::pg_types::pg_type_of(&args[0].data_type()).0.oid() as i32;
+        let names = regtype_names(&(Arc::new(Int32Array::from(vec![oid])) as ArrayRef))?;
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&names, 0)?))
+    });
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_typeof",
+        Signature::any(1, Volatility::Immutable),
+        DataType::Utf8,
+        fun,
+    ))
+}
+
 /// `x::regtype::text` (rewritten to this before the compatibility parser drops the cast): the
 /// type's name as Postgres prints a regtype, `-` for 0.
 fn regtype_name_udf() -> ScalarUDF {
-    let format = datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf();
     let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
-        use datafusion::arrow::array::{Array, AsArray};
         let n = match &args[0] {
             ColumnarValue::Array(a) => a.len(),
             ColumnarValue::Scalar(_) => 1,
         };
-        let oids = args[0].cast_to(&DataType::Int32, None)?.to_array(n)?;
-        let typmods = ColumnarValue::Array(Arc::new(Int32Array::from(vec![None::<i32>; n])));
-        let field = Arc::new(Field::new("oid", DataType::Int32, true));
-        let named = format.invoke_with_args(datafusion::logical_expr::ScalarFunctionArgs {
-            args: vec![ColumnarValue::Array(oids.clone()), typmods],
-            arg_fields: vec![field.clone(), field],
-            number_rows: n,
-            return_field: Arc::new(Field::new("t", DataType::Utf8, true)),
-            config_options: Arc::new(datafusion::config::ConfigOptions::default()),
-        })?;
-        let named = named.to_array(n)?;
-        let named = datafusion::arrow::compute::cast(&named, &DataType::Utf8)?;
-        let (named, oids) = (
-            named.as_string::<i32>(),
-            oids.as_primitive::<datafusion::arrow::datatypes::Int32Type>(),
-        );
-        let out: StringArray = (0..n)
-            .map(|i| {
-                if oids.is_null(i) {
-                    None
-                } else if oids.value(i) == 0 {
-                    Some("-".to_string())
-                } else {
-                    named.is_valid(i).then(|| named.value(i).to_string())
-                }
-            })
-            .collect();
+        let out = regtype_names(&args[0].to_array(n)?)?;
         Ok(match &args[0] {
             ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
             ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
