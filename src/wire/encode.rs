@@ -975,6 +975,11 @@ fn put_json_string(buf: &mut BytesMut, s: &str) {
 
 /// JSON text of one value of any Arrow type (structs and maps become objects, lists arrays,
 /// numbers stay numbers, everything else its Postgres text form as a string).
+/// The order of keys in a Postgres jsonb object: by length, then bytewise.
+fn jsonb_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
 fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
     use DataType::*;
     if a.logical_nulls().is_some_and(|n| n.is_null(row)) {
@@ -1010,15 +1015,19 @@ fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
         Utf8 => put_json_string(buf, a.as_string::<i32>().value(row)),
         LargeUtf8 => put_json_string(buf, a.as_string::<i64>().value(row)),
         Utf8View => put_json_string(buf, a.as_string_view().value(row)),
+        // Objects as Postgres prints jsonb: keys shortest first, then by their bytes, each
+        // once (the last wins), `{"a": 1, "bb": 2}`.
         Struct(fields) => {
             let s = a.as_struct();
+            let mut order: Vec<usize> = (0..fields.len()).collect();
+            order.sort_by(|&x, &y| jsonb_key_order(fields[x].name(), fields[y].name()));
             buf.put_u8(b'{');
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    buf.put_u8(b',');
+            for (n, &i) in order.iter().enumerate() {
+                if n > 0 {
+                    buf.put_slice(b", ");
                 }
-                put_json_string(buf, f.name());
-                buf.put_u8(b':');
+                put_json_string(buf, fields[i].name());
+                buf.put_slice(b": ");
                 write_json(s.column(i).as_ref(), row, buf);
             }
             buf.put_u8(b'}');
@@ -1030,16 +1039,28 @@ fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
                 m.value_offsets()[row + 1] as usize,
             );
             let (keys, values) = (m.keys(), m.values());
+            let mut entries: Vec<(String, usize)> = (start..end)
+                .map(|i| {
+                    let mut key = BytesMut::new();
+                    json_scalar_text(keys.as_ref(), i, &mut key);
+                    (String::from_utf8_lossy(&key).into_owned(), i)
+                })
+                .collect();
+            // Stable: of equal keys the last stays last, and is the one kept.
+            entries.sort_by(|x, y| jsonb_key_order(&x.0, &y.0));
             buf.put_u8(b'{');
-            for i in start..end {
-                if i > start {
-                    buf.put_u8(b',');
+            let mut first = true;
+            for (n, (key, i)) in entries.iter().enumerate() {
+                if entries.get(n + 1).is_some_and(|next| next.0 == *key) {
+                    continue;
                 }
-                let mut key = BytesMut::new();
-                json_scalar_text(keys.as_ref(), i, &mut key);
-                put_json_string(buf, std::str::from_utf8(&key).unwrap_or(""));
-                buf.put_u8(b':');
-                write_json(values.as_ref(), i, buf);
+                if !first {
+                    buf.put_slice(b", ");
+                }
+                first = false;
+                put_json_string(buf, key);
+                buf.put_slice(b": ");
+                write_json(values.as_ref(), *i, buf);
             }
             buf.put_u8(b'}');
         }
@@ -1064,7 +1085,7 @@ fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
             buf.put_u8(b'[');
             for i in start..end {
                 if i > start {
-                    buf.put_u8(b',');
+                    buf.put_slice(b", ");
                 }
                 write_json(values.as_ref(), i, buf);
             }
@@ -1134,6 +1155,22 @@ mod tests {
         let mut b = BytesMut::new();
         f(&mut b);
         b.to_vec()
+    }
+
+    #[test]
+    fn maps_print_as_postgres_prints_jsonb() {
+        use datafusion::arrow::array::{MapBuilder, StringBuilder};
+        let mut m = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for (k, v) in [("bb", "1"), ("a", "2"), ("bb", "3"), ("c", "4")] {
+            m.keys().append_value(k);
+            m.values().append_value(v);
+        }
+        m.append(true).unwrap();
+        // As PostgreSQL 15 prints '{"bb":"1","a":"2","bb":"3","c":"4"}'::jsonb.
+        assert_eq!(
+            text_of(Arc::new(m.finish())),
+            [Some(r#"{"a": "2", "c": "4", "bb": "3"}"#.to_string())]
+        );
     }
 
     #[test]
