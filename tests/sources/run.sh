@@ -39,8 +39,9 @@ as_pg "$PG_BIN/pg_ctl" -D "$DATA/pg/data" -l "$DATA/pg/log" -w start \
   -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$DATA/pg -c fsync=off" > /dev/null
 PGPASSWORD=adminpw psql -qX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE ROLE etl LOGIN PASSWORD 'etl-secret-pw'" > /dev/null
 PGPASSWORD=adminpw psql -qX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE shop OWNER etl" > /dev/null
-# The replay of captured client statements (tests/it/replay.rs) gets a database of its own.
-PGPASSWORD=adminpw psql -qX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE replay OWNER etl" > /dev/null
+# The replay of captured client statements (tests/it/replay.rs) gets a database of its own,
+# used as `postgres`: objects get the owner lakegate reports for its own.
+PGPASSWORD=adminpw psql -qX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE replay" > /dev/null
 # MariaDB: its own datadir and socket, TCP on loopback only.
 mkdir -p "$DATA/my"
 MYUSER=$([ "$(id -u)" = 0 ] && echo mysql || id -un)
@@ -62,6 +63,7 @@ echo "sources ready: PostgreSQL $PG_PORT, MariaDB $MY_PORT"
 export LAKEGATE_TEST_SRC_PG="postgres://etl@127.0.0.1:$PG_PORT/shop"
 export LAKEGATE_TEST_SRC_MYSQL="mysql://etl@127.0.0.1:$MY_PORT/shop"
 export LAKEGATE_TEST_SRC_PASSWORD="etl-secret-pw"
-export LAKEGATE_TEST_REPLAY_PG="postgres://etl@127.0.0.1:$PG_PORT/replay"
+export LAKEGATE_TEST_REPLAY_PG="postgres://postgres@127.0.0.1:$PG_PORT/replay"
+export LAKEGATE_TEST_REPLAY_PASSWORD="adminpw"
 cd "$ROOT"
 cargo test --locked --test it -- --ignored --test-threads 1 sources:: replay:: "$@"
