@@ -480,8 +480,9 @@ def report(args, facts, q, extra, elapsed):
         "",
         f"Written by `bench/run.sh{' ' + ' '.join(args.argv) if args.argv else ''}` on "
         f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {elapsed / 60:.1f} minutes "
-        "(every part; data generation and loading are skipped when a previous run cached them). Re-run it to refresh this page; the figures below "
-        "are from that run, not edited.",
+        "(every part; data generation and loading are skipped when a previous run cached them). Re-run it to refresh the sections it writes "
+        "(machine, TPC-H, streaming, connections, pgbench, RSS); the figures there are from that run, not edited. "
+        "The other sections are written by the scripts they name, on the dates they give.",
         "",
         "## Machine",
         "",
@@ -650,7 +651,7 @@ def main():
             pg.stop()
     text = report(args, machine(pg), q, extra, time.time() - started)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n")
+    Path(args.out).write_text(merged(Path(args.out), text) + "\n")
     raw = work / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     raw.write_text(json.dumps({"tpch": q, **{k: v for k, v in extra.items() if k != "pgbench"}}, default=str,
                               indent=1))
@@ -658,6 +659,24 @@ def main():
     log(f"report: {args.out}; raw figures: {raw}")
     if any(r["lakegate_check"] for r in q):
         sys.exit(1)
+
+
+def merged(out, text):
+    """The report's sections in place of the same sections of `out`; the sections other scripts
+    wrote there (sources, Kafka, Arrow doors, ...) stay, in their order."""
+    import re
+
+    def sections(t):
+        parts = re.split(r"(?m)^(?=## )", t)
+        return parts[0], {p.split("\n", 1)[0]: p for p in parts[1:]}, [p.split("\n", 1)[0] for p in parts[1:]]
+
+    if not out.exists():
+        return text
+    head, new, new_order = sections(text)
+    _, old, old_order = sections(out.read_text())
+    body = [new.get(t, old[t]).rstrip("\n") + "\n\n" for t in old_order]
+    body += [new[t].rstrip("\n") + "\n\n" for t in new_order if t not in old]
+    return (head.rstrip("\n") + "\n\n" + "".join(body)).rstrip("\n")
 
 
 if __name__ == "__main__":
