@@ -540,13 +540,7 @@ async fn read_slices(table: &deltalake::DeltaTable) -> datafusion::error::Result
     let mut latest: HashMap<(Key, String), (i64, bool, String, String)> = HashMap::new();
     for b in &batches {
         let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);
-        let (t, s, st, e, r) = (
-            text(0)?,
-            text(1)?,
-            text(2)?,
-            text(3)?,
-            text(4)?,
-        );
+        let (t, s, st, e, r) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
         let at = b
             .column(5)
             .as_primitive::<datafusion::arrow::datatypes::Int64Type>();

@@ -150,12 +150,20 @@ fn int4_literal_operand(e: &Expr, schema: &DFSchema) -> Option<Expr> {
     if small(left)
         && let Some(r) = int4(right)
     {
-        return Some(Expr::BinaryExpr(BinaryExpr::new(left.clone(), *op, Box::new(r))));
+        return Some(Expr::BinaryExpr(BinaryExpr::new(
+            left.clone(),
+            *op,
+            Box::new(r),
+        )));
     }
     if small(right)
         && let Some(l) = int4(left)
     {
-        return Some(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), *op, right.clone())));
+        return Some(Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(l),
+            *op,
+            right.clone(),
+        )));
     }
     None
 }

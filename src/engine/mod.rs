@@ -716,6 +716,18 @@ fn verify_read_only(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
+/// `re` replaced in `sql`, borrowing `sql` as it came when nothing matched.
+fn replaced<'a>(
+    sql: std::borrow::Cow<'a, str>,
+    re: &regex::Regex,
+    with: impl regex::Replacer,
+) -> std::borrow::Cow<'a, str> {
+    match re.replace_all(&sql, with) {
+        std::borrow::Cow::Borrowed(_) => sql,
+        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
+    }
+}
+
 /// `'pg_class'::regclass` → `lakegate_regclass('pg_class')`, before datafusion-pg-catalog's
 /// rewrites drop the cast and leave a string where drivers (pgjdbc, SQLAlchemy) compare an OID.
 fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
@@ -741,11 +753,10 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
     // `'23'::oid` would lose its cast to the compatibility parser and stay text (psql's
     // `\gdesc` passes such OIDs to format_type): the quoted type name survives it, and
     // coerce::PostgresTypes plans `"oid"` as oid.
-    let sql: std::borrow::Cow<'_, str> = if has(b"oid") {
-        oid.replace_all(sql, "$1::\"oid\"$2")
-    } else {
-        std::borrow::Cow::Borrowed(sql)
-    };
+    let mut sql = std::borrow::Cow::Borrowed(sql);
+    if has(b"oid") {
+        sql = replaced(sql, oid, "$1::\"oid\"$2");
+    }
     if !has(b"reg") {
         return sql;
     }
@@ -758,10 +769,7 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
         )
         .expect("valid regex")
     });
-    let sql = match name.replace_all(&sql, "lakegate_regtype_name($1)") {
-        std::borrow::Cow::Borrowed(_) => sql,
-        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
-    };
+    let sql = replaced(sql, name, "lakegate_regtype_name($1)");
     // The compatibility parser drops these casts (leaving a name where an OID is meant):
     // resolve the literal before it sees them.
     // `CAST('pg_class' AS REGCLASS)`, as SQLAlchemy writes it, the same way.
@@ -772,11 +780,8 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
         )
         .expect("valid regex")
     });
-    let sql = match cast.replace_all(&sql, "'$1'::$2") {
-        std::borrow::Cow::Borrowed(_) => sql,
-        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
-    };
-    let out = re.replace_all(&sql, |c: &regex::Captures| {
+    let sql = replaced(sql, cast, "'$1'::$2");
+    replaced(sql, re, |c: &regex::Captures| {
         let function = match c[2].to_ascii_lowercase().as_str() {
             "regclass" => "lakegate_regclass",
             "regproc" | "regprocedure" => "lakegate_regproc",
@@ -784,11 +789,7 @@ fn regclass_literals(sql: &str) -> std::borrow::Cow<'_, str> {
             _ => "lakegate_regnamespace",
         };
         format!("{function}('{}')", &c[1])
-    });
-    match out {
-        std::borrow::Cow::Borrowed(_) => sql,
-        std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o),
-    }
+    })
 }
 
 /// Words the SQL parser reads as keywords of other dialects (T-SQL's `TOP`, Snowflake's
@@ -1108,8 +1109,14 @@ mod tests {
     #[test]
     fn oid_and_regtype_casts_survive_the_compatibility_parser() {
         use super::regclass_literals as r;
-        assert_eq!(r("SELECT '23'::oid, '1'::pg_catalog.oid"), "SELECT '23'::\"oid\", '1'::\"oid\"");
-        assert_eq!(r("SELECT '{1}'::oid[], x::oid"), "SELECT '{1}'::oid[], x::oid");
+        assert_eq!(
+            r("SELECT '23'::oid, '1'::pg_catalog.oid"),
+            "SELECT '23'::\"oid\", '1'::\"oid\""
+        );
+        assert_eq!(
+            r("SELECT '{1}'::oid[], x::oid"),
+            "SELECT '{1}'::oid[], x::oid"
+        );
         assert_eq!(
             r("SELECT t.typelem::regtype::text, 'int4'::regtype"),
             "SELECT lakegate_regtype_name(t.typelem), to_regtype('int4')"

@@ -740,9 +740,6 @@ fn aggregate_lookups(statement: &mut Statement) {
     });
 }
 
-/// In catalog-only statements, correlated scalar subqueries DataFusion cannot decorrelate become
-/// NULL (they look up defaults, identity options, collations and sequences, none of which a lake
-/// table has).
 /// Whether the statement has a correlated scalar subquery.
 pub fn has_correlated_subquery(statement: &Statement) -> bool {
     use datafusion::sql::sqlparser::ast::visit_expressions;
@@ -753,6 +750,9 @@ pub fn has_correlated_subquery(statement: &Statement) -> bool {
     .is_break()
 }
 
+/// In catalog-only statements, correlated scalar subqueries DataFusion cannot decorrelate become
+/// NULL (they look up defaults, identity options, collations and sequences, none of which a lake
+/// table has).
 pub fn null_correlated_subqueries(statement: &mut Statement) {
     use datafusion::sql::sqlparser::ast::{Value, VisitMut, VisitorMut, visit_expressions_mut};
     // A select item keeps the name Postgres gives the subquery (psql's `\d` reads the

@@ -176,8 +176,8 @@ impl Session {
         // A catalog query's correlated subqueries are kept when DataFusion decorrelates them
         // (asyncpg's `array_agg(atttypid)` of a row type); when it cannot (psql's collation
         // and default lookups), they become NULL, which is what a lake table has there.
-        let unnested = (catalog_only && names::has_correlated_subquery(&statement))
-            .then(|| statement.clone());
+        let unnested =
+            (catalog_only && names::has_correlated_subquery(&statement)).then(|| statement.clone());
         names::rewrite(&mut statement, catalog_only, false);
         let analyze = matches!(statement, Statement::Explain { analyze: true, .. });
         let state = self.ctx.state();
@@ -191,9 +191,9 @@ impl Session {
             planning.await
         };
         if let Some(mut statement) = unnested
-            && plan
-                .as_ref()
-                .map_or(true, |p| state.optimize(p).map_or(true, |p| subqueries_left(&p)))
+            && plan.as_ref().map_or(true, |p| {
+                state.optimize(p).map_or(true, |p| subqueries_left(&p))
+            })
         {
             names::rewrite(&mut statement, catalog_only, true);
             plan = state

@@ -24,11 +24,7 @@ fn run(dir: Option<&Path>, args: &[&'static str]) -> Result<String, ViewError> {
 }
 
 /// `git <args> <more>`; `more` holds the arguments that are not static (URL, paths).
-fn run_with(
-    dir: Option<&Path>,
-    args: &[&'static str],
-    more: &[&str],
-) -> Result<String, ViewError> {
+fn run_with(dir: Option<&Path>, args: &[&'static str], more: &[&str]) -> Result<String, ViewError> {
     let mut cmd = Command::new("git");
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);

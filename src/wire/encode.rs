@@ -973,13 +973,15 @@ fn put_json_string(buf: &mut BytesMut, s: &str) {
     buf.put_u8(b'"');
 }
 
-/// JSON text of one value of any Arrow type (structs and maps become objects, lists arrays,
-/// numbers stay numbers, everything else its Postgres text form as a string).
 /// The order of keys in a Postgres jsonb object: by length, then bytewise.
 fn jsonb_key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
+/// JSON text of one value of any Arrow type (structs and maps become objects, lists arrays,
+/// numbers stay numbers, everything else its Postgres text form as a string).
 fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
     use DataType::*;
     if a.logical_nulls().is_some_and(|n| n.is_null(row)) {
@@ -1019,10 +1021,18 @@ fn write_json(a: &dyn Array, row: usize, buf: &mut BytesMut) {
         // once (the last wins), `{"a": 1, "bb": 2}`.
         Struct(fields) => {
             let s = a.as_struct();
-            let mut order: Vec<usize> = (0..fields.len()).collect();
-            order.sort_by(|&x, &y| jsonb_key_order(fields[x].name(), fields[y].name()));
+            // Per row: sort only when the struct's fields are not in jsonb order already.
+            let sorted = fields
+                .windows(2)
+                .all(|w| jsonb_key_order(w[0].name(), w[1].name()).is_le());
+            let mut order: Vec<usize> = Vec::new();
+            if !sorted {
+                order = (0..fields.len()).collect();
+                order.sort_by(|&x, &y| jsonb_key_order(fields[x].name(), fields[y].name()));
+            }
             buf.put_u8(b'{');
-            for (n, &i) in order.iter().enumerate() {
+            let keys = (0..fields.len()).map(|n| if sorted { n } else { order[n] });
+            for (n, i) in keys.enumerate() {
                 if n > 0 {
                     buf.put_slice(b", ");
                 }

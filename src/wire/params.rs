@@ -72,9 +72,10 @@ pub fn decode(
             scalar.cast_to(t).or_else(|e| {
                 // As above, for parameters the client sent untyped.
                 match (&scalar, t) {
-                    (ScalarValue::Utf8(Some(name)), DataType::Int32 | DataType::Int64 | DataType::UInt32)
-                        if is_relation_name(name) =>
-                    {
+                    (
+                        ScalarValue::Utf8(Some(name)),
+                        DataType::Int32 | DataType::Int64 | DataType::UInt32,
+                    ) if is_relation_name(name) => {
                         ScalarValue::Int32(Some(crate::engine::pg_catalog::regclass_oid(name)))
                             .cast_to(t)
                             .map_err(|e| bad(pg, e))

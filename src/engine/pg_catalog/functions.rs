@@ -310,37 +310,26 @@ pub fn misc_udfs() -> Vec<ScalarUDF> {
 /// OID of PostgreSQL's `pg_database_owner` role, which owns `public` since PostgreSQL 15.
 pub const PG_DATABASE_OWNER: i32 = 6171;
 
-/// `pg_get_userbyid(oid)`: `pg_database_owner` for its OID, otherwise the one owner
-/// lakegate's objects have (`postgres`).
-fn pg_get_userbyid_udf() -> ScalarUDF {
-    use datafusion::arrow::array::{Array, AsArray};
-    let fun = Arc::new(|args: &[ColumnarValue]| -> Result<ColumnarValue> {
+/// A function of one OID argument (int4, int8 or oid) that answers text, row by row.
+fn oid_text_udf(
+    name: &str,
+    f: impl Fn(&ArrayRef) -> Result<StringArray> + Send + Sync + 'static,
+) -> ScalarUDF {
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
         let n = match &args[0] {
             ColumnarValue::Array(a) => a.len(),
             ColumnarValue::Scalar(_) => 1,
         };
-        let oids = args[0].cast_to(&DataType::Int64, None)?.to_array(n)?;
-        let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        let names: StringArray = (0..n)
-            .map(|i| {
-                (!oids.is_null(i)).then(|| {
-                    if oids.value(i) == PG_DATABASE_OWNER as i64 {
-                        "pg_database_owner"
-                    } else {
-                        "postgres"
-                    }
-                })
-            })
-            .collect();
+        let out = f(&args[0].to_array(n)?)?;
         Ok(match &args[0] {
             ColumnarValue::Scalar(_) => {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&names, 0)?)
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
             }
-            ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(names)),
+            ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
         })
     });
     ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        "pg_get_userbyid",
+        name,
         Signature::one_of(
             [DataType::Int32, DataType::Int64, DataType::UInt32]
                 .into_iter()
@@ -353,13 +342,34 @@ fn pg_get_userbyid_udf() -> ScalarUDF {
     ))
 }
 
+/// `pg_get_userbyid(oid)`: `pg_database_owner` for its OID, otherwise the one owner
+/// lakegate's objects have (`postgres`).
+fn pg_get_userbyid_udf() -> ScalarUDF {
+    oid_text_udf("pg_get_userbyid", |oids| {
+        use datafusion::arrow::array::{Array, AsArray};
+        let oids = datafusion::arrow::compute::cast(oids, &DataType::Int64)?;
+        let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        Ok((0..oids.len())
+            .map(|i| {
+                (!oids.is_null(i)).then(|| {
+                    if oids.value(i) == PG_DATABASE_OWNER as i64 {
+                        "pg_database_owner"
+                    } else {
+                        "postgres"
+                    }
+                })
+            })
+            .collect())
+    })
+}
+
 /// Type names as Postgres prints a regtype (`bigint`, `integer[]`; `-` for 0), by
 /// datafusion-pg-catalog's format_type.
 fn regtype_names(oids: &ArrayRef) -> Result<StringArray> {
     use datafusion::arrow::array::{Array, AsArray};
     static FORMAT: std::sync::OnceLock<ScalarUDF> = std::sync::OnceLock::new();
-    let format = FORMAT
-        .get_or_init(datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf);
+    let format =
+        FORMAT.get_or_init(datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf);
     let n = oids.len();
     let oids = datafusion::arrow::compute::cast(oids, &DataType::Int32)?;
     let typmods = ColumnarValue::Array(Arc::new(Int32Array::from(vec![None::<i32>; n])));
@@ -392,9 +402,13 @@ fn regtype_names(oids: &ArrayRef) -> Result<StringArray> {
 /// `pg_typeof(x)`: the Postgres type of its argument, by name (`integer`, `text[]`).
 fn pg_typeof_udf() -> ScalarUDF {
     let fun = Arc::new(|args: &[ColumnarValue]| -> Result<ColumnarValue> {
-        let oid = crate::engine::pg_types::pg_type_of(&args[0].data_type()).0.oid() as i32;
+        let oid = crate::engine::pg_types::pg_type_of(&args[0].data_type())
+            .0
+            .oid() as i32;
         let names = regtype_names(&(Arc::new(Int32Array::from(vec![oid])) as ArrayRef))?;
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&names, 0)?))
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &names, 0,
+        )?))
     });
     ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         "pg_typeof",
@@ -407,29 +421,7 @@ fn pg_typeof_udf() -> ScalarUDF {
 /// `x::regtype::text` (rewritten to this before the compatibility parser drops the cast): the
 /// type's name as Postgres prints a regtype, `-` for 0.
 fn regtype_name_udf() -> ScalarUDF {
-    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
-        let n = match &args[0] {
-            ColumnarValue::Array(a) => a.len(),
-            ColumnarValue::Scalar(_) => 1,
-        };
-        let out = regtype_names(&args[0].to_array(n)?)?;
-        Ok(match &args[0] {
-            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-            ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
-        })
-    });
-    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        "lakegate_regtype_name",
-        Signature::one_of(
-            [DataType::Int32, DataType::Int64, DataType::UInt32]
-                .into_iter()
-                .map(|t| TypeSignature::Exact(vec![t]))
-                .collect(),
-            Volatility::Stable,
-        ),
-        DataType::Utf8,
-        fun,
-    ))
+    oid_text_udf("lakegate_regtype_name", regtype_names)
 }
 
 /// `array_lower(a, dim)` and `array_upper(a, dim)` for one-dimensional arrays (Postgres
