@@ -50,6 +50,21 @@ impl TestServer {
     }
 }
 
+/// A client of a server given as `postgres://user@host:port/db`, with `password`.
+pub async fn pg_client(url: &str, password: &str) -> Client {
+    let url = url::Url::parse(url).unwrap();
+    let conn = format!(
+        "host={} port={} user={} password={password} dbname={}",
+        url.host_str().unwrap(),
+        url.port().unwrap(),
+        url.username(),
+        url.path().trim_start_matches('/')
+    );
+    let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 pub async fn connect_to(server: &RunningServer, db: &str) -> Result<Client, tokio_postgres::Error> {
     let url = format!(
         "host={} port={} user=tester dbname={db}",

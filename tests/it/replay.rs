@@ -10,7 +10,6 @@
 use futures::{SinkExt, TryStreamExt};
 use tokio_postgres::SimpleQueryMessage;
 
-
 type Answer = (Vec<String>, Vec<Vec<Option<String>>>);
 
 async fn answer(c: &tokio_postgres::Client, sql: &str) -> Result<Answer, tokio_postgres::Error> {
@@ -52,15 +51,27 @@ fn bound(sql: &str, params: &[Option<String>]) -> String {
     out
 }
 
-/// Cells that may differ between two catalogs of the same tables: OIDs of user objects
-/// (each server numbers its own, from 16384 up) and the server's version string.
+/// OIDs of the user objects a server has (its schemas, relations and their row types), by
+/// the object they name: each server numbers its own.
+type Oids = std::collections::HashMap<String, String>;
+
+/// The answer with each OID of a user object written as the object it names
+/// (`oid:relation silver.users`), sorted again: the two servers' answers then compare as text.
+fn named_oids(mut a: Answer, oids: &Oids) -> Answer {
+    for row in &mut a.1 {
+        for cell in row.iter_mut() {
+            if let Some(name) = cell.as_ref().and_then(|v| oids.get(v)) {
+                *cell = Some(format!("oid:{name}"));
+            }
+        }
+    }
+    a.1.sort();
+    a
+}
+
+/// Cells that may differ between two catalogs of the same tables: the server's version string.
 fn same_cell(column: &str, pg: &Option<String>, lake: &Option<String>) -> bool {
-    let user_oid = |v: &Option<String>| {
-        v.as_deref()
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n >= 16_384)
-    };
-    pg == lake || (user_oid(pg) && user_oid(lake)) || column == "version"
+    pg == lake || column == "version"
 }
 
 /// Statements whose answers differ for a reason that is known and documented.
@@ -88,7 +99,8 @@ fn same_names(pg: &[String], lake: &[String]) -> bool {
             p == l
                 || (pg.iter().filter(|x| *x == p).count() > 1
                     && l.rsplit_once('_').is_some_and(|(stem, n)| {
-                        n.parse::<usize>().is_ok() && (stem == p || (stem.is_empty() && p == "?column?"))
+                        n.parse::<usize>().is_ok()
+                            && (stem == p || (stem.is_empty() && p == "?column?"))
                     }))
         })
 }
@@ -109,20 +121,11 @@ async fn postgres() -> tokio_postgres::Client {
     let var = |v: &str| {
         std::env::var(v).unwrap_or_else(|_| panic!("{v} is not set: run tests/sources/run.sh"))
     };
-    let url = url::Url::parse(&var("LAKEGATE_TEST_REPLAY_PG")).unwrap();
-    let conn = format!(
-        "host={} port={} user={} password={} dbname={}",
-        url.host_str().unwrap(),
-        url.port().unwrap(),
-        url.username(),
-        var("LAKEGATE_TEST_REPLAY_PASSWORD"),
-        url.path().trim_start_matches('/')
-    );
-    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
+    crate::common::pg_client(
+        &var("LAKEGATE_TEST_REPLAY_PG"),
+        &var("LAKEGATE_TEST_REPLAY_PASSWORD"),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,8 +168,12 @@ async fn captured_client_statements_answer_as_postgresql_does() {
         sink.finish().await.unwrap();
     }
     let (n_pg, n_lake) = (
-        answer(&pg, "SELECT count(*) FROM silver.users").await.unwrap(),
-        answer(&lg, "SELECT count(*) FROM silver.users").await.unwrap(),
+        answer(&pg, "SELECT count(*) FROM silver.users")
+            .await
+            .unwrap(),
+        answer(&lg, "SELECT count(*) FROM silver.users")
+            .await
+            .unwrap(),
     );
     assert_eq!(n_pg.1, n_lake.1);
     assert_eq!(n_pg.1[0][0].as_deref(), Some("412"));
@@ -175,17 +182,34 @@ async fn captured_client_statements_answer_as_postgresql_does() {
     // its own OID for the same relation.
     let captured_oids: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(root.join("oids.json")).unwrap()).unwrap();
-    let oid_sql = "SELECT c.oid::text, n.nspname || '.' || c.relname FROM pg_catalog.pg_class c \
-                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
-    let oids_of = |a: Answer| -> std::collections::HashMap<String, String> {
+    let oid_sql = "SELECT c.oid::text, 'relation ' || n.nspname || '.' || c.relname \
+                   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.oid >= 16384 \
+                   UNION ALL SELECT c.reltype::text, 'row type ' || n.nspname || '.' || c.relname \
+                   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.reltype >= 16384 \
+                   UNION ALL SELECT oid::text, 'schema ' || nspname FROM pg_catalog.pg_namespace \
+                   WHERE oid >= 16384";
+    // OID → object, for reading answers.
+    let oids_of = |a: Answer| -> Oids {
         a.1.into_iter()
-            .filter_map(|r| Some((r[1].clone()?, r[0].clone()?)))
+            .filter_map(|r| Some((r[0].clone()?, r[1].clone()?)))
             .collect()
     };
-    let (pg_oids, lake_oids) = (
+    let (pg_named, lake_named) = (
         oids_of(answer(&pg, oid_sql).await.unwrap()),
         oids_of(answer(&lg, oid_sql).await.unwrap()),
     );
+    // Relation → OID, for writing statements (psql's `\d` names a relation by its OID).
+    let by_relation = |named: &Oids| -> Oids {
+        named
+            .iter()
+            .filter_map(|(oid, name)| {
+                Some((name.strip_prefix("relation ")?.to_string(), oid.clone()))
+            })
+            .collect()
+    };
+    let (pg_oids, lake_oids) = (by_relation(&pg_named), by_relation(&lake_named));
     // In one pass, so an OID replaced is not replaced again.
     // Quoted (psql) or bare (psqlODBC's `c.oid = 16391`).
     let number = regex::Regex::new(r"\b(\d{5,10})\b").unwrap();
@@ -219,19 +243,20 @@ async fn captured_client_statements_answer_as_postgresql_does() {
             continue;
         }
         let want = match answer(&pg, &with_oids(&sql, &pg_oids)).await {
-            Ok(a) => a,
+            Ok(a) => named_oids(a, &pg_named),
             Err(e) => panic!("PostgreSQL refused a captured statement ({client}): {e}\n{sql}"),
         };
         compared += 1;
         let sql = with_oids(&sql, &lake_oids);
-        match answer(&lg, &sql).await {
+        match answer(&lg, &sql).await.map(|a| named_oids(a, &lake_named)) {
             Ok(got) if same(&want, &got) => {}
             Ok(got) => failures.push(format!(
                 "{client}: different answer\n{sql}\nPostgreSQL: {want:?}\nlakegate:   {got:?}"
             )),
             Err(e) => failures.push(format!(
                 "{client}: {}\n{sql}",
-                e.as_db_error().map_or(e.to_string(), |d| d.message().to_string())
+                e.as_db_error()
+                    .map_or(e.to_string(), |d| d.message().to_string())
             )),
         }
     }

@@ -125,20 +125,11 @@ async fn table_version(table: &Path) -> Option<i64> {
 }
 
 async fn pg() -> tokio_postgres::Client {
-    let url = url::Url::parse(&env("LAKEGATE_TEST_SRC_PG")).unwrap();
-    let conn = format!(
-        "host={} port={} user={} password={} dbname={}",
-        url.host_str().unwrap(),
-        url.port().unwrap(),
-        url.username(),
-        env("LAKEGATE_TEST_SRC_PASSWORD"),
-        url.path().trim_start_matches('/')
-    );
-    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
+    crate::common::pg_client(
+        &env("LAKEGATE_TEST_SRC_PG"),
+        &env("LAKEGATE_TEST_SRC_PASSWORD"),
+    )
+    .await
 }
 
 async fn pg_rows(c: &tokio_postgres::Client, sql: &str) -> Rows {

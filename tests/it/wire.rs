@@ -296,8 +296,10 @@ async fn parameters_of_every_type_bind_in_both_formats() {
         .query(&stmt, &[&vec![20u32, reltype as u32]])
         .await
         .unwrap();
-    let got: Vec<(i32, String, Option<Vec<u32>>)> =
-        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let got: Vec<(i32, String, Option<Vec<u32>>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     assert_eq!(
         got,
         [
